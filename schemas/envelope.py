@@ -1,0 +1,28 @@
+"""The CloudEvents 1.0 structured-mode envelope every topic carries."""
+
+from __future__ import annotations
+
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+DataT = TypeVar("DataT")
+
+
+class CloudEvent(BaseModel, Generic[DataT]):
+    """Envelope; inbound copies are read tolerantly (unknown attributes are kept)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    specversion: Literal["1.0"] = "1.0"
+    id: str = Field(min_length=1, max_length=300)
+    source: str = Field(min_length=1)
+    type: str = Field(min_length=1)
+    time: AwareDatetime
+    subject: str | None = None
+    datacontenttype: str = "application/json"
+    data: DataT
+
+
+RawCloudEvent = CloudEvent[dict[str, Any]]
+"""Envelope checked, data not yet matched to its type's model."""

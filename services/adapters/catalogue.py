@@ -1,0 +1,116 @@
+"""The topic catalogue, read from ``topics.yaml``, and creating topics from it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from pydantic import BaseModel, ConfigDict, Field
+
+log = logging.getLogger(__name__)
+
+
+class TopicSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = ""
+    direction: Literal["in", "out"]
+    partitions: int = Field(ge=1)
+    replication: int | None = Field(default=None, ge=1)
+    cleanup_policy: Literal["delete", "compact"]
+    retention_ms: int
+    key: str
+    types: list[str] = Field(min_length=1)
+    producers: list[str]
+    consumers: list[str]
+
+    def configs(self) -> dict[str, str]:
+        return {"cleanup.policy": self.cleanup_policy, "retention.ms": str(self.retention_ms)}
+
+
+class Catalogue(BaseModel):
+    """Every topic of the contract, and which topic carries each message type."""
+
+    topics: dict[str, TopicSpec]
+
+    @classmethod
+    def load(cls, path: Path, replication: int | None = None) -> Catalogue:
+        raw = yaml.safe_load(path.read_text())
+        default_replication = replication or int(raw.get("defaults", {}).get("replication", 1))
+        topics = {}
+        for name, spec in raw["topics"].items():
+            topic = TopicSpec.model_validate({**spec, "name": name})
+            if replication is not None or topic.replication is None:
+                topic.replication = default_replication
+            topics[name] = topic
+        return cls(topics=topics)
+
+    def topic_for_type(self, message_type: str) -> str:
+        for topic in self.topics.values():
+            if message_type in topic.types:
+                return topic.name
+        raise KeyError(f"no topic in the catalogue carries {message_type!r}")
+
+    def all_types(self) -> set[str]:
+        return {t for topic in self.topics.values() for t in topic.types}
+
+    def __getitem__(self, name: str) -> TopicSpec:
+        return self.topics[name]
+
+
+async def ensure_topics(catalogue: Catalogue, bootstrap_servers: str) -> list[str]:
+    """Create missing topics; verify existing ones have at least the declared partitions.
+
+    Idempotent, so every processor runs it at start-up. Returns the names it created.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [t for t in catalogue.topics.values() if t.name not in existing]
+        created: list[str] = []
+        for topic in missing:
+            try:
+                await admin.create_topics(
+                    [
+                        NewTopic(
+                            name=topic.name,
+                            num_partitions=topic.partitions,
+                            replication_factor=topic.replication or 1,
+                            topic_configs=topic.configs(),
+                        )
+                    ]
+                )
+                created.append(topic.name)
+            except TopicAlreadyExistsError:
+                pass
+        await _wait_for_metadata(admin, [t.name for t in catalogue.topics.values()])
+        described = await admin.describe_topics([t.name for t in catalogue.topics.values()])
+        for info in described:
+            spec = catalogue.topics[info["topic"]]
+            if len(info["partitions"]) < spec.partitions:
+                raise RuntimeError(
+                    f"topic {spec.name} has {len(info['partitions'])} partitions, "
+                    f"topics.yaml declares {spec.partitions}"
+                )
+        if created:
+            log.info("created topics: %s", ", ".join(created))
+        return created
+    finally:
+        await admin.close()
+
+
+async def _wait_for_metadata(admin: AIOKafkaAdminClient, names: list[str]) -> None:
+    for _ in range(100):
+        try:
+            if set(names) <= set(await admin.list_topics()):
+                return
+        except KafkaError:
+            pass
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"topics not visible in metadata: {names}")

@@ -1,0 +1,229 @@
+"""The composition root: settings, store, publisher, clock and the faust app, built once.
+
+Each processor is its own process and consumer group: ``lmp-billing process NAME``
+builds a faust app for it, declares its topics from ``topics.yaml`` and attaches one
+batch agent (concurrency 1 per partition) around the processor's handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+import faust
+from aiokafka.errors import KafkaError
+from faust.exceptions import ProducerSendError
+from pymongo.errors import ConnectionFailure, PyMongoError
+
+from services.adapters.catalogue import Catalogue
+from services.adapters.codec import InboundMessage, Poison
+from services.adapters.publisher import Outbox, Publisher
+from services.adapters.store import Store, connect
+from services.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    ConnectionFailure,
+    KafkaError,
+    ProducerSendError,
+    TimeoutError,
+    OSError,
+)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Runtime:
+    """What a handler needs from the outside world, injected."""
+
+    name: str
+    settings: Settings
+    catalogue: Catalogue
+    store: Store
+    outbox: Outbox
+    clock: Clock = utc_now
+
+
+class BatchHandler(Protocol):
+    """Applies a batch idempotently; returns the messages that are poison."""
+
+    async def handle(self, batch: Sequence[InboundMessage]) -> list[Poison]: ...
+
+
+@dataclass(frozen=True)
+class ProcessorSpec:
+    name: str
+    topics: tuple[str, ...]
+    create: Callable[[Runtime], BatchHandler]
+    timers: tuple[tuple[float, Callable[[Runtime], Callable[[], Awaitable[None]]]], ...] = ()
+
+
+@dataclass
+class BatchRunner:
+    """Runs a handler on a batch until it succeeds: the agent acks only after that.
+
+    Faust acks whatever an agent raised on, so nothing may escape: transient errors are
+    retried with back-off for as long as it takes; anything else is retried once per
+    message and then dead-lettered, so one bad message cannot stall a partition.
+    """
+
+    runtime: Runtime
+    handler: BatchHandler
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    attempts_before_split: int = 3
+    _stats: dict[str, int] = field(default_factory=lambda: {"batches": 0, "poison": 0})
+
+    async def run(self, batch: Sequence[InboundMessage]) -> None:
+        poisons = await self._with_retries(batch)
+        if poisons is None:
+            poisons = []
+            for message in batch:
+                single = await self._with_retries([message])
+                poisons.extend(
+                    single
+                    if single is not None
+                    else [Poison(message, "processing_error", "failed repeatedly; see logs")]
+                )
+        if poisons:
+            self._stats["poison"] += len(poisons)
+            await self._forever(
+                lambda: self.runtime.outbox.dead_letter(
+                    poisons, self.runtime.name, self.runtime.clock()
+                )
+            )
+        self._stats["batches"] += 1
+
+    async def _with_retries(self, batch: Sequence[InboundMessage]) -> list[Poison] | None:
+        failures = 0
+        delay = self.runtime.settings.retry_backoff_seconds
+        while True:
+            try:
+                return await self.handler.handle(batch)
+            except TRANSIENT_ERRORS as exc:
+                log.warning("transient error, retrying in %.1fs: %r", delay, exc)
+            except PyMongoError as exc:
+                failures += 1
+                log.exception("database error (%d): %r", failures, exc)
+            except Exception as exc:
+                failures += 1
+                log.exception("handler failed (%d) on %d messages: %r", failures, len(batch), exc)
+            if failures >= self.attempts_before_split:
+                return None
+            await self.sleep(delay)
+            delay = min(delay * 2, self.runtime.settings.retry_backoff_max_seconds)
+
+    async def _forever(self, action: Callable[[], Awaitable[Any]]) -> None:
+        delay = self.runtime.settings.retry_backoff_seconds
+        while True:
+            try:
+                await action()
+                return
+            except Exception as exc:
+                log.warning("publish failed, retrying in %.1fs: %r", delay, exc)
+                await self.sleep(delay)
+                delay = min(delay * 2, self.runtime.settings.retry_backoff_max_seconds)
+
+
+def build_app(settings: Settings, spec: ProcessorSpec) -> faust.App:
+    """A faust app for one processor: its own consumer group, no web server, raw bytes."""
+    app = faust.App(
+        f"{settings.consumer_group_prefix}-{spec.name}",
+        broker=f"kafka://{settings.kafka_bootstrap_servers}",
+        autodiscover=False,
+        store="memory://",
+        web_enabled=False,
+        producer_acks=-1,
+        topic_replication_factor=settings.topic_replication or 1,
+        topic_partitions=1,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_interval=1.0,
+        stream_wait_empty=False,
+    )
+    catalogue = Catalogue.load(settings.topics_file, settings.topic_replication)
+    state: dict[str, Any] = {}
+
+    async def runtime() -> Runtime:
+        if "runtime" not in state:
+            store = connect(settings)
+            await store.ensure_indexes()
+            outbox = Outbox(
+                store, Publisher(lambda: app.producer), catalogue, f"lmp-billing/{spec.name}"
+            )
+            state["runtime"] = Runtime(spec.name, settings, catalogue, store, outbox)
+        rt: Runtime = state["runtime"]
+        return rt
+
+    topics = [
+        app.topic(
+            name,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=catalogue[name].partitions,
+            internal=False,
+        )
+        for name in spec.topics
+    ]
+    channel = (
+        topics[0]
+        if len(topics) == 1
+        else app.topic(*spec.topics, key_serializer="raw", value_serializer="raw")
+    )
+
+    @app.agent(channel, name=f"{spec.name}-agent", concurrency=1)
+    async def agent(stream: Any) -> None:
+        rt = await runtime()
+        runner = BatchRunner(rt, spec.create(rt))
+        async for events in stream.take_events(
+            settings.batch_size, within=settings.batch_window_seconds
+        ):
+            await runner.run(
+                [
+                    InboundMessage(
+                        topic=e.message.topic,
+                        partition=e.message.partition,
+                        offset=e.message.offset,
+                        key=e.message.key,
+                        value=e.message.value,
+                    )
+                    for e in events
+                ]
+            )
+
+    @app.timer(settings.outbox_sweep_seconds)
+    async def sweep_outbox() -> None:
+        rt = await runtime()
+        try:
+            await rt.outbox.sweep(rt.clock(), timedelta(seconds=settings.outbox_sweep_seconds))
+        except Exception as exc:
+            log.warning("outbox sweep failed, will retry: %r", exc)
+
+    for interval, make in spec.timers:
+        _attach_timer(app, interval, runtime, make)
+    return app
+
+
+def _attach_timer(
+    app: faust.App,
+    interval: float,
+    runtime: Callable[[], Awaitable[Runtime]],
+    make: Callable[[Runtime], Callable[[], Awaitable[None]]],
+) -> None:
+    @app.timer(interval, on_leader=True, name=f"timer-{make.__name__}")
+    async def tick() -> None:
+        rt = await runtime()
+        try:
+            await make(rt)()
+        except Exception as exc:
+            log.warning("timer %s failed, will retry: %r", make.__name__, exc)

@@ -1,0 +1,1 @@
+"""The pure core: report rules as functions of data. No I/O, no clock, no globals."""

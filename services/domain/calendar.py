@@ -1,0 +1,33 @@
+"""Cycles, deadlines and retention, all in UTC."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+RETENTION_YEARS = 2
+
+
+def cycle_start(cycle: str) -> datetime:
+    year, month = (int(part) for part in cycle.split("-"))
+    return datetime(year, month, 1, tzinfo=UTC)
+
+
+def cycle_end(cycle: str) -> datetime:
+    """The first instant after the cycle: midnight UTC on the first day of the next month."""
+    start = cycle_start(cycle)
+    return (
+        start.replace(year=start.year + 1, month=1)
+        if start.month == 12
+        else start.replace(month=start.month + 1)
+    )
+
+
+def automatic_submission_deadline(cycle: str, auto_submit_days: int) -> datetime:
+    """SPEC: first day after the cycle plus the partner's ``auto_submit_days``."""
+    return cycle_end(cycle) + timedelta(days=auto_submit_days)
+
+
+def retention_expiry(cycle: str) -> datetime:
+    """Reports are kept two years after their cycle ends."""
+    end = cycle_end(cycle)
+    return end.replace(year=end.year + RETENTION_YEARS)

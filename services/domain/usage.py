@@ -1,0 +1,213 @@
+"""Usage ingestion rules: peaks per subscription, opening a report, late usage.
+
+Usage values are peaks, so taking the maximum makes applying a snapshot idempotent
+and order-free: a redelivered or reordered message can never lower or double a figure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from schemas.accounts import PartnerAccount
+from schemas.events import LateUsage
+from schemas.report import (
+    ActorKind,
+    HistoryEntry,
+    Report,
+    ReportLine,
+    ReportStatus,
+    SubscriptionUsage,
+)
+from schemas.usage import UsageReported
+from services.domain.calendar import automatic_submission_deadline, retention_expiry
+from services.domain.events import DomainEvent, report_event
+from services.domain.figures import recompute_report
+from services.domain.ids import report_id
+from services.domain.status import accepts_usage
+
+
+@dataclass(frozen=True)
+class UsageRecord:
+    """A validated usage message and the id of the message that carried it."""
+
+    message_id: str
+    usage: UsageReported
+
+
+@dataclass
+class Outcome:
+    """The report after a rule ran, the events to publish, and whether it changed."""
+
+    report: Report
+    events: list[DomainEvent] = field(default_factory=list)
+    changed: bool = False
+
+
+def _max(current: int | None, new: int | None) -> int | None:
+    if new is None:
+        return current
+    return new if current is None else max(current, new)
+
+
+def _later(current: datetime | None, new: datetime) -> datetime:
+    return new if current is None else max(current, new)
+
+
+def new_report(partner_id: str, cycle: str, now: datetime, cause: str) -> Report:
+    """An empty report in MSP preparing; the account completes it (see attach_account)."""
+    rid = report_id(partner_id, cycle)
+    return Report(
+        id=rid,
+        partner_id=partner_id,
+        cycle=cycle,
+        created_at=now,
+        updated_at=now,
+        expires_at=retention_expiry(cycle),
+        history=[
+            HistoryEntry(
+                at=now,
+                actor_kind=ActorKind.UPSTREAM,
+                action="opened",
+                message_id=cause,
+                to_status=ReportStatus.MSP_PREPARING,
+            )
+        ],
+    )
+
+
+def _touch(report: Report, now: datetime) -> None:
+    report.version += 1
+    report.updated_at = now
+
+
+def _line(report: Report, product_id: str) -> ReportLine:
+    for line in report.lines:
+        if line.product_id == product_id:
+            return line
+    line = ReportLine(product_id=product_id)
+    report.lines.append(line)
+    report.lines.sort(key=lambda item: item.product_id)
+    return line
+
+
+def _subscription(line: ReportLine, subscription_id: str) -> SubscriptionUsage:
+    for sub in line.subscriptions:
+        if sub.subscription_id == subscription_id:
+            return sub
+    sub = SubscriptionUsage(subscription_id=subscription_id)
+    line.subscriptions.append(sub)
+    line.subscriptions.sort(key=lambda item: item.subscription_id)
+    return sub
+
+
+def _known(report: Report, usage: UsageReported) -> bool:
+    return any(
+        sub.subscription_id == usage.subscription_id
+        for line in report.lines
+        if line.product_id == usage.product_id
+        for sub in line.subscriptions
+    )
+
+
+def _apply_peak(sub: SubscriptionUsage, usage: UsageReported) -> bool:
+    before = (sub.provisioned_units, sub.used_units)
+    sub.provisioned_units = max(sub.provisioned_units, usage.provisioned_units)
+    sub.used_units = _max(sub.used_units, usage.used_units)
+    sub.last_observed_at = _later(sub.last_observed_at, usage.observed_at)
+    return (sub.provisioned_units, sub.used_units) != before
+
+
+def _apply_late_peak(sub: SubscriptionUsage, usage: UsageReported) -> bool:
+    before = (sub.late_provisioned_units, sub.late_used_units)
+    sub.late_provisioned_units = _max(sub.late_provisioned_units, usage.provisioned_units)
+    sub.late_used_units = _max(sub.late_used_units, usage.used_units)
+    return (sub.late_provisioned_units, sub.late_used_units) != before
+
+
+def apply_usage(report: Report, records: Sequence[UsageRecord], now: datetime) -> Outcome:
+    """Fold usage snapshots into the report.
+
+    While the partner can edit the report the peaks change its figures; afterwards the
+    usage is kept as late peaks on the subscription, the line is flagged, an event
+    announces it, and the submitted figures stay as they were.
+    """
+    report = report.model_copy(deep=True)
+    late: list[UsageRecord] = []
+    changed = False
+    for record in records:
+        usage = record.usage
+        known = _known(report, usage)
+        line = _line(report, usage.product_id)
+        sub = _subscription(line, usage.subscription_id)
+        if accepts_usage(report.status):
+            changed |= _apply_peak(sub, usage) or not known
+        elif _apply_late_peak(sub, usage) or not known:
+            line.late_usage = True
+            changed = True
+            late.append(record)
+    if not changed:
+        return Outcome(report=report)
+    _touch(report, now)
+    report = recompute_report(report)
+    events = []
+    for record in late:
+        report.history.append(
+            HistoryEntry(
+                at=now,
+                actor_kind=ActorKind.UPSTREAM,
+                action="late-usage",
+                message_id=record.message_id,
+                note=f"{record.usage.product_id}/{record.usage.subscription_id}",
+            )
+        )
+        events.append(
+            report_event(
+                report,
+                "late-usage",
+                now,
+                cause=record.message_id,
+                event_cls=LateUsage,
+                product_id=record.usage.product_id,
+                subscription_id=record.usage.subscription_id,
+                provisioned_units=record.usage.provisioned_units,
+                used_units=record.usage.used_units,
+            )
+        )
+    return Outcome(report=report, events=events, changed=True)
+
+
+def attach_account(report: Report, account: PartnerAccount, now: datetime) -> Outcome:
+    """Complete a report opened before its partner's account was known, and announce it.
+
+    The deadline is computed here, from the account's ``auto_submit_days``; the
+    ``lmp.report.opened`` event is published once, when the report is complete.
+    Reports already attached keep the account as it was when they opened.
+    """
+    if not report.account_pending:
+        return Outcome(report=report)
+    report = report.model_copy(
+        deep=True,
+        update={
+            "partner_name": account.name,
+            "distributor_id": account.distributor_id,
+            "region": account.region,
+            "currency": account.currency,
+            "auto_submit_days": account.auto_submit_days,
+            "overprovision_threshold_pct": account.overprovision_threshold_pct,
+            "deadline": automatic_submission_deadline(report.cycle, account.auto_submit_days),
+            "account_pending": False,
+        },
+    )
+    _touch(report, now)
+    report = recompute_report(report)
+    report.history.append(
+        HistoryEntry(
+            at=now,
+            actor_kind=ActorKind.ACCOUNTS,
+            action="account-attached",
+            account_id=account.partner_id,
+        )
+    )
+    return Outcome(report=report, events=[report_event(report, "opened", now)], changed=True)

@@ -1,0 +1,73 @@
+"""The embedded servers as one unit: up, down, status; skipped when external ones are set."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from services.infra.kafka_server import KafkaServer
+from services.infra.mongo_server import MongoServer
+from services.settings import Settings
+
+
+@dataclass
+class LocalInfra:
+    kafka: KafkaServer | None
+    mongo: MongoServer | None
+    bootstrap_servers: str
+    mongodb_uri: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings, home: Path | None = None) -> LocalInfra:
+        home = home or settings.home
+        kafka = mongo = None
+        bootstrap, uri = settings.kafka_bootstrap_servers, settings.mongodb_uri
+        if not bootstrap:
+            kafka = KafkaServer(
+                settings.cache_dir,
+                home / "kafka",
+                settings.kafka_port,
+                settings.kafka_controller_port,
+            )
+            bootstrap = kafka.bootstrap_servers
+        if not uri:
+            mongo = MongoServer(settings.cache_dir, home / "mongo", settings.mongodb_port)
+            uri = mongo.uri
+        return cls(kafka, mongo, bootstrap, uri)
+
+    def up(self) -> None:
+        """Start what is embedded and not yet running; wait until each really answers."""
+        for server in (self.kafka, self.mongo):
+            if server is not None:
+                server.install()
+        for server in (self.kafka, self.mongo):
+            if server is not None and not server.running():
+                server.start()
+        for server in (self.kafka, self.mongo):
+            if server is not None:
+                server.wait_ready()
+
+    def down(self) -> None:
+        for server in (self.mongo, self.kafka):
+            if server is not None:
+                server.stop()
+
+    def status(self) -> list[tuple[str, str, str]]:
+        rows = []
+        if self.kafka is None:
+            rows.append(("kafka", "external", self.bootstrap_servers))
+        else:
+            rows.append(
+                ("kafka", "running" if self.kafka.running() else "stopped", self.bootstrap_servers)
+            )
+        if self.mongo is None:
+            rows.append(("mongodb", "external", self.mongodb_uri))
+        else:
+            rows.append(
+                ("mongodb", "running" if self.mongo.running() else "stopped", self.mongodb_uri)
+            )
+        return rows
+
+    def environment(self) -> dict[str, str]:
+        """What a processor process needs to reach these servers."""
+        return {"KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers, "MONGODB_URI": self.mongodb_uri}

@@ -1,0 +1,65 @@
+"""Steps every processor shares: decode a batch, screen out conflicting duplicates."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from services.adapters.catalogue import Catalogue
+from services.adapters.codec import Decoded, InboundMessage, Poison, decode
+from services.adapters.store import Store
+
+
+def decode_batch(
+    batch: Sequence[InboundMessage], catalogue: Catalogue
+) -> tuple[list[Decoded], list[Poison]]:
+    decoded: list[Decoded] = []
+    poisons: list[Poison] = []
+    for message in batch:
+        allowed = frozenset(catalogue[message.topic].types)
+        result = decode(message, allowed)
+        (decoded if isinstance(result, Decoded) else poisons).append(result)  # type: ignore[arg-type]
+    return decoded, poisons
+
+
+def receipt_key(item: Decoded) -> str:
+    return f"{item.message.topic}|{item.envelope.id}"
+
+
+async def screen_conflicts(
+    store: Store, decoded: Sequence[Decoded], now: datetime
+) -> tuple[list[Decoded], list[Poison]]:
+    """Keep messages whose id is new or was seen with the same payload.
+
+    A same-payload duplicate is kept because applying it again is harmless (every
+    effect is idempotent) and it may be the redelivery of a message whose effect a
+    crash interrupted. A different payload under a known id is a conflict.
+    """
+    first_hash: dict[str, str] = {}
+    accepted: list[Decoded] = []
+    poisons: list[Poison] = []
+    for item in decoded:
+        key = receipt_key(item)
+        known = first_hash.setdefault(key, item.payload_hash)
+        if known != item.payload_hash:
+            poisons.append(_conflict(item))
+        else:
+            accepted.append(item)
+    seen = await store.record_receipts(list(first_hash.items()), now)
+    kept = []
+    for item in accepted:
+        previous = seen.get(receipt_key(item))
+        if previous is not None and previous != item.payload_hash:
+            poisons.append(_conflict(item))
+        else:
+            kept.append(item)
+    return kept, poisons
+
+
+def _conflict(item: Decoded) -> Poison:
+    return Poison(
+        item.message,
+        "conflict",
+        f"message id {item.envelope.id!r} was seen before with a different payload",
+        item.envelope.id,
+    )

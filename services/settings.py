@@ -1,0 +1,55 @@
+"""The one settings object, read from environment variables."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class MongoDriver(StrEnum):
+    MOTOR = "motor"
+    PYMONGO = "pymongo"
+
+
+class Settings(BaseSettings):
+    """Empty ``KAFKA_BOOTSTRAP_SERVERS`` / ``MONGODB_URI`` mean: run the embedded servers."""
+
+    model_config = SettingsConfigDict(env_prefix="LMP_", extra="ignore")
+
+    kafka_bootstrap_servers: str = Field(
+        default="",
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "LMP_KAFKA_BOOTSTRAP_SERVERS"),
+    )
+    mongodb_uri: str = Field(
+        default="", validation_alias=AliasChoices("MONGODB_URI", "LMP_MONGODB_URI")
+    )
+    mongodb_database: str = Field(
+        default="lmp_billing",
+        validation_alias=AliasChoices("MONGODB_DATABASE", "LMP_MONGODB_DATABASE"),
+    )
+    mongodb_driver: MongoDriver = Field(
+        default=MongoDriver.MOTOR,
+        validation_alias=AliasChoices("MONGODB_DRIVER", "LMP_MONGODB_DRIVER"),
+    )
+    home: Path = Field(default=PROJECT_ROOT / ".lmp", description="embedded servers' data")
+    topics_file: Path = PROJECT_ROOT / "topics.yaml"
+    topic_replication: int | None = Field(default=None, ge=1)
+    kafka_port: int = 9092
+    kafka_controller_port: int = 9093
+    mongodb_port: int = 27017
+    consumer_group_prefix: str = "lmp-billing"
+    batch_size: int = Field(default=2000, ge=1)
+    batch_window_seconds: float = Field(default=0.2, gt=0)
+    outbox_sweep_seconds: float = Field(default=2.0, gt=0)
+    retry_backoff_seconds: float = Field(default=0.5, gt=0)
+    retry_backoff_max_seconds: float = Field(default=10.0, gt=0)
+    log_level: str = "info"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.home / "cache"
