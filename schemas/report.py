@@ -120,6 +120,7 @@ class Report(BaseModel):
     submission_kind: SubmissionKind | None = None
     po_number: str | None = None
     deadline: AwareDatetime | None = None
+    next_reminder_at: AwareDatetime | None = None
     reminders_sent: list[str] = Field(default_factory=list)
     comments_to_trendmicro: str | None = None
     rejection_reasons: list[str] = Field(default_factory=list)

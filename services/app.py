@@ -149,7 +149,7 @@ def build_app(settings: Settings, spec: ProcessorSpec) -> faust.App:
         broker_commit_interval=1.0,
         stream_wait_empty=False,
     )
-    catalogue = Catalogue.load(settings.topics_file, settings.topic_replication)
+    catalogue = Catalogue.load(*settings.catalogue_args())
     state: dict[str, Any] = {}
 
     async def runtime() -> Runtime:
@@ -163,6 +163,7 @@ def build_app(settings: Settings, spec: ProcessorSpec) -> faust.App:
         rt: Runtime = state["runtime"]
         return rt
 
+    names = [catalogue.physical(name) for name in spec.topics]
     topics = [
         app.topic(
             name,

@@ -42,7 +42,7 @@ def cmd_topics(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    catalogue = Catalogue.load(settings.topics_file, settings.topic_replication)
+    catalogue = Catalogue.load(*settings.catalogue_args())
     created = asyncio.run(ensure_topics(catalogue, settings.kafka_bootstrap_servers))
     for topic in catalogue.topics.values():
         mark = "created" if topic.name in created else "ok"
@@ -71,7 +71,7 @@ def cmd_process(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    catalogue = Catalogue.load(settings.topics_file, settings.topic_replication)
+    catalogue = Catalogue.load(*settings.catalogue_args())
     asyncio.run(ensure_topics(catalogue, settings.kafka_bootstrap_servers))
     app = build_app(settings, specs[args.name])
     worker = faust.Worker(app, loglevel=settings.log_level.upper(), quiet=True)
@@ -90,7 +90,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     infra = LocalInfra.from_settings(settings)
     print("starting servers (the first start fetches Kafka from Maven Central)...", flush=True)
     infra.up()
-    catalogue = Catalogue.load(settings.topics_file, settings.topic_replication)
+    catalogue = Catalogue.load(*settings.catalogue_args())
     asyncio.run(ensure_topics(catalogue, infra.bootstrap_servers))
     logs = settings.home / "logs"
     processors = [

@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     )
     home: Path = Field(default=PROJECT_ROOT / ".lmp", description="embedded servers' data")
     topics_file: Path = PROJECT_ROOT / "topics.yaml"
+    topic_namespace: str = Field(default="", description="prefix of every topic name")
     topic_replication: int | None = Field(default=None, ge=1)
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
@@ -49,6 +50,9 @@ class Settings(BaseSettings):
     retry_backoff_seconds: float = Field(default=0.5, gt=0)
     retry_backoff_max_seconds: float = Field(default=10.0, gt=0)
     log_level: str = "info"
+
+    def catalogue_args(self) -> tuple[Path, int | None, str]:
+        return self.topics_file, self.topic_replication, self.topic_namespace
 
     @property
     def cache_dir(self) -> Path:

@@ -34,21 +34,32 @@ class TopicSpec(BaseModel):
 
 
 class Catalogue(BaseModel):
-    """Every topic of the contract, and which topic carries each message type."""
+    """Every topic of the contract, and which topic carries each message type.
+
+    Topics are keyed by their physical name: the contract's name behind an optional
+    namespace (``LMP_TOPIC_NAMESPACE``), which lets several environments or test runs
+    share one cluster without reading each other's messages.
+    """
 
     topics: dict[str, TopicSpec]
+    namespace: str = ""
 
     @classmethod
-    def load(cls, path: Path, replication: int | None = None) -> Catalogue:
+    def load(cls, path: Path, replication: int | None = None, namespace: str = "") -> Catalogue:
         raw = yaml.safe_load(path.read_text())
         default_replication = replication or int(raw.get("defaults", {}).get("replication", 1))
         topics = {}
-        for name, spec in raw["topics"].items():
+        for contract_name, spec in raw["topics"].items():
+            name = namespace + contract_name
             topic = TopicSpec.model_validate({**spec, "name": name})
             if replication is not None or topic.replication is None:
                 topic.replication = default_replication
             topics[name] = topic
-        return cls(topics=topics)
+        return cls(topics=topics, namespace=namespace)
+
+    def physical(self, contract_name: str) -> str:
+        """The name on the broker of a topic named in the contract."""
+        return self.namespace + contract_name
 
     def topic_for_type(self, message_type: str) -> str:
         for topic in self.topics.values():

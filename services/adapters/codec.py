@@ -17,8 +17,6 @@ from schemas.report import OutboxEntry
 from services.domain.events import DomainEvent
 from services.domain.ids import payload_hash
 
-DEAD_LETTER_TOPIC = "lmp.dead-letter.v1"
-
 
 @dataclass(frozen=True)
 class InboundMessage:

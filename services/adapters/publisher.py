@@ -10,11 +10,13 @@ from typing import Any, Protocol
 
 from schemas.report import Report
 from services.adapters.catalogue import Catalogue
-from services.adapters.codec import DEAD_LETTER_TOPIC, Poison, dead_letter, outbox_entry
+from services.adapters.codec import Poison, dead_letter, outbox_entry
 from services.adapters.store import Store
 from services.domain.events import DomainEvent
 
 log = logging.getLogger(__name__)
+
+DEAD_LETTER_TOPIC = "lmp.dead-letter.v1"
 
 Record = tuple[str, bytes | None, bytes]
 """(topic, key, value)"""
@@ -105,6 +107,5 @@ class Outbox:
                 poison.kind,
                 poison.error,
             )
-        await self._publisher.publish(
-            [(DEAD_LETTER_TOPIC, *dead_letter(p, processor, now)) for p in poisons]
-        )
+        topic = self._catalogue.physical(DEAD_LETTER_TOPIC)
+        await self._publisher.publish([(topic, *dead_letter(p, processor, now)) for p in poisons])

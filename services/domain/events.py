@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from pydantic import BaseModel
@@ -56,3 +56,12 @@ def report_event(
         time=at,
         data=data,
     )
+
+
+@dataclass
+class Outcome:
+    """The report after a rule ran, the events to publish, and whether it changed."""
+
+    report: Report
+    events: list[DomainEvent] = field(default_factory=list)
+    changed: bool = False

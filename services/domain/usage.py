@@ -7,7 +7,7 @@ and order-free: a redelivered or reordered message can never lower or double a f
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from schemas.accounts import PartnerAccount
@@ -22,9 +22,10 @@ from schemas.report import (
 )
 from schemas.usage import UsageReported
 from services.domain.calendar import automatic_submission_deadline, retention_expiry
-from services.domain.events import DomainEvent, report_event
+from services.domain.events import Outcome, report_event
 from services.domain.figures import recompute_report
 from services.domain.ids import report_id
+from services.domain.reminders import schedule_reminders
 from services.domain.status import accepts_usage
 
 
@@ -34,15 +35,6 @@ class UsageRecord:
 
     message_id: str
     usage: UsageReported
-
-
-@dataclass
-class Outcome:
-    """The report after a rule ran, the events to publish, and whether it changed."""
-
-    report: Report
-    events: list[DomainEvent] = field(default_factory=list)
-    changed: bool = False
 
 
 def _max(current: int | None, new: int | None) -> int | None:
@@ -201,7 +193,7 @@ def attach_account(report: Report, account: PartnerAccount, now: datetime) -> Ou
         },
     )
     _touch(report, now)
-    report = recompute_report(report)
+    report = schedule_reminders(recompute_report(report), now)
     report.history.append(
         HistoryEntry(
             at=now,

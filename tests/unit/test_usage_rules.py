@@ -20,19 +20,38 @@ pytestmark = pytest.mark.unit
 NOW = datetime(2026, 10, 20, 12, 0, tzinfo=UTC)
 
 
-def usage(sub: str, prov: int, used: int | None, product: str = "P-1", msg: str | None = None,
-          cycle: str = "2026-10") -> UsageRecord:
+def usage(
+    sub: str,
+    prov: int,
+    used: int | None,
+    product: str = "P-1",
+    msg: str | None = None,
+    cycle: str = "2026-10",
+) -> UsageRecord:
     return UsageRecord(
         msg or f"m-{sub}-{prov}-{used}",
-        UsageReported(partner_id="PA", cycle=cycle, product_id=product, subscription_id=sub,
-                      provisioned_units=prov, used_units=used, observed_at=NOW),
+        UsageReported(
+            partner_id="PA",
+            cycle=cycle,
+            product_id=product,
+            subscription_id=sub,
+            provisioned_units=prov,
+            used_units=used,
+            observed_at=NOW,
+        ),
     )
 
 
 def account(days: int = 5, threshold: str = "0") -> PartnerAccount:
-    return PartnerAccount(partner_id="PA", name="Acme MSP", distributor_id="D1", region="EMEA",
-                          currency="EUR", auto_submit_days=days,
-                          overprovision_threshold_pct=Decimal(threshold))
+    return PartnerAccount(
+        partner_id="PA",
+        name="Acme MSP",
+        distributor_id="D1",
+        region="EMEA",
+        currency="EUR",
+        auto_submit_days=days,
+        overprovision_threshold_pct=Decimal(threshold),
+    )
 
 
 def test_line_totals_are_the_sum_of_each_subscriptions_peak() -> None:
@@ -67,7 +86,9 @@ def test_redelivered_usage_changes_nothing() -> None:
 
 
 def test_products_without_used_units_charge_provisioned_and_have_no_percentage() -> None:
-    line = apply_usage(new_report("PA", "2026-10", NOW, "m"), [usage("s1", 7, None)], NOW).report.lines[0]
+    line = apply_usage(
+        new_report("PA", "2026-10", NOW, "m"), [usage("s1", 7, None)], NOW
+    ).report.lines[0]
     assert line.used_units is None
     assert line.overprovisioned_pct is None
     assert line.chargeable_units == 7
@@ -92,8 +113,15 @@ def test_attaching_the_account_sets_deadline_and_announces_the_report_once() -> 
 
 def test_threshold_decides_whether_overprovisioning_is_a_discrepancy() -> None:
     report = apply_usage(new_report("PA", "2026-10", NOW, "m"), [usage("s1", 100, 95)], NOW).report
-    report = report.model_copy(update={"lines": [report.lines[0].model_copy(
-        update={"chargeable_units": 100, "chargeable_set_by_partner": True})]})
+    report = report.model_copy(
+        update={
+            "lines": [
+                report.lines[0].model_copy(
+                    update={"chargeable_units": 100, "chargeable_set_by_partner": True}
+                )
+            ]
+        }
+    )
     lenient = attach_account(report, account(threshold="10"), NOW).report
     strict = attach_account(report, account(threshold="0"), NOW).report
     assert lenient.lines[0].discrepancy is False
@@ -117,7 +145,9 @@ def test_late_usage_is_kept_flagged_and_announced_without_changing_figures() -> 
     ("provisioned", "used", "expected"),
     [(3, 2, "33.33"), (3, 1, "66.67"), (10, 10, "0.00"), (0, 0, "0.00"), (4, 5, "-25.00")],
 )
-def test_overprovisioned_percentage_has_two_decimals(provisioned: int, used: int, expected: str) -> None:
+def test_overprovisioned_percentage_has_two_decimals(
+    provisioned: int, used: int, expected: str
+) -> None:
     assert overprovisioned_pct(provisioned, used) == Decimal(expected)
 
 

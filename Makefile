@@ -1,0 +1,45 @@
+# Task runner. The two commands a newcomer needs: `make run` and `make test`.
+BIN := .venv/bin
+PYTEST := $(BIN)/python -m pytest
+
+.PHONY: install run up down status test lint typecheck unit integration e2e bench schemas
+
+install:
+	@scripts/bootstrap.sh
+
+run: install            ## the whole system on embedded servers, until Ctrl-C
+	$(BIN)/lmp-billing up
+
+up: install             ## only the embedded servers, in the background
+	$(BIN)/lmp-billing infra up
+
+down:
+	$(BIN)/lmp-billing infra down
+
+status:
+	$(BIN)/lmp-billing infra status
+
+test: install lint typecheck   ## everything CI runs
+	$(PYTEST) -m "unit or integration or e2e"
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy services schemas
+
+unit: install
+	$(PYTEST) -m unit
+
+integration: install
+	$(PYTEST) -m integration
+
+e2e: install
+	$(PYTEST) -m e2e
+
+bench: install
+	$(BIN)/python benchmarks/bench_ingestion.py
+
+schemas: install
+	$(BIN)/lmp-billing schemas export schemas/json
