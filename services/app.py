@@ -65,7 +65,8 @@ class ProcessorSpec:
     name: str
     topics: tuple[str, ...]
     create: Callable[[Runtime], BatchHandler]
-    timers: tuple[tuple[float, Callable[[Runtime], Callable[[], Awaitable[None]]]], ...] = ()
+    timers: tuple[Callable[[Runtime], Callable[[], Awaitable[None]]], ...] = ()
+    """Leader-only periodic jobs, every ``timer_interval_seconds``."""
 
 
 @dataclass
@@ -148,11 +149,18 @@ def build_app(settings: Settings, spec: ProcessorSpec) -> faust.App:
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=1.0,
         stream_wait_empty=False,
+        broker_session_timeout=settings.kafka_session_timeout_seconds,
+        broker_heartbeat_interval=min(3.0, settings.kafka_session_timeout_seconds / 3),
     )
     catalogue = Catalogue.load(*settings.catalogue_args())
     state: dict[str, Any] = {}
+    lock = asyncio.Lock()
 
     async def runtime() -> Runtime:
+        async with lock:
+            return await _build_runtime()
+
+    async def _build_runtime() -> Runtime:
         if "runtime" not in state:
             store = connect(settings)
             await store.ensure_indexes()
@@ -163,23 +171,53 @@ def build_app(settings: Settings, spec: ProcessorSpec) -> faust.App:
         rt: Runtime = state["runtime"]
         return rt
 
+    if spec.topics:
+        _attach_agent(app, settings, catalogue, spec, runtime)
+
+    @app.timer(settings.outbox_sweep_seconds)
+    async def sweep_outbox() -> None:
+        rt = await runtime()
+        try:
+            await rt.outbox.sweep(rt.clock(), timedelta(seconds=settings.outbox_sweep_seconds))
+        except Exception as exc:
+            log.warning("outbox sweep failed, will retry: %r", exc)
+
+    for make in spec.timers:
+        _attach_timer(app, settings.timer_interval_seconds, runtime, make)
+    return app
+
+
+def _attach_timer(
+    app: faust.App,
+    interval: float,
+    runtime: Callable[[], Awaitable[Runtime]],
+    make: Callable[[Runtime], Callable[[], Awaitable[None]]],
+) -> None:
+    @app.timer(interval, on_leader=True, name=f"timer-{make.__name__}")
+    async def tick() -> None:
+        rt = await runtime()
+        try:
+            await make(rt)()
+        except Exception as exc:
+            log.warning("timer %s failed, will retry: %r", make.__name__, exc)
+
+
+def _attach_agent(
+    app: faust.App,
+    settings: Settings,
+    catalogue: Catalogue,
+    spec: ProcessorSpec,
+    runtime: Callable[[], Awaitable[Runtime]],
+) -> None:
+    """One agent over the processor's topics, batched, concurrency 1 per partition."""
     names = [catalogue.physical(name) for name in spec.topics]
-    topics = [
-        app.topic(
-            name,
-            key_type=bytes,
-            value_type=bytes,
-            key_serializer="raw",
-            value_serializer="raw",
-            partitions=catalogue[name].partitions,
-            internal=False,
-        )
-        for name in spec.topics
-    ]
-    channel = (
-        topics[0]
-        if len(topics) == 1
-        else app.topic(*spec.topics, key_serializer="raw", value_serializer="raw")
+    channel = app.topic(
+        *names,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        internal=False,
     )
 
     @app.agent(channel, name=f"{spec.name}-agent", concurrency=1)
@@ -201,30 +239,3 @@ def build_app(settings: Settings, spec: ProcessorSpec) -> faust.App:
                     for e in events
                 ]
             )
-
-    @app.timer(settings.outbox_sweep_seconds)
-    async def sweep_outbox() -> None:
-        rt = await runtime()
-        try:
-            await rt.outbox.sweep(rt.clock(), timedelta(seconds=settings.outbox_sweep_seconds))
-        except Exception as exc:
-            log.warning("outbox sweep failed, will retry: %r", exc)
-
-    for interval, make in spec.timers:
-        _attach_timer(app, interval, runtime, make)
-    return app
-
-
-def _attach_timer(
-    app: faust.App,
-    interval: float,
-    runtime: Callable[[], Awaitable[Runtime]],
-    make: Callable[[Runtime], Callable[[], Awaitable[None]]],
-) -> None:
-    @app.timer(interval, on_leader=True, name=f"timer-{make.__name__}")
-    async def tick() -> None:
-        rt = await runtime()
-        try:
-            await make(rt)()
-        except Exception as exc:
-            log.warning("timer %s failed, will retry: %r", make.__name__, exc)

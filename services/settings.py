@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     batch_size: int = Field(default=2000, ge=1)
     batch_window_seconds: float = Field(default=0.2, gt=0)
     outbox_sweep_seconds: float = Field(default=2.0, gt=0)
+    kafka_session_timeout_seconds: float = Field(
+        default=30.0, ge=6, description="how long a crashed consumer holds its partitions"
+    )
+    timer_interval_seconds: float = Field(default=5.0, gt=0)
     retry_backoff_seconds: float = Field(default=0.5, gt=0)
     retry_backoff_max_seconds: float = Field(default=10.0, gt=0)
     log_level: str = "info"

@@ -104,7 +104,7 @@ def outbox_entry(event: DomainEvent, topic: str, source: str) -> OutboxEntry:
         time=event.time,
         data=event.data,
     )
-    return OutboxEntry(id=event.id, topic=topic, key=event.subject, value=value)
+    return OutboxEntry(id=event.id, topic=topic, key=event.subject or event.id, value=value)
 
 
 def dead_letter(poison: Poison, processor: str, now: datetime) -> tuple[bytes | None, bytes]:

@@ -97,6 +97,15 @@ class Outbox:
         reports = await self._store.reports_with_outbox(now - grace, limit)
         return await self.drain(reports)
 
+    async def publish_events(self, events: Sequence[DomainEvent]) -> None:
+        """Publish events that belong to no committed report change (refusals)."""
+        entries = [
+            outbox_entry(e, self._catalogue.topic_for_type(e.type), self._source) for e in events
+        ]
+        await self._publisher.publish(
+            [(e.topic, e.key.encode() if e.key else None, e.value.encode()) for e in entries]
+        )
+
     async def dead_letter(self, poisons: Sequence[Poison], processor: str, now: datetime) -> None:
         for poison in poisons:
             log.warning(

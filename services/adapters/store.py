@@ -15,7 +15,8 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, InsertOne, ReplaceOne, Up
 from pymongo.errors import BulkWriteError
 
 from schemas.accounts import DistributorAccount, PartnerAccount
-from schemas.report import Report
+from schemas.pricing import PriceListed, PromotionPublished
+from schemas.report import Report, ReportStatus
 from services.settings import MongoDriver, Settings
 
 DUPLICATE_KEY = 11000
@@ -26,6 +27,7 @@ REPORT_INDEXES = [
     ),
     IndexModel([("outbox_since", ASCENDING)], name="outbox_since"),
     IndexModel([("status", ASCENDING), ("deadline", ASCENDING)], name="status_deadline"),
+    IndexModel([("next_reminder_at", ASCENDING)], name="next_reminder_at"),
     IndexModel(
         [("distributor_id", ASCENDING), ("cycle", DESCENDING), ("status", ASCENDING)],
         name="distributor_cycle_status",
@@ -59,6 +61,8 @@ class Store:
         self.partners = db["partners"]
         self.distributors = db["distributors"]
         self.receipts = db["receipts"]
+        self.prices = db["prices"]
+        self.promotions = db["promotions"]
 
     async def close(self) -> None:
         result = self._client.close()
@@ -71,6 +75,7 @@ class Store:
     async def ensure_indexes(self) -> None:
         await self.reports.create_indexes(REPORT_INDEXES)
         await self.partners.create_index([("distributor_id", ASCENDING)], name="by_distributor")
+        await self.prices.create_index([("region", ASCENDING)], name="by_region")
 
     # reports -----------------------------------------------------------------
 
@@ -144,6 +149,61 @@ class Store:
             ],
             ordered=False,
         )
+
+    async def due_for_auto_submission(self, now: datetime, limit: int) -> list[Report]:
+        """Overdue reports the partner can still edit; served by the status+deadline index."""
+        docs = (
+            await self.reports.find(
+                {
+                    "status": {
+                        "$in": [ReportStatus.MSP_PREPARING.value, ReportStatus.REJECTED.value]
+                    },
+                    "deadline": {"$lte": now},
+                }
+            )
+            .limit(limit)
+            .to_list(None)
+        )
+        return [Report.from_document(doc) for doc in docs]
+
+    async def due_for_reminder(self, now: datetime, limit: int) -> list[Report]:
+        docs = (
+            await self.reports.find({"next_reminder_at": {"$lte": now}}).limit(limit).to_list(None)
+        )
+        return [Report.from_document(doc) for doc in docs]
+
+    # pricing -----------------------------------------------------------------
+
+    async def save_price(self, price: PriceListed, at: datetime) -> None:
+        key = f"{price.region}|{price.product_id}"
+        await self.prices.replace_one(
+            {"_id": key},
+            {"_id": key, **price.model_dump(mode="json"), "updated_at": at},
+            upsert=True,
+        )
+
+    async def save_promotion(self, promo: PromotionPublished, at: datetime) -> None:
+        doc = promo.model_dump(mode="python")
+        await self.promotions.replace_one(
+            {"_id": promo.code}, {"_id": promo.code, **doc, "updated_at": at}, upsert=True
+        )
+
+    async def price_lists(self, regions: Iterable[str | None]) -> dict[str, dict[str, PriceListed]]:
+        """Price list per region, by product id."""
+        wanted = [r for r in set(regions) if r]
+        out: dict[str, dict[str, PriceListed]] = {r: {} for r in wanted}
+        if wanted:
+            async for doc in self.prices.find({"region": {"$in": wanted}}):
+                price = PriceListed.model_validate(doc)
+                out[price.region][price.product_id] = price
+        return out
+
+    async def load_promotions(self, codes: Iterable[str]) -> dict[str, PromotionPublished]:
+        wanted = list(set(codes))
+        if not wanted:
+            return {}
+        docs = await self.promotions.find({"_id": {"$in": wanted}}).to_list(None)
+        return {doc["_id"]: PromotionPublished.model_validate(doc) for doc in docs}
 
     # accounts ----------------------------------------------------------------
 

@@ -128,8 +128,8 @@ class KafkaServer:
     def __init__(
         self, cache_dir: Path, data_dir: Path, port: int = 9092, controller_port: int = 9093
     ) -> None:
-        self.cache_dir = Path(cache_dir)
-        self.data_dir = Path(data_dir)
+        self.cache_dir = Path(cache_dir).resolve()
+        self.data_dir = Path(data_dir).resolve()
         self.port = port
         self.controller_port = controller_port
         self.home = self.cache_dir / f"kafka-{KAFKA_VERSION}"

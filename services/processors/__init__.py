@@ -6,6 +6,15 @@ from services.app import ProcessorSpec
 
 
 def registry() -> dict[str, ProcessorSpec]:
-    from services.processors import accounts, usage
+    from services.processors import accounts, actions, pricing, timer, usage
 
-    return {spec.name: spec for spec in (usage.PROCESSOR, accounts.PROCESSOR)}
+    specs = (
+        usage.PROCESSOR,
+        accounts.PROCESSOR,
+        pricing.PROCESSOR,
+        actions.PARTNER_ACTIONS,
+        actions.DISTRIBUTOR_ACTIONS,
+        actions.TRENDMICRO_RESPONSES,
+        timer.PROCESSOR,
+    )
+    return {spec.name: spec for spec in specs}

@@ -22,7 +22,9 @@ def test_reminders_are_sent_three_days_and_one_day_before_once_each() -> None:
     assert report.next_reminder_at == deadline - timedelta(days=3)
     assert remind(report, deadline - timedelta(days=4), PRICES).events == []
     three = remind(report, deadline - timedelta(days=3), PRICES)
-    assert [e.id for e in three.events] == [f"{report.id}/deadline-reminder/{deadline.isoformat()}/3"]
+    assert [e.id for e in three.events] == [
+        f"{report.id}/deadline-reminder/{deadline.isoformat()}/3"
+    ]
     data = three.events[0].data
     assert data.days_before == 3  # type: ignore[attr-defined]
     # AV: 100 provisioned, 80 used and chargeable -> 20 units x 2.50 x 0.8 = 40.00

@@ -26,7 +26,13 @@ from schemas.actions import (
 from schemas.pricing import PriceListed, PromoEditableField, PromoKind, PromotionPublished
 from schemas.report import Report, ReportStatus, SubmissionKind
 from schemas.usage import UsageReported
-from services.domain.errors import NotAuthorized, Refused, UnknownReport, ValidationFailed, WrongStatus
+from services.domain.errors import (
+    NotAuthorized,
+    Refused,
+    UnknownReport,
+    ValidationFailed,
+    WrongStatus,
+)
 from services.domain.usage import UsageRecord, apply_usage, attach_account, new_report
 from services.domain.workflow import ActionContext, ConflictingDuplicate, decide
 
@@ -38,42 +44,92 @@ PARTNER = Actor(account_id="PA", user_id="alice")
 DISTRIBUTOR = Actor(account_id="D1", user_id="dan")
 TM = Actor(account_id="trendmicro", user_id="ops")
 PRICES = {
-    "AV": PriceListed(region="EMEA", product_id="AV", currency="EUR", unit_price=Decimal("2.50"),
-                      channel_margin=Decimal("0.20"), promo_editable_field=PromoEditableField.UNIT_PRICE),
-    "EDR": PriceListed(region="EMEA", product_id="EDR", currency="EUR", unit_price=Decimal("7.00"),
-                       channel_margin=Decimal("0.10"),
-                       promo_editable_field=PromoEditableField.UNIT_PRICE),
+    "AV": PriceListed(
+        region="EMEA",
+        product_id="AV",
+        currency="EUR",
+        unit_price=Decimal("2.50"),
+        channel_margin=Decimal("0.20"),
+        promo_editable_field=PromoEditableField.UNIT_PRICE,
+    ),
+    "EDR": PriceListed(
+        region="EMEA",
+        product_id="EDR",
+        currency="EUR",
+        unit_price=Decimal("7.00"),
+        channel_margin=Decimal("0.10"),
+        promo_editable_field=PromoEditableField.UNIT_PRICE,
+    ),
 }
 PROMOS = {
-    "BID-1": PromotionPublished(code="BID-1", kind=PromoKind.BID_DESK_NUMBER, region="EMEA",
-                                product_ids=["AV"], valid_from=NOW - timedelta(days=30),
-                                valid_until=NOW + timedelta(days=30)),
-    "OLD": PromotionPublished(code="OLD", kind=PromoKind.PROMOTE_CODE, region="EMEA",
-                              product_ids=["AV"], valid_from=NOW - timedelta(days=90),
-                              valid_until=NOW - timedelta(days=1)),
-    "APAC": PromotionPublished(code="APAC", kind=PromoKind.PROMOTE_CODE, region="APAC",
-                               product_ids=["AV"], valid_from=NOW - timedelta(days=9),
-                               valid_until=NOW + timedelta(days=9)),
+    "BID-1": PromotionPublished(
+        code="BID-1",
+        kind=PromoKind.BID_DESK_NUMBER,
+        region="EMEA",
+        product_ids=["AV"],
+        valid_from=NOW - timedelta(days=30),
+        valid_until=NOW + timedelta(days=30),
+    ),
+    "OLD": PromotionPublished(
+        code="OLD",
+        kind=PromoKind.PROMOTE_CODE,
+        region="EMEA",
+        product_ids=["AV"],
+        valid_from=NOW - timedelta(days=90),
+        valid_until=NOW - timedelta(days=1),
+    ),
+    "APAC": PromotionPublished(
+        code="APAC",
+        kind=PromoKind.PROMOTE_CODE,
+        region="APAC",
+        product_ids=["AV"],
+        valid_from=NOW - timedelta(days=9),
+        valid_until=NOW + timedelta(days=9),
+    ),
 }
 
 
 def opened_report(status: ReportStatus = ReportStatus.MSP_PREPARING) -> Report:
     def usage(product: str, prov: int, used: int | None) -> UsageRecord:
-        return UsageRecord(f"u-{product}", UsageReported(
-            partner_id="PA", cycle="2026-10", product_id=product, subscription_id="S1",
-            provisioned_units=prov, used_units=used, observed_at=NOW))
+        return UsageRecord(
+            f"u-{product}",
+            UsageReported(
+                partner_id="PA",
+                cycle="2026-10",
+                product_id=product,
+                subscription_id="S1",
+                provisioned_units=prov,
+                used_units=used,
+                observed_at=NOW,
+            ),
+        )
 
-    report = apply_usage(new_report("PA", "2026-10", NOW, "u0"),
-                         [usage("AV", 100, 80), usage("EDR", 10, None)], NOW).report
-    account = PartnerAccount(partner_id="PA", name="Acme", distributor_id="D1", region="EMEA",
-                             currency="EUR", auto_submit_days=5)
+    report = apply_usage(
+        new_report("PA", "2026-10", NOW, "u0"), [usage("AV", 100, 80), usage("EDR", 10, None)], NOW
+    ).report
+    account = PartnerAccount(
+        partner_id="PA",
+        name="Acme",
+        distributor_id="D1",
+        region="EMEA",
+        currency="EUR",
+        auto_submit_days=5,
+    )
     report = attach_account(report, account, NOW).report
     return report.model_copy(update={"status": status})
 
 
-def ctx(message_id: str = "m1", action_type: str = "test", payload_hash: str = "h1") -> ActionContext:
-    return ActionContext(message_id=message_id, payload_hash=payload_hash, action_type=action_type,
-                         now=NOW, prices=PRICES, promotions=PROMOS)
+def ctx(
+    message_id: str = "m1", action_type: str = "test", payload_hash: str = "h1"
+) -> ActionContext:
+    return ActionContext(
+        message_id=message_id,
+        payload_hash=payload_hash,
+        action_type=action_type,
+        now=NOW,
+        prices=PRICES,
+        promotions=PROMOS,
+    )
 
 
 EXPLAINED = [PartnerLineEdit(product_id="AV", comment="20 seats reserved for a new customer")]
@@ -84,8 +140,9 @@ ACTIONS: dict[str, BaseModel] = {
     "distributor draft": DistributorDraftSaved(report_id=RID, actor=DISTRIBUTOR, po_number="PO-1"),
     "prices reset": DistributorPricesReset(report_id=RID, actor=DISTRIBUTOR),
     "reject": DistributorReportRejected(report_id=RID, actor=DISTRIBUTOR, reasons=["AV too high"]),
-    "submit to TM": DistributorSubmittedToTrendMicro(report_id=RID, actor=DISTRIBUTOR,
-                                                     po_number="PO-1"),
+    "submit to TM": DistributorSubmittedToTrendMicro(
+        report_id=RID, actor=DISTRIBUTOR, po_number="PO-1"
+    ),
     "TM returned": TrendMicroReportReturned(report_id=RID, actor=TM, reason="PO unknown"),
     "TM completed": TrendMicroReportCompleted(report_id=RID, actor=TM),
 }
@@ -102,10 +159,16 @@ ALLOWED: dict[str, tuple[set[ReportStatus], ReportStatus | None]] = {
     "TM returned": ({S.SUBMITTED_TO_TRENDMICRO}, S.RETURNED_BY_TRENDMICRO),
     "TM completed": ({S.SUBMITTED_TO_TRENDMICRO}, S.COMPLETED),
 }
-EVENT = {"partner draft": "draft-saved", "partner submit": "submitted", "distributor draft":
-         "draft-saved", "prices reset": "draft-saved", "reject": "rejected",
-         "submit to TM": "submitted-to-trendmicro", "TM returned": "returned",
-         "TM completed": "completed"}
+EVENT = {
+    "partner draft": "draft-saved",
+    "partner submit": "submitted",
+    "distributor draft": "draft-saved",
+    "prices reset": "draft-saved",
+    "reject": "rejected",
+    "submit to TM": "submitted-to-trendmicro",
+    "TM returned": "returned",
+    "TM completed": "completed",
+}
 
 
 @pytest.mark.parametrize("status", list(ReportStatus))
@@ -139,16 +202,19 @@ def test_partner_submit_records_a_manual_submission() -> None:
 
 
 def test_partner_setting_chargeable_to_provisioned_removes_the_discrepancy() -> None:
-    action = PartnerReportSubmitted(report_id=RID, actor=PARTNER, lines=[
-        PartnerLineEdit(product_id="AV", chargeable_units=100)])
+    action = PartnerReportSubmitted(
+        report_id=RID, actor=PARTNER, lines=[PartnerLineEdit(product_id="AV", chargeable_units=100)]
+    )
     report = opened_report().model_copy(update={"overprovision_threshold_pct": Decimal("25")})
     assert decide(report, action, ctx()).report.status is S.UNDER_REVIEW
 
 
 @pytest.mark.parametrize(
     ("name", "actor", "message"),
-    [("partner draft", Actor(account_id="PB", user_id="x"), "partner PB may not act"),
-     ("reject", Actor(account_id="D2", user_id="x"), "distributor D2 does not review")],
+    [
+        ("partner draft", Actor(account_id="PB", user_id="x"), "partner PB may not act"),
+        ("reject", Actor(account_id="D2", user_id="x"), "distributor D2 does not review"),
+    ],
 )
 def test_actors_act_only_on_their_own_reports(name: str, actor: Actor, message: str) -> None:
     action = ACTIONS[name].model_copy(update={"actor": actor})
@@ -165,8 +231,11 @@ def test_unknown_report_is_refused() -> None:
 def test_reject_needs_reasons_and_sets_a_new_deadline() -> None:
     review = opened_report(S.UNDER_REVIEW)
     with pytest.raises(ValidationFailed, match="at least one reason"):
-        decide(review, DistributorReportRejected(report_id=RID, actor=DISTRIBUTOR, reasons=[" "]),
-               ctx())
+        decide(
+            review,
+            DistributorReportRejected(report_id=RID, actor=DISTRIBUTOR, reasons=[" "]),
+            ctx(),
+        )
     outcome = decide(review, ACTIONS["reject"], ctx())
     assert outcome.report.deadline == NOW + timedelta(days=5)
     assert outcome.report.rejection_reasons == ["AV too high"]
@@ -177,8 +246,13 @@ def test_submit_to_trendmicro_needs_a_po_number_and_publishes_the_billing_report
     review = opened_report(S.UNDER_REVIEW)
     with pytest.raises(ValidationFailed, match="PO number is required"):
         decide(review, DistributorSubmittedToTrendMicro(report_id=RID, actor=DISTRIBUTOR), ctx())
-    outcome = decide(review, DistributorSubmittedToTrendMicro(
-        report_id=RID, actor=DISTRIBUTOR, po_number="PO-9", comment="thanks"), ctx())
+    outcome = decide(
+        review,
+        DistributorSubmittedToTrendMicro(
+            report_id=RID, actor=DISTRIBUTOR, po_number="PO-9", comment="thanks"
+        ),
+        ctx(),
+    )
     billing = outcome.events[1]
     assert billing.type == "lmp.billing.submitted"
     data: Any = billing.data
@@ -191,16 +265,29 @@ def test_submit_to_trendmicro_needs_a_po_number_and_publishes_the_billing_report
 
 def test_promo_code_unlocks_the_regional_field_and_reset_restores_list_prices() -> None:
     review = opened_report(S.UNDER_REVIEW)
-    locked = DistributorDraftSaved(report_id=RID, actor=DISTRIBUTOR, lines=[
-        DistributorLineEdit(product_id="AV", unit_price=Decimal("1.00"))])
+    locked = DistributorDraftSaved(
+        report_id=RID,
+        actor=DISTRIBUTOR,
+        lines=[DistributorLineEdit(product_id="AV", unit_price=Decimal("1.00"))],
+    )
     with pytest.raises(ValidationFailed, match="locked"):
         decide(review, locked, ctx())
-    wrong_field = DistributorDraftSaved(report_id=RID, actor=DISTRIBUTOR, lines=[
-        DistributorLineEdit(product_id="AV", promo_code="BID-1", channel_margin=Decimal("0.5"))])
+    wrong_field = DistributorDraftSaved(
+        report_id=RID,
+        actor=DISTRIBUTOR,
+        lines=[
+            DistributorLineEdit(product_id="AV", promo_code="BID-1", channel_margin=Decimal("0.5"))
+        ],
+    )
     with pytest.raises(ValidationFailed, match="unlocks the unit price, not the channel margin"):
         decide(review, wrong_field, ctx())
-    promo = DistributorDraftSaved(report_id=RID, actor=DISTRIBUTOR, lines=[
-        DistributorLineEdit(product_id="AV", promo_code="BID-1", unit_price=Decimal("2.00"))])
+    promo = DistributorDraftSaved(
+        report_id=RID,
+        actor=DISTRIBUTOR,
+        lines=[
+            DistributorLineEdit(product_id="AV", promo_code="BID-1", unit_price=Decimal("2.00"))
+        ],
+    )
     after = decide(review, promo, ctx()).report
     assert (after.lines[0].promo_code, after.lines[0].unit_price) == ("BID-1", Decimal("2.00"))
     assert after.lines[0].subtotal == Decimal("128.00")
@@ -210,12 +297,21 @@ def test_promo_code_unlocks_the_regional_field_and_reset_restores_list_prices() 
 
 @pytest.mark.parametrize(
     ("code", "product", "reason"),
-    [("NOPE", "AV", "does not exist"), ("OLD", "AV", "expired"),
-     ("APAC", "AV", "belongs to region APAC"), ("BID-1", "EDR", "does not cover product EDR")],
+    [
+        ("NOPE", "AV", "does not exist"),
+        ("OLD", "AV", "expired"),
+        ("APAC", "AV", "belongs to region APAC"),
+        ("BID-1", "EDR", "does not cover product EDR"),
+    ],
 )
-def test_invalid_promo_codes_are_refused_with_a_reason(code: str, product: str, reason: str) -> None:
-    action = DistributorDraftSaved(report_id=RID, actor=DISTRIBUTOR, lines=[
-        DistributorLineEdit(product_id=product, promo_code=code)])
+def test_invalid_promo_codes_are_refused_with_a_reason(
+    code: str, product: str, reason: str
+) -> None:
+    action = DistributorDraftSaved(
+        report_id=RID,
+        actor=DISTRIBUTOR,
+        lines=[DistributorLineEdit(product_id=product, promo_code=code)],
+    )
     with pytest.raises(ValidationFailed, match=reason):
         decide(opened_report(S.UNDER_REVIEW), action, ctx())
 
@@ -230,7 +326,8 @@ def test_a_redelivered_action_changes_nothing_and_a_conflicting_one_is_detected(
 
 
 def test_edit_of_a_missing_line_is_refused() -> None:
-    action = PartnerDraftSaved(report_id=RID, actor=PARTNER, lines=[
-        PartnerLineEdit(product_id="ZZZ", chargeable_units=1)])
+    action = PartnerDraftSaved(
+        report_id=RID, actor=PARTNER, lines=[PartnerLineEdit(product_id="ZZZ", chargeable_units=1)]
+    )
     with pytest.raises(Refused, match="no line for product ZZZ"):
         decide(opened_report(), action, ctx())

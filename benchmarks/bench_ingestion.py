@@ -1,0 +1,293 @@
+"""Usage ingestion benchmark: the real processor against a hand-written aiokafka loop.
+
+Fills a topic with usage messages (default 200,000 for 1,000 partners), then measures
+in one run, on the same data and the same database server:
+
+  (a) the ingestion processor (``lmp-billing process usage`` as its own process), from
+      its start until every message is reflected in the database, once per driver
+      (motor, PyMongo's AsyncMongoClient), with the process's peak resident memory;
+  (b) a raw baseline: aiokafka ``getmany`` -> ``model_validate_json`` -> aggregate
+      peaks -> one unordered ``bulk_write`` of ``$max`` upserts per batch.
+
+Prints both rates and the ratio (a)/(b). Servers are the embedded ones unless
+KAFKA_BOOTSTRAP_SERVERS / MONGODB_URI are set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from pymongo import UpdateOne
+
+from schemas.envelope import CloudEvent
+from schemas.usage import UsageReported
+from services.adapters.catalogue import Catalogue, ensure_topics
+from services.adapters.store import connect
+from services.infra.process import ManagedProcess, free_port, tail
+from services.settings import PROJECT_ROOT, Settings
+
+CYCLE = "2026-10"
+
+
+@contextmanager
+def servers(home: Path) -> Iterator[tuple[str, str]]:
+    from services.infra.mongo_server import MongoServer
+
+    from services.infra.kafka_server import KafkaServer
+
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "")
+    uri = os.environ.get("MONGODB_URI", "")
+    started = []
+    if not bootstrap:
+        kafka = KafkaServer(
+            PROJECT_ROOT / ".lmp" / "cache", home / "kafka", free_port(), free_port()
+        )
+        kafka.start()
+        kafka.wait_ready()
+        started.append(kafka)
+        bootstrap = kafka.bootstrap_servers
+    if not uri:
+        mongo = MongoServer(PROJECT_ROOT / ".lmp" / "cache", home / "mongo", free_port())
+        mongo.start()
+        mongo.wait_ready()
+        started.append(mongo)
+        uri = mongo.uri
+    try:
+        yield bootstrap, uri
+    finally:
+        for server in reversed(started):
+            server.stop()
+
+
+def usage_messages(partners: int, total: int, seed: int = 7) -> list[tuple[bytes, bytes]]:
+    """``total`` snapshots spread over partners x 5 products x 4 subscriptions."""
+    rng = random.Random(seed)
+    subs = [
+        (f"BP{p:05d}", f"PRD-{k}", f"SUB-{s}")
+        for p in range(partners)
+        for k in range(5)
+        for s in range(4)
+    ]
+    out = []
+    for i in range(total):
+        partner, product, sub = subs[i % len(subs)]
+        prov = rng.randint(1, 500)
+        used = None if product == "PRD-4" else rng.randint(0, prov)
+        event = {
+            "specversion": "1.0",
+            "id": f"bench-{i}",
+            "source": "bench",
+            "type": "lmp.usage.reported",
+            "time": "2026-10-20T00:00:00Z",
+            "subject": None,
+            "data": {
+                "partner_id": partner,
+                "cycle": CYCLE,
+                "product_id": product,
+                "subscription_id": sub,
+                "provisioned_units": prov,
+                "used_units": used,
+                "observed_at": "2026-10-20T00:00:00Z",
+            },
+        }
+        out.append((partner.encode(), json.dumps(event).encode()))
+    rng.shuffle(out)
+    return out
+
+
+def expected_total(messages: list[tuple[bytes, bytes]]) -> int:
+    peaks: dict[tuple[str, str, str], int] = {}
+    for _key, value in messages:
+        d = json.loads(value)["data"]
+        k = (d["partner_id"], d["product_id"], d["subscription_id"])
+        peaks[k] = max(peaks.get(k, 0), d["provisioned_units"])
+    return sum(peaks.values())
+
+
+async def fill(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]]) -> None:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", linger_ms=20, max_batch_size=256 * 1024
+    )
+    await producer.start()
+    try:
+        for start in range(0, len(messages), 5000):
+            futures = [
+                await producer.send(topic, v, key=k) for k, v in messages[start : start + 5000]
+            ]
+            await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def run_processor(
+    bootstrap: str, uri: str, namespace: str, driver: str, total_units: int, workdir: Path
+) -> tuple[float, float]:
+    database = f"bench_{driver}_{uuid.uuid4().hex[:6]}"
+    settings = Settings(
+        KAFKA_BOOTSTRAP_SERVERS=bootstrap, MONGODB_URI=uri, MONGODB_DATABASE=database
+    )
+    store = connect(settings)
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "MONGODB_URI": uri,
+        "MONGODB_DATABASE": database,
+        "MONGODB_DRIVER": driver,
+        "LMP_TOPIC_NAMESPACE": namespace,
+        "LMP_CONSUMER_GROUP_PREFIX": f"bench-{driver}-{uuid.uuid4().hex[:6]}",
+        "LMP_LOG_LEVEL": "warning",
+    }
+    proc = ManagedProcess(
+        f"usage-{driver}",
+        [sys.executable, "-m", "services.cli", "process", "usage"],
+        workdir / f"usage-{driver}.log",
+        workdir / f"usage-{driver}.pid",
+        env,
+        cwd=PROJECT_ROOT,
+    )
+    started = time.perf_counter()
+    proc.start()
+    peak = 0.0
+    try:
+        while True:
+            if not proc.running():
+                raise RuntimeError(f"processor died:\n{tail(proc.log_path)}")
+            pid = proc.pid()
+            if pid is not None:
+                peak = max(peak, peak_rss_mib(pid))
+            docs = await store.reports.find({}, {"lines.provisioned_units": 1}).to_list(None)
+            done = sum(line["provisioned_units"] for d in docs for line in d["lines"])
+            if done == total_units:
+                return time.perf_counter() - started, peak
+            await asyncio.sleep(0.5)
+    finally:
+        proc.stop()
+        await store.db.client.drop_database(database)
+        await store.close()
+
+
+async def run_baseline(bootstrap: str, uri: str, topic: str, count: int) -> float:
+    """The raw loop a person would write by hand, without faust, receipts or reports."""
+    settings = Settings(
+        KAFKA_BOOTSTRAP_SERVERS=bootstrap,
+        MONGODB_URI=uri,
+        MONGODB_DATABASE=f"bench_raw_{uuid.uuid4().hex[:6]}",
+    )
+    store = connect(settings)
+    peaks = store.db["peaks"]
+    started = time.perf_counter()
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"raw-{uuid.uuid4().hex}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+    )
+    await consumer.start()
+    seen = 0
+    try:
+        while seen < count:
+            batches = await consumer.getmany(timeout_ms=200, max_records=5000)
+            agg: dict[str, tuple[int, int | None]] = {}
+            for records in batches.values():
+                for rec in records:
+                    u = CloudEvent[UsageReported].model_validate_json(rec.value).data
+                    k = f"{u.partner_id}:{u.cycle}:{u.product_id}:{u.subscription_id}"
+                    prov, used = agg.get(k, (0, None))
+                    agg[k] = (
+                        max(prov, u.provisioned_units),
+                        used if u.used_units is None else max(used or 0, u.used_units),
+                    )
+                    seen += 1
+            if agg:
+                await peaks.bulk_write(
+                    [
+                        UpdateOne(
+                            {"_id": k},
+                            {"$max": {"provisioned_units": p, "used_units": u or 0}},
+                            upsert=True,
+                        )
+                        for k, (p, u) in agg.items()
+                    ],
+                    ordered=False,
+                )
+                await consumer.commit()
+        return time.perf_counter() - started
+    finally:
+        await consumer.stop()
+        await store.db.client.drop_database(settings.mongodb_database)
+        await store.close()
+
+
+async def main_async(args: argparse.Namespace, bootstrap: str, uri: str, workdir: Path) -> None:
+    namespace = f"bench{uuid.uuid4().hex[:6]}."
+    catalogue = Catalogue.load(PROJECT_ROOT / "topics.yaml", None, namespace)
+    await ensure_topics(catalogue, bootstrap)
+    topic = catalogue.physical("lmp.usage.v1")
+    print(
+        f"generating {args.messages:,} usage messages for {args.partners:,} partners...", flush=True
+    )
+    messages = usage_messages(args.partners, args.messages)
+    total_units = expected_total(messages)
+    t0 = time.perf_counter()
+    await fill(bootstrap, topic, messages)
+    print(f"filled {topic} in {time.perf_counter() - t0:.1f}s", flush=True)
+
+    baseline = await run_baseline(bootstrap, uri, topic, len(messages))
+    results = {}
+    for driver in args.drivers:
+        results[driver] = await run_processor(
+            bootstrap, uri, namespace, driver, total_units, workdir
+        )
+    rate_raw = len(messages) / baseline
+    print()
+    print(f"{'run':34} {'seconds':>8} {'msg/s':>9} {'peak RSS':>10}")
+    print(f"{'(b) raw aiokafka+bulk_write loop':34} {baseline:8.1f} {rate_raw:9.0f} {'':>10}")
+    for driver, (secs, peak) in results.items():
+        print(
+            f"{'(a) processor, ' + driver:34} {secs:8.1f} {len(messages) / secs:9.0f} {peak:8.0f} MiB"
+        )
+    for driver, (secs, _peak) in results.items():
+        print(
+            f"ratio (a)/(b) with {driver}: {(len(messages) / secs) / rate_raw:.2f}  (target >= 0.6)"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--messages", type=int, default=200_000)
+    parser.add_argument("--partners", type=int, default=1_000)
+    parser.add_argument(
+        "--drivers", nargs="+", default=["motor", "pymongo"], choices=["motor", "pymongo"]
+    )
+    args = parser.parse_args()
+    with (
+        tempfile.TemporaryDirectory(prefix="lmp-bench-") as tmp,
+        servers(Path(tmp)) as (bootstrap, uri),
+    ):
+        asyncio.run(main_async(args, bootstrap, uri, Path(tmp)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""Shared fixtures: one real Kafka broker and one MongoDB-wire server per test session.
+
+They are started by the project's own code unless ``KAFKA_BOOTSTRAP_SERVERS`` /
+``MONGODB_URI`` point at external servers (a real cluster, a real MongoDB).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from services.infra.process import free_port
+from services.settings import PROJECT_ROOT
+from tests.harness import Servers, System
+
+CACHE = PROJECT_ROOT / ".lmp" / "cache"
+
+
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+    home: Path = tmp_path_factory.mktemp("servers")
+    kafka = mongo = None
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "")
+    uri = os.environ.get("MONGODB_URI", "")
+    if not bootstrap:
+        from services.infra.kafka_server import KafkaServer
+
+        kafka = KafkaServer(CACHE, home / "kafka", free_port(), free_port())
+        kafka.start()
+        bootstrap = kafka.bootstrap_servers
+    if not uri:
+        from services.infra.mongo_server import MongoServer
+
+        mongo = MongoServer(CACHE, home / "mongo", free_port())
+        mongo.start()
+        uri = mongo.uri
+    try:
+        if kafka is not None:
+            kafka.wait_ready()
+        if mongo is not None:
+            mongo.wait_ready()
+        yield Servers(bootstrap, uri)
+    finally:
+        for server in (mongo, kafka):
+            if server is not None:
+                server.stop()
+
+
+@pytest.fixture
+async def system(servers: Servers, tmp_path: Path) -> AsyncIterator[System]:
+    sys_ = System(servers, tmp_path)
+    await sys_.start()
+    try:
+        yield sys_
+    finally:
+        await sys_.close()

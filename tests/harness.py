@@ -1,0 +1,186 @@
+"""Test harness: real servers, per-test namespaces, processors as real processes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from services.adapters.catalogue import Catalogue, ensure_topics
+from services.adapters.store import Store, connect
+from services.infra.process import ManagedProcess, tail
+from services.settings import PROJECT_ROOT, Settings
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Servers:
+    bootstrap_servers: str
+    mongodb_uri: str
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:8]}"
+
+
+async def eventually(
+    check: Callable[[], Awaitable[T]], timeout: float = 60.0, interval: float = 0.2
+) -> T:
+    """Wait on a condition, not a sleep: return the first truthy result of ``check``."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    last: T | None = None
+    while asyncio.get_running_loop().time() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout:.0f}s; last value: {last!r}")
+
+
+def cloud_event(
+    type_: str, data: dict[str, Any], *, id_: str | None = None, subject: str | None = None
+) -> bytes:
+    return json.dumps(
+        {
+            "specversion": "1.0",
+            "id": id_ or unique("evt-"),
+            "source": "tests",
+            "type": type_,
+            "time": datetime.now(UTC).isoformat(),
+            "subject": subject,
+            "data": data,
+        }
+    ).encode()
+
+
+@dataclass
+class System:
+    """One test's slice of the shared servers: own topics, database and consumer groups."""
+
+    servers: Servers
+    workdir: Path
+    namespace: str = field(default_factory=lambda: unique("t") + ".")
+    database: str = field(default_factory=lambda: unique("lmp_test_"))
+    processes: dict[str, ManagedProcess] = field(default_factory=dict)
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.settings = Settings(
+            KAFKA_BOOTSTRAP_SERVERS=self.servers.bootstrap_servers,
+            MONGODB_URI=self.servers.mongodb_uri,
+            MONGODB_DATABASE=self.database,
+            topic_namespace=self.namespace,
+        )
+        self.catalogue = Catalogue.load(*self.settings.catalogue_args())
+        self.store: Store = connect(self.settings)
+        self._producer: AIOKafkaProducer | None = None
+        self._readers: dict[str, tuple[AIOKafkaConsumer, list[TopicPartition], list[Any]]] = {}
+
+    def topic(self, contract_name: str) -> str:
+        return self.catalogue.physical(contract_name)
+
+    def env(self) -> dict[str, str]:
+        return {
+            "KAFKA_BOOTSTRAP_SERVERS": self.servers.bootstrap_servers,
+            "MONGODB_URI": self.servers.mongodb_uri,
+            "MONGODB_DATABASE": self.database,
+            "LMP_TOPIC_NAMESPACE": self.namespace,
+            "LMP_CONSUMER_GROUP_PREFIX": self.namespace.rstrip("."),
+            "LMP_OUTBOX_SWEEP_SECONDS": "1",
+            "LMP_KAFKA_SESSION_TIMEOUT_SECONDS": "6",
+            "LMP_TIMER_INTERVAL_SECONDS": "0.5",
+            "PYTHONPATH": str(PROJECT_ROOT),
+            **self.extra_env,
+        }
+
+    async def start(self) -> None:
+        await ensure_topics(self.catalogue, self.servers.bootstrap_servers)
+        await self.store.ensure_indexes()
+
+    def start_processor(self, name: str) -> ManagedProcess:
+        proc = ManagedProcess(
+            name=name,
+            argv=[sys.executable, "-m", "services.cli", "process", name],
+            log_path=self.workdir / f"{name}.log",
+            pid_path=self.workdir / f"{name}.pid",
+            env=self.env(),
+            cwd=PROJECT_ROOT,
+        )
+        proc.start()
+        self.processes[name] = proc
+        return proc
+
+    def kill_processor(self, name: str) -> None:
+        """SIGKILL: no graceful shutdown, no final commit; at-least-once must hold."""
+        proc = self.processes.pop(name)
+        pid = proc.pid()
+        if pid is not None:
+            os.killpg(pid, signal.SIGKILL)
+        proc.stop(timeout=5)
+
+    def logs(self, name: str) -> str:
+        return tail(self.workdir / f"{name}.log", 60)
+
+    async def publish(self, contract_topic: str, records: list[tuple[bytes | None, bytes]]) -> None:
+        if self._producer is None:
+            self._producer = AIOKafkaProducer(
+                bootstrap_servers=self.servers.bootstrap_servers, acks="all", linger_ms=5
+            )
+            await self._producer.start()
+        topic = self.topic(contract_topic)
+        futures = [await self._producer.send(topic, value, key=key) for key, value in records]
+        await asyncio.gather(*futures)
+
+    async def read_all(self, contract_topic: str, timeout: float = 2.0) -> list[dict[str, Any]]:
+        """Every record on a topic so far, decoded as JSON (value) with key and partition."""
+        topic = self.topic(contract_topic)
+        if topic not in self._readers:
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=self.servers.bootstrap_servers, enable_auto_commit=False
+            )
+            await consumer.start()
+            tps = [TopicPartition(topic, p) for p in range(self.catalogue[topic].partitions)]
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            self._readers[topic] = (consumer, tps, [])
+        consumer, tps, seen = self._readers[topic]
+        ends = await consumer.end_offsets(tps)
+        deadline = asyncio.get_running_loop().time() + timeout
+        while any([await consumer.position(tp) < ends[tp] for tp in tps]):
+            if asyncio.get_running_loop().time() > deadline:
+                break
+            batch = await consumer.getmany(timeout_ms=200)
+            for records in batch.values():
+                for rec in records:
+                    seen.append(
+                        {
+                            "key": rec.key,
+                            "partition": rec.partition,
+                            "offset": rec.offset,
+                            "value": json.loads(rec.value),
+                        }
+                    )
+        return list(seen)
+
+    async def close(self) -> None:
+        for name in list(self.processes):
+            self.processes.pop(name).stop()
+        if self._producer is not None:
+            await self._producer.stop()
+        for consumer, _tps, _seen in self._readers.values():
+            with contextlib.suppress(asyncio.CancelledError):
+                await consumer.stop()
+        await self.store.db.client.drop_database(self.database)
+        await self.store.close()

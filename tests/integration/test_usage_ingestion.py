@@ -1,0 +1,177 @@
+"""Usage ingestion over the real broker and database, with the processor as a process."""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from typing import Any
+
+import pytest
+
+from tests.harness import System, cloud_event, eventually
+
+pytestmark = pytest.mark.integration
+
+CYCLE = "2026-10"
+
+
+def partner_account(partner_id: str, days: int = 5) -> tuple[bytes, bytes]:
+    data = {
+        "partner_id": partner_id,
+        "name": f"MSP {partner_id}",
+        "distributor_id": "D-1",
+        "region": "EMEA",
+        "currency": "EUR",
+        "auto_submit_days": days,
+    }
+    return partner_id.encode(), cloud_event("lmp.account.partner", data)
+
+
+def usage_event(
+    partner: str, product: str, sub: str, prov: int, used: int | None, id_: str
+) -> tuple[bytes, bytes]:
+    data = {
+        "partner_id": partner,
+        "cycle": CYCLE,
+        "product_id": product,
+        "subscription_id": sub,
+        "provisioned_units": prov,
+        "used_units": used,
+        "observed_at": "2026-10-15T08:00:00Z",
+    }
+    return partner.encode(), cloud_event("lmp.usage.reported", data, id_=id_)
+
+
+def expected_lines(snapshots: list[tuple[str, str, str, int, int | None]]) -> dict[str, Any]:
+    """Independent oracle: per report and product, the sum over subscriptions of the peaks."""
+    peaks: dict[tuple[str, str, str], list[int | None]] = {}
+    for partner, product, sub, prov, used in snapshots:
+        key = (partner, product, sub)
+        best = peaks.setdefault(key, [0, None])
+        best[0] = max(best[0] or 0, prov)
+        if used is not None:
+            best[1] = used if best[1] is None else max(best[1], used)
+    lines: dict[str, dict[str, list[int | None]]] = defaultdict(dict)
+    for (partner, product, _sub), (prov, used) in peaks.items():
+        line = lines[f"{partner}:{CYCLE}"].setdefault(product, [0, None])
+        line[0] = (line[0] or 0) + (prov or 0)
+        if used is not None:
+            line[1] = used if line[1] is None else line[1] + used
+    return {rid: {p: tuple(v) for p, v in products.items()} for rid, products in lines.items()}
+
+
+async def stored_lines(system: System) -> dict[str, Any]:
+    docs = await system.store.reports.find({}, {"lines": 1}).to_list(None)
+    return {
+        doc["_id"]: {
+            line["product_id"]: (line["provisioned_units"], line["used_units"])
+            for line in doc["lines"]
+        }
+        for doc in docs
+    }
+
+
+async def test_duplicates_reordering_and_a_crash_mid_stream_end_with_exact_totals(
+    system: System,
+) -> None:
+    rng = random.Random(20261)
+    partners = [f"{system.namespace}P{i}" for i in range(12)]
+    snapshots = []
+    for partner in partners:
+        for product in ("AV", "EDR", "MAIL"):
+            reports_used = product != "MAIL"
+            for sub in range(3):
+                for _ in range(4):
+                    prov = rng.randint(1, 50)
+                    used = rng.randint(0, prov) if reports_used else None
+                    snapshots.append((partner, product, f"S{sub}", prov, used))
+    messages = [usage_event(*snap, id_=f"u-{i}") for i, snap in enumerate(snapshots)]
+    messages += rng.sample(messages, 80)  # redelivered duplicates: same id, same payload
+    rng.shuffle(messages)
+    half = len(messages) // 2
+
+    known = partners[:8]  # the last four partners' accounts arrive after their usage
+    await system.publish("lmp.accounts.v1", [partner_account(p) for p in known])
+    system.start_processor("accounts")
+    system.start_processor("usage")
+    await system.publish("lmp.usage.v1", messages[:half])
+    await eventually(lambda: system.store.reports.count_documents({}), timeout=90)
+    system.kill_processor("usage")
+    await system.publish("lmp.usage.v1", messages[half:])
+    system.start_processor("usage")
+
+    expected = expected_lines(snapshots)
+    got = await eventually(lambda: _equal_or_none(stored_lines(system), expected), timeout=90)
+    assert got == expected
+
+    pending = {f"{p}:{CYCLE}" for p in partners[8:]}
+    docs = await system.store.reports.find({"account_pending": True}, {"_id": 1}).to_list(None)
+    assert {d["_id"] for d in docs} == pending
+
+    await system.publish("lmp.accounts.v1", [partner_account(p, days=3) for p in partners[8:]])
+    await eventually(lambda: _none_pending(system), timeout=60)
+    report = await system.store.load_report(f"{partners[9]}:{CYCLE}")
+    assert report is not None
+    assert (
+        report.deadline is not None and report.deadline.isoformat() == "2026-11-04T00:00:00+00:00"
+    )
+
+    async def opened() -> dict[str, Any]:
+        events = await system.read_all("lmp.report-events.v1")
+        by_id = {e["value"]["id"]: e for e in events if e["value"]["type"] == "lmp.report.opened"}
+        return by_id if len(by_id) == len(partners) else {}
+
+    by_id = await eventually(opened, timeout=60)
+    assert set(by_id) == {f"{p}:{CYCLE}/opened" for p in partners}
+    assert all(e["key"] == e["value"]["subject"].encode() for e in by_id.values())
+    remaining = await system.store.reports.count_documents({"outbox.0": {"$exists": True}})
+    assert remaining == 0
+    assert "Traceback" not in system.logs("usage")
+
+
+async def _equal_or_none(current: Any, expected: dict[str, Any]) -> dict[str, Any] | None:
+    got = await current
+    return got if got == expected else None
+
+
+async def _none_pending(system: System) -> bool:
+    return await system.store.reports.count_documents({"account_pending": True}) == 0
+
+
+async def test_poison_messages_are_dead_lettered_with_a_reason_and_processing_goes_on(
+    system: System,
+) -> None:
+    partner = f"{system.namespace}PX"
+    good = usage_event(partner, "AV", "S1", 10, 4, id_="good-1")
+    conflicting = usage_event(partner, "AV", "S1", 99, 1, id_="good-1")
+    wrong_type = (b"k", cloud_event("lmp.partner.draft-saved", {"report_id": "x"}))
+    invalid = usage_event(partner, "AV", "S1", -5, None, id_="bad-units")
+    after = usage_event(partner, "AV", "S2", 7, 7, id_="good-2")
+    system.start_processor("usage")
+    await system.publish("lmp.usage.v1", [good])
+    await eventually(lambda: system.store.reports.count_documents({}), timeout=90)
+    await system.publish(
+        "lmp.usage.v1",
+        [(b"k", b"{not json"), invalid, wrong_type, conflicting, after],
+    )
+
+    async def dead_letters() -> list[dict[str, Any]]:
+        records = await system.read_all("lmp.dead-letter.v1")
+        return records if len(records) >= 4 else []
+
+    records = await eventually(dead_letters, timeout=60)
+    kinds = sorted(r["value"]["data"]["error_kind"] for r in records)
+    assert kinds == ["conflict", "parse", "schema", "unknown_type"]
+    by_kind = {r["value"]["data"]["error_kind"]: r["value"]["data"] for r in records}
+    assert by_kind["parse"]["value"] == "{not json"
+    assert "provisioned_units" in by_kind["schema"]["error"]
+    assert "different payload" in by_kind["conflict"]["error"]
+    assert by_kind["conflict"]["topic"] == system.topic("lmp.usage.v1")
+
+    async def line_total() -> Any:
+        report = await system.store.load_report(f"{partner}:{CYCLE}")
+        return report and report.lines[0].provisioned_units == 17 and report
+
+    report = await eventually(line_total, timeout=60)
+    assert report.lines[0].used_units == 11
+    assert system.processes["usage"].running()
