@@ -43,9 +43,8 @@ CYCLE = "2026-10"
 
 @contextmanager
 def servers(home: Path) -> Iterator[tuple[str, str]]:
-    from services.infra.mongo_server import MongoServer
-
     from services.infra.kafka_server import KafkaServer
+    from services.infra.mongo_server import MongoServer
 
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "")
     uri = os.environ.get("MONGODB_URI", "")
@@ -59,7 +58,9 @@ def servers(home: Path) -> Iterator[tuple[str, str]]:
         started.append(kafka)
         bootstrap = kafka.bootstrap_servers
     if not uri:
-        mongo = MongoServer(PROJECT_ROOT / ".lmp" / "cache", home / "mongo", free_port())
+        mongo = MongoServer(
+            PROJECT_ROOT / ".lmp" / "cache", home / "mongo", free_port(), Settings().mongo_server
+        )
         mongo.start()
         mongo.wait_ready()
         started.append(mongo)
@@ -263,9 +264,8 @@ async def main_async(args: argparse.Namespace, bootstrap: str, uri: str, workdir
     print(f"{'run':34} {'seconds':>8} {'msg/s':>9} {'peak RSS':>10}")
     print(f"{'(b) raw aiokafka+bulk_write loop':34} {baseline:8.1f} {rate_raw:9.0f} {'':>10}")
     for driver, (secs, peak) in results.items():
-        print(
-            f"{'(a) processor, ' + driver:34} {secs:8.1f} {len(messages) / secs:9.0f} {peak:8.0f} MiB"
-        )
+        label = f"(a) processor, {driver}"
+        print(f"{label:34} {secs:8.1f} {len(messages) / secs:9.0f} {peak:8.0f} MiB")
     for driver, (secs, _peak) in results.items():
         print(
             f"ratio (a)/(b) with {driver}: {(len(messages) / secs) / rate_raw:.2f}  (target >= 0.6)"

@@ -35,3 +35,8 @@ if [ ! -f "$stamp" ]; then
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
+
+# The embedded servers' binaries: Kafka's jars (Maven, ~30 s) and the MongoDB-wire
+# server (cargo, ~15 min once). Skipped for whichever of KAFKA_BOOTSTRAP_SERVERS /
+# MONGODB_URI points at an external server.
+.venv/bin/lmp-billing infra install

@@ -23,7 +23,9 @@ def cmd_infra(args: argparse.Namespace) -> int:
     from services.infra.local import LocalInfra
 
     infra = LocalInfra.from_settings(_settings())
-    if args.action == "up":
+    if args.action == "install":
+        infra.install()
+    elif args.action == "up":
         infra.up()
     elif args.action == "down":
         infra.down()
@@ -163,7 +165,7 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--keep-servers", action="store_true", help="leave the servers running on exit")
     up.set_defaults(func=cmd_up)
     infra = sub.add_parser("infra", help="the embedded servers alone")
-    infra.add_argument("action", choices=["up", "down", "status"])
+    infra.add_argument("action", choices=["install", "up", "down", "status"])
     infra.set_defaults(func=cmd_infra)
     proc = sub.add_parser("process", help="run one processor (its own consumer group)")
     proc.add_argument("name")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -43,6 +44,9 @@ class Settings(BaseSettings):
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
     mongodb_port: int = 27017
+    mongo_server: Literal["secantusd-rs", "secantusd-py"] = Field(
+        default="secantusd-rs", description="the embedded MongoDB-wire server"
+    )
     consumer_group_prefix: str = "lmp-billing"
     batch_size: int = Field(default=2000, ge=1)
     batch_window_seconds: float = Field(default=0.2, gt=0)

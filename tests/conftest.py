@@ -33,8 +33,9 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
         bootstrap = kafka.bootstrap_servers
     if not uri:
         from services.infra.mongo_server import MongoServer
+        from services.settings import Settings
 
-        mongo = MongoServer(CACHE, home / "mongo", free_port())
+        mongo = MongoServer(CACHE, home / "mongo", free_port(), Settings().mongo_server)
         mongo.start()
         uri = mongo.uri
     try:

@@ -31,9 +31,17 @@ class LocalInfra:
             )
             bootstrap = kafka.bootstrap_servers
         if not uri:
-            mongo = MongoServer(settings.cache_dir, home / "mongo", settings.mongodb_port)
+            mongo = MongoServer(
+                settings.cache_dir, home / "mongo", settings.mongodb_port, settings.mongo_server
+            )
             uri = mongo.uri
         return cls(kafka, mongo, bootstrap, uri)
+
+    def install(self) -> None:
+        """Fetch or build what the embedded servers need, without starting them."""
+        for server in (self.kafka, self.mongo):
+            if server is not None:
+                server.install()
 
     def up(self) -> None:
         """Start what is embedded and not yet running; wait until each really answers."""

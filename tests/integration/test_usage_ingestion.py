@@ -112,9 +112,8 @@ async def test_duplicates_reordering_and_a_crash_mid_stream_end_with_exact_total
     await eventually(lambda: _none_pending(system), timeout=60)
     report = await system.store.load_report(f"{partners[9]}:{CYCLE}")
     assert report is not None
-    assert (
-        report.deadline is not None and report.deadline.isoformat() == "2026-11-04T00:00:00+00:00"
-    )
+    assert report.deadline is not None
+    assert report.deadline.isoformat() == "2026-11-04T00:00:00+00:00"
 
     async def opened() -> dict[str, Any]:
         events = await system.read_all("lmp.report-events.v1")

@@ -177,7 +177,7 @@ def test_every_status_and_action(status: ReportStatus, name: str) -> None:
     report = opened_report(status)
     allowed_from, to = ALLOWED[name]
     if status not in allowed_from:
-        with pytest.raises(WrongStatus, match="cannot .* the report is"):
+        with pytest.raises(WrongStatus, match=r"cannot .* the report is"):
             decide(report, ACTIONS[name], ctx())
         return
     outcome = decide(report, ACTIONS[name], ctx())

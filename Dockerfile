@@ -1,0 +1,58 @@
+# lmp-billing: one image for every processor; each container runs one of them
+# (`lmp-billing process NAME`). Kafka and MongoDB run as their own images (see
+# docker-compose.yml), so there is no JDK here.
+
+# --- build: the project as a wheel (no dev extras) -------------------------------------
+FROM python:3.11-slim AS build
+
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /src
+# README.md is the project's `readme` in pyproject.toml: the build needs it.
+COPY pyproject.toml README.md ./
+COPY schemas/ schemas/
+COPY services/ services/
+RUN pip wheel --no-deps --wheel-dir /wheels .
+
+# --- runtime ---------------------------------------------------------------------------
+FROM python:3.11-slim
+
+# settings.topics_file and settings.home default to paths beside the `services` package,
+# which with a non-editable install is site-packages: point them at /app instead.
+ENV PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    LMP_TOPICS_FILE=/app/topics.yaml \
+    LMP_HOME=/app/.lmp
+
+# A non-root user owning /app: faust writes its data directory (<app id>-data) in the
+# working directory.
+RUN groupadd --system --gid 10001 lmp \
+    && useradd --system --uid 10001 --gid lmp --home-dir /app --no-create-home \
+        --shell /usr/sbin/nologin lmp \
+    && mkdir -p /app/.lmp \
+    && chown -R lmp:lmp /app
+
+# Third-party dependencies first, read from pyproject.toml, so that a code change does
+# not reinstall them.
+COPY pyproject.toml /tmp/pyproject.toml
+RUN python -c "import tomllib; deps = tomllib.load(open('/tmp/pyproject.toml', 'rb'))['project']['dependencies']; print(*deps, sep=chr(10))" \
+        > /tmp/requirements.txt \
+    && pip install -r /tmp/requirements.txt \
+    && rm /tmp/pyproject.toml /tmp/requirements.txt
+
+# The project itself (services, schemas and the `lmp-billing` command).
+COPY --from=build /wheels/ /tmp/wheels/
+RUN pip install /tmp/wheels/*.whl \
+    && rm -rf /tmp/wheels \
+    && pip check
+
+COPY topics.yaml /app/topics.yaml
+
+WORKDIR /app
+USER lmp
+
+ENTRYPOINT ["lmp-billing"]
+CMD ["--help"]
