@@ -18,7 +18,9 @@ from typing import Any, TypeVar
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from services.adapters.catalogue import Catalogue, ensure_topics
+from services.adapters.publisher import Outbox, Publisher
 from services.adapters.store import Store, connect
+from services.app import Runtime
 from services.infra.process import ManagedProcess, tail
 from services.settings import PROJECT_ROOT, Settings
 
@@ -63,6 +65,24 @@ def cloud_event(
             "data": data,
         }
     ).encode()
+
+
+class _AiokafkaProducer:
+    """aiokafka's producer behind the faust ``send`` signature the publisher uses."""
+
+    def __init__(self, producer: AIOKafkaProducer) -> None:
+        self._producer = producer
+
+    async def send(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        partition: int | None,
+        timestamp: float | None,
+        headers: Any,
+    ) -> Any:
+        return await self._producer.send(topic, value=value, key=key)
 
 
 @dataclass
@@ -134,14 +154,26 @@ class System:
         return tail(self.workdir / f"{name}.log", 60)
 
     async def publish(self, contract_topic: str, records: list[tuple[bytes | None, bytes]]) -> None:
+        producer = await self.producer()
+        topic = self.topic(contract_topic)
+        futures = [await producer.send(topic, value, key=key) for key, value in records]
+        await asyncio.gather(*futures)
+
+    async def producer(self) -> AIOKafkaProducer:
         if self._producer is None:
             self._producer = AIOKafkaProducer(
                 bootstrap_servers=self.servers.bootstrap_servers, acks="all", linger_ms=5
             )
             await self._producer.start()
-        topic = self.topic(contract_topic)
-        futures = [await self._producer.send(topic, value, key=key) for key, value in records]
-        await asyncio.gather(*futures)
+        return self._producer
+
+    async def runtime(self, name: str, clock: Callable[[], datetime]) -> Runtime:
+        """A processor's runtime inside the test process, on the test's clock."""
+        producer = _AiokafkaProducer(await self.producer())
+        outbox = Outbox(
+            self.store, Publisher(lambda: producer), self.catalogue, f"lmp-billing/{name}"
+        )
+        return Runtime(name, self.settings, self.catalogue, self.store, outbox, clock)
 
     async def read_all(self, contract_topic: str, timeout: float = 2.0) -> list[dict[str, Any]]:
         """Every record on a topic so far, decoded as JSON (value) with key and partition."""

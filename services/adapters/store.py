@@ -7,6 +7,7 @@ document (the outbox) so a crash between the write and the publish loses nothing
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -20,6 +21,7 @@ from schemas.report import Report, ReportStatus
 from services.settings import MongoDriver, Settings
 
 DUPLICATE_KEY = 11000
+WRITER_STAMP = "_writer"
 
 REPORT_INDEXES = [
     IndexModel(
@@ -95,12 +97,15 @@ class Store:
 
         ``expected`` None means the report is new. Returns the ids that lost a race
         (the stored version moved, or someone else created it first): reload and retry.
+        Two racers that read the same version write the same next version, so the
+        version alone cannot tell who won: each call stamps its writes with a token.
         """
         if not changes:
             return set()
+        token = uuid.uuid4().hex
         ops: list[Any] = []
         for report, expected in changes:
-            doc = report.to_document()
+            doc = {**report.to_document(), WRITER_STAMP: token}
             if expected is None:
                 ops.append(InsertOne(doc))
             else:
@@ -116,10 +121,10 @@ class Store:
         if done == len(changes):
             return set()
         stored = await self.reports.find(
-            {"_id": {"$in": [r.id for r, _ in changes]}}, {"version": 1}
+            {"_id": {"$in": [r.id for r, _ in changes]}}, {WRITER_STAMP: 1}
         ).to_list(None)
-        versions = {doc["_id"]: doc["version"] for doc in stored}
-        return {r.id for r, _ in changes if versions.get(r.id) != r.version}
+        ours = {doc["_id"] for doc in stored if doc.get(WRITER_STAMP) == token}
+        return {r.id for r, _ in changes if r.id not in ours}
 
     async def pending_reports(self, partner_ids: Iterable[str]) -> list[Report]:
         docs = await self.reports.find(
