@@ -38,8 +38,11 @@ integration: install
 e2e: install
 	$(PYTEST) -m e2e
 
-bench: install
-	$(BIN)/python benchmarks/bench_ingestion.py
+bench: install          ## every benchmark, one after the other (see README, Performance)
+	$(BIN)/python -m benchmarks.bench_ingestion
+	$(BIN)/python -m benchmarks.bench_actions
+	$(BIN)/python -m benchmarks.bench_timer
+	$(BIN)/python -m benchmarks.probe_database
 
 schemas: install
 	$(BIN)/lmp-billing schemas export schemas/json

@@ -18,58 +18,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pymongo import UpdateOne
 
+from benchmarks.common import peak_rss_mib, servers
 from schemas.envelope import CloudEvent
 from schemas.usage import UsageReported
 from services.adapters.catalogue import Catalogue, ensure_topics
 from services.adapters.store import connect
-from services.infra.process import ManagedProcess, free_port, tail
+from services.infra.process import ManagedProcess, tail
 from services.settings import PROJECT_ROOT, Settings
 
 CYCLE = "2026-10"
-
-
-@contextmanager
-def servers(home: Path) -> Iterator[tuple[str, str]]:
-    from services.infra.kafka_server import KafkaServer
-    from services.infra.mongo_server import MongoServer
-
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "")
-    uri = os.environ.get("MONGODB_URI", "")
-    started = []
-    if not bootstrap:
-        kafka = KafkaServer(
-            PROJECT_ROOT / ".lmp" / "cache", home / "kafka", free_port(), free_port()
-        )
-        kafka.start()
-        kafka.wait_ready()
-        started.append(kafka)
-        bootstrap = kafka.bootstrap_servers
-    if not uri:
-        mongo = MongoServer(
-            PROJECT_ROOT / ".lmp" / "cache", home / "mongo", free_port(), Settings().mongo_server
-        )
-        mongo.start()
-        mongo.wait_ready()
-        started.append(mongo)
-        uri = mongo.uri
-    try:
-        yield bootstrap, uri
-    finally:
-        for server in reversed(started):
-            server.stop()
 
 
 def usage_messages(partners: int, total: int, seed: int = 7) -> list[tuple[bytes, bytes]]:
@@ -130,13 +97,6 @@ async def fill(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]]) 
             await asyncio.gather(*futures)
     finally:
         await producer.stop()
-
-
-def peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 async def run_processor(

@@ -1,7 +1,8 @@
 """Measure a MongoDB-wire server on the operations lmp-billing performs.
 
-    python benchmarks/probe_database.py                 # the embedded SecantusDB
-    python benchmarks/probe_database.py --uri mongodb://host:27017/
+    python -m benchmarks.probe_database                       # embedded secantusd-rs
+    python -m benchmarks.probe_database --server secantusd-py # the Python server
+    python -m benchmarks.probe_database --uri mongodb://host:27017/
 
 Prints operation rates (insert_many, bulk $max upserts, version-conditional replace,
 update_one by _id, find_one_and_update) on a collection of ``--docs`` documents, and
@@ -13,7 +14,6 @@ promises is asserted by tests/integration/test_database_probe.py.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -23,8 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, MongoClient, ReplaceOne, UpdateOne
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 NOW = datetime(2026, 11, 10, tzinfo=UTC)
 STATUSES = ["msp_preparing", "distributor_reviewing", "completed", "rejected"]

@@ -67,6 +67,8 @@ class ProcessorSpec:
     create: Callable[[Runtime], BatchHandler]
     timers: tuple[Callable[[Runtime], Callable[[], Awaitable[None]]], ...] = ()
     """Leader-only periodic jobs, every ``timer_interval_seconds``."""
+    latency_sensitive: bool = False
+    """People wait on it: batch within ``action_batch_window_seconds``, not the bulk window."""
 
 
 @dataclass
@@ -224,9 +226,12 @@ def _attach_agent(
     async def agent(stream: Any) -> None:
         rt = await runtime()
         runner = BatchRunner(rt, spec.create(rt))
-        async for events in stream.take_events(
-            settings.batch_size, within=settings.batch_window_seconds
-        ):
+        window = (
+            settings.action_batch_window_seconds
+            if spec.latency_sensitive
+            else settings.batch_window_seconds
+        )
+        async for events in stream.take_events(settings.batch_size, within=window):
             await runner.run(
                 [
                     InboundMessage(

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     consumer_group_prefix: str = "lmp-billing"
     batch_size: int = Field(default=2000, ge=1)
     batch_window_seconds: float = Field(default=0.2, gt=0)
+    action_batch_window_seconds: float = Field(
+        default=0.02, gt=0, description="batching window of the action processors"
+    )
     outbox_sweep_seconds: float = Field(default=2.0, gt=0)
     kafka_session_timeout_seconds: float = Field(
         default=30.0, ge=6, description="how long a crashed consumer holds its partitions"

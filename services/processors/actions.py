@@ -125,7 +125,9 @@ class ActionProcessor:
 
 
 def _spec(name: str, topic: str) -> ProcessorSpec:
-    return ProcessorSpec(name=name, topics=(topic,), create=partial(ActionProcessor))
+    return ProcessorSpec(
+        name=name, topics=(topic,), create=partial(ActionProcessor), latency_sensitive=True
+    )
 
 
 PARTNER_ACTIONS = _spec("partner-actions", "lmp.partner-actions.v1")
