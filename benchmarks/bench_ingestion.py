@@ -100,7 +100,13 @@ async def fill(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]]) 
 
 
 async def run_processor(
-    bootstrap: str, uri: str, namespace: str, driver: str, total_units: int, workdir: Path
+    bootstrap: str,
+    uri: str,
+    namespace: str,
+    driver: str,
+    total_units: int,
+    workdir: Path,
+    log_level: str = "warning",
 ) -> tuple[float, float]:
     database = f"bench_{driver}_{uuid.uuid4().hex[:6]}"
     settings = Settings(
@@ -114,7 +120,7 @@ async def run_processor(
         "MONGODB_DRIVER": driver,
         "LMP_TOPIC_NAMESPACE": namespace,
         "LMP_CONSUMER_GROUP_PREFIX": f"bench-{driver}-{uuid.uuid4().hex[:6]}",
-        "LMP_LOG_LEVEL": "warning",
+        "LMP_LOG_LEVEL": log_level,
     }
     proc = ManagedProcess(
         f"usage-{driver}",
@@ -217,7 +223,7 @@ async def main_async(args: argparse.Namespace, bootstrap: str, uri: str, workdir
     results = {}
     for driver in args.drivers:
         results[driver] = await run_processor(
-            bootstrap, uri, namespace, driver, total_units, workdir
+            bootstrap, uri, namespace, driver, total_units, workdir, args.log_level
         )
     rate_raw = len(messages) / baseline
     print()
@@ -241,12 +247,16 @@ def main() -> None:
     parser.add_argument(
         "--drivers", nargs="+", default=["motor", "pymongo"], choices=["motor", "pymongo"]
     )
+    parser.add_argument("--log-dir", type=Path, help="keep the processor's log here")
+    parser.add_argument("--log-level", default="warning", help="the processor's log level")
     args = parser.parse_args()
     with (
         tempfile.TemporaryDirectory(prefix="lmp-bench-") as tmp,
         servers(Path(tmp)) as (bootstrap, uri),
     ):
-        asyncio.run(main_async(args, bootstrap, uri, Path(tmp)))
+        logs = args.log_dir or Path(tmp)
+        logs.mkdir(parents=True, exist_ok=True)
+        asyncio.run(main_async(args, bootstrap, uri, logs))
 
 
 if __name__ == "__main__":

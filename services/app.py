@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -87,6 +88,7 @@ class BatchRunner:
     _stats: dict[str, int] = field(default_factory=lambda: {"batches": 0, "poison": 0})
 
     async def run(self, batch: Sequence[InboundMessage]) -> None:
+        started = time.perf_counter()
         poisons = await self._with_retries(batch)
         if poisons is None:
             poisons = []
@@ -105,6 +107,9 @@ class BatchRunner:
                 )
             )
         self._stats["batches"] += 1
+        log.debug(
+            "%s: batch of %d in %.3fs", self.runtime.name, len(batch), time.perf_counter() - started
+        )
 
     async def _with_retries(self, batch: Sequence[InboundMessage]) -> list[Poison] | None:
         failures = 0
@@ -151,6 +156,9 @@ def build_app(settings: Settings, spec: ProcessorSpec) -> faust.App:
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=1.0,
         stream_wait_empty=False,
+        # take_events can only gather what the stream buffer holds (faust's default, 4096,
+        # caps every batch); bulk batches are what make ingestion cheap per message.
+        stream_buffer_maxsize=max(4096, settings.batch_size),
         broker_session_timeout=settings.kafka_session_timeout_seconds,
         broker_heartbeat_interval=min(3.0, settings.kafka_session_timeout_seconds / 3),
     )

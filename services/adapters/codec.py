@@ -58,14 +58,9 @@ def _errors(exc: ValidationError) -> str:
 def decode(message: InboundMessage, allowed_types: frozenset[str]) -> Decoded | Poison:
     """Read the envelope tolerantly, then the data strictly against its type's model."""
     try:
-        raw = json.loads(message.value)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return Poison(message, "parse", f"not JSON: {exc}")
-    try:
-        envelope = RawCloudEvent.model_validate(raw)
+        envelope = RawCloudEvent.model_validate_json(message.value)
     except ValidationError as exc:
-        message_id = raw.get("id") if isinstance(raw, dict) else None
-        return Poison(message, "schema", f"not a CloudEvent: {_errors(exc)}", message_id)
+        return _envelope_poison(message, exc)
     if envelope.type not in allowed_types:
         return Poison(
             message,
@@ -77,7 +72,17 @@ def decode(message: InboundMessage, allowed_types: frozenset[str]) -> Decoded | 
         data = MESSAGE_TYPES[envelope.type].model_validate(envelope.data)
     except ValidationError as exc:
         return Poison(message, "schema", f"{envelope.type}: {_errors(exc)}", envelope.id)
-    return Decoded(message, envelope, data, payload_hash(envelope.type, envelope.data))
+    return Decoded(message, envelope, data, payload_hash(envelope.type, data))
+
+
+def _envelope_poison(message: InboundMessage, exc: ValidationError) -> Poison:
+    """Tell bytes that are not JSON from JSON that is not a CloudEvent."""
+    try:
+        raw = json.loads(message.value)
+    except (UnicodeDecodeError, json.JSONDecodeError) as parse_error:
+        return Poison(message, "parse", f"not JSON: {parse_error}")
+    message_id = raw.get("id") if isinstance(raw, dict) else None
+    return Poison(message, "schema", f"not a CloudEvent: {_errors(exc)}", message_id)
 
 
 def cloud_event_json(

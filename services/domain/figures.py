@@ -51,22 +51,22 @@ def recompute_line(line: ReportLine, threshold_pct: Decimal) -> ReportLine:
     provisioned = sum(sub.provisioned_units for sub in line.subscriptions)
     reported = [sub.used_units for sub in line.subscriptions if sub.used_units is not None]
     used = sum(reported) if reported else None
-    line = line.model_copy(update={"provisioned_units": provisioned, "used_units": used})
     chargeable = (
-        line.chargeable_units if line.chargeable_set_by_partner else default_chargeable(line)
+        line.chargeable_units
+        if line.chargeable_set_by_partner
+        else (used if used is not None else provisioned)
     )
-    line = line.model_copy(
+    figures = line.model_copy(
         update={
+            "provisioned_units": provisioned,
+            "used_units": used,
             "overprovisioned_pct": overprovisioned_pct(provisioned, used),
             "chargeable_units": chargeable,
-        }
-    )
-    return line.model_copy(
-        update={
-            "discrepancy": has_discrepancy(line, threshold_pct),
             "subtotal": subtotal(chargeable, line.unit_price, line.channel_margin),
         }
     )
+    figures.discrepancy = has_discrepancy(figures, threshold_pct)
+    return figures
 
 
 def recompute_report(report: Report) -> Report:

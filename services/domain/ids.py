@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import json
-from typing import Any
+
+from pydantic import BaseModel
 
 
 def report_id(partner_id: str, cycle: str) -> str:
@@ -16,7 +16,13 @@ def event_id(report_id_: str, kind: str, cause: str | None = None) -> str:
     return f"{report_id_}/{kind}" if cause is None else f"{report_id_}/{kind}/{cause}"
 
 
-def payload_hash(message_type: str, data: Any) -> str:
-    """Fingerprint of what a message asks for (type and data, not envelope metadata)."""
-    canonical = json.dumps([message_type, data], sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+def payload_hash(message_type: str, data: BaseModel) -> str:
+    """Fingerprint of what a message asks for: its type and validated data, not the envelope.
+
+    Hashing the validated model (pydantic-core's JSON, fields in declared order) makes
+    equal requests equal whatever their key order or number spelling.
+    """
+    digest = hashlib.sha256(message_type.encode())
+    digest.update(b"\x00")
+    digest.update(data.model_dump_json().encode())
+    return digest.hexdigest()

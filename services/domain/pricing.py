@@ -46,7 +46,7 @@ def editable_field(prices: PriceList, product_id: str) -> PromoEditableField:
 
 def apply_price_list(report: Report, prices: PriceList) -> Report:
     """Suggest list prices and standard margins on lines no promotional code overrides."""
-    report = report.model_copy(deep=True)
+    report = report.clone()
     for line in report.lines:
         price = prices.get(line.product_id)
         if price is None or price.currency != report.currency:
@@ -61,7 +61,7 @@ def apply_price_list(report: Report, prices: PriceList) -> Report:
 
 def reset_prices(report: Report) -> Report:
     """Drop promotional codes; restore list prices and standard margins."""
-    report = report.model_copy(deep=True)
+    report = report.clone()
     for line in report.lines:
         line.promo_code = None
         line.unit_price = line.list_unit_price

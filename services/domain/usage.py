@@ -125,7 +125,7 @@ def apply_usage(report: Report, records: Sequence[UsageRecord], now: datetime) -
     usage is kept as late peaks on the subscription, the line is flagged, an event
     announces it, and the submitted figures stay as they were.
     """
-    report = report.model_copy(deep=True)
+    report = report.clone()
     late: list[UsageRecord] = []
     changed = False
     for record in records:

@@ -148,7 +148,7 @@ def _finish(
 
 def _partner_draft(report: Report, action: PartnerDraftSaved, ctx: ActionContext) -> Outcome:
     _require_status(report, EDITABLE_BY_PARTNER, "save the usage report")
-    after = report.model_copy(deep=True)
+    after = report.clone()
     _apply_partner_edits(after, action.lines)
     entry = _entry(report, action, ctx, ActorKind.PARTNER, report.status)
     return _finish(report, after, entry, ctx, "draft-saved")
@@ -156,7 +156,7 @@ def _partner_draft(report: Report, action: PartnerDraftSaved, ctx: ActionContext
 
 def _partner_submit(report: Report, action: PartnerReportSubmitted, ctx: ActionContext) -> Outcome:
     _require_status(report, EDITABLE_BY_PARTNER, "submit the usage report")
-    after = report.model_copy(deep=True)
+    after = report.clone()
     _apply_partner_edits(after, action.lines)
     after = recompute_report(after)
     unexplained = [line.product_id for line in after.lines if is_unexplained(line)]
@@ -219,7 +219,7 @@ def _reject(report: Report, action: DistributorReportRejected, ctx: ActionContex
     reasons = [r.strip() for r in action.reasons if r.strip()]
     if not reasons:
         raise ValidationFailed("a rejection needs at least one reason for the partner")
-    after = report.model_copy(deep=True)
+    after = report.clone()
     after.status = ReportStatus.REJECTED
     after.submission_kind = None
     after.rejection_reasons = reasons
@@ -298,7 +298,7 @@ def _submit_to_trendmicro(
 
 def _returned(report: Report, action: TrendMicroReportReturned, ctx: ActionContext) -> Outcome:
     _require_status(report, frozenset({ReportStatus.SUBMITTED_TO_TRENDMICRO}), "return the report")
-    after = report.model_copy(deep=True)
+    after = report.clone()
     after.status = ReportStatus.RETURNED_BY_TRENDMICRO
     after.return_reasons = [*report.return_reasons, action.reason]
     entry = _entry(report, action, ctx, ActorKind.TRENDMICRO, after.status, action.reason)
@@ -309,7 +309,7 @@ def _completed(report: Report, action: TrendMicroReportCompleted, ctx: ActionCon
     _require_status(
         report, frozenset({ReportStatus.SUBMITTED_TO_TRENDMICRO}), "complete the report"
     )
-    after = report.model_copy(deep=True)
+    after = report.clone()
     after.status = ReportStatus.COMPLETED
     entry = _entry(report, action, ctx, ActorKind.TRENDMICRO, after.status, action.reference)
     return _finish(report, after, entry, ctx, "completed", comment=action.reference)
