@@ -63,7 +63,9 @@ def percentile(values: list[float], pct: float) -> float:
 
 
 class Bench:
-    def __init__(self, bootstrap: str, uri: str, workdir: Path, reports: int) -> None:
+    def __init__(
+        self, bootstrap: str, uri: str, workdir: Path, reports: int, log_level: str = "warning"
+    ) -> None:
         self.bootstrap = bootstrap
         self.reports = reports
         self.workdir = workdir
@@ -83,7 +85,7 @@ class Bench:
             "MONGODB_DATABASE": self.database,
             "LMP_TOPIC_NAMESPACE": namespace,
             "LMP_CONSUMER_GROUP_PREFIX": namespace.rstrip("."),
-            "LMP_LOG_LEVEL": "warning",
+            "LMP_LOG_LEVEL": log_level,
         }
         self.processes: list[ManagedProcess] = []
         self.producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
@@ -168,7 +170,7 @@ class Bench:
     async def drive(self, rate: float, seconds: float) -> list[float]:
         sent: dict[str, float] = {}
         latencies: list[float] = []
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, fetch_max_wait_ms=5)
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, fetch_max_wait_ms=100)
         await consumer.start()
         topic = self.topic("lmp.report-events.v1")
         partitions = [TopicPartition(topic, p) for p in range(self.catalogue[topic].partitions)]
@@ -230,8 +232,10 @@ class Bench:
 async def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="lmp-bench-actions-") as tmp:
         home = Path(tmp)
+        logs = args.log_dir or home
+        logs.mkdir(parents=True, exist_ok=True)
         with servers(home) as (bootstrap, uri):
-            bench = Bench(bootstrap, uri, home, args.reports)
+            bench = Bench(bootstrap, uri, logs, args.reports, args.log_level)
             try:
                 started = time.perf_counter()
                 await bench.setup()
@@ -258,6 +262,8 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--reports", type=int, default=1000)
+    parser.add_argument("--log-dir", type=Path, help="keep the processors' logs here")
+    parser.add_argument("--log-level", default="warning", help="the processors' log level")
     return asyncio.run(run(parser.parse_args()))
 
 

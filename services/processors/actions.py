@@ -7,6 +7,7 @@ refusal becomes ``lmp.action.rejected`` carrying the action id and the reason.
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Sequence
 from functools import partial
@@ -51,17 +52,21 @@ class ActionProcessor:
     async def handle(self, batch: Sequence[InboundMessage]) -> list[Poison]:
         now = self.rt.clock()
         decoded, poisons = decode_batch(batch, self.rt.catalogue)
-        accepted, conflicts = await screen_conflicts(self.rt.store, decoded, now)
+        # Independent round trips run together: latency is what people wait on here.
+        (accepted, conflicts), preloaded = await asyncio.gather(
+            screen_conflicts(self.rt.store, decoded, now),
+            self.rt.store.load_reports(item.data.report_id for item in decoded),  # type: ignore[attr-defined]
+        )
         by_report: dict[str, list[Decoded]] = defaultdict(list)
         for item in accepted:
             by_report[item.data.report_id].append(item)  # type: ignore[attr-defined]
-        saved, refusals, late_conflicts = await self._apply(by_report)
+        saved, refusals, late_conflicts = await self._apply(by_report, preloaded)
         await self.rt.outbox.drain(saved)
         await self.rt.outbox.publish_events(refusals)
         return poisons + conflicts + late_conflicts
 
     async def _apply(
-        self, by_report: dict[str, list[Decoded]]
+        self, by_report: dict[str, list[Decoded]], preloaded: dict[str, Report]
     ) -> tuple[list[Report], list[DomainEvent], list[Poison]]:
         saved: dict[str, Report] = {}
         refusals: dict[str, DomainEvent] = {}
@@ -70,8 +75,8 @@ class ActionProcessor:
         for _ in range(MAX_RACE_RETRIES):
             if not todo:
                 return list(saved.values()), list(refusals.values()), list(conflicts.values())
-            stored = await self.rt.store.load_reports(todo)
-            prices = await self.rt.store.price_lists(r.region for r in stored.values())
+            stored = preloaded if preloaded else await self.rt.store.load_reports(todo)
+            preloaded = {}
             codes = {
                 line.promo_code
                 for items in todo.values()
@@ -79,7 +84,10 @@ class ActionProcessor:
                 for line in getattr(item.data, "lines", [])
                 if getattr(line, "promo_code", None)
             }
-            promotions = await self.rt.store.load_promotions(codes)
+            prices, promotions = await asyncio.gather(
+                self.rt.store.price_lists(r.region for r in stored.values()),
+                self.rt.store.load_promotions(codes),
+            )
             changes: list[tuple[Report, int | None]] = []
             for rid, items in todo.items():
                 report = stored.get(rid)
