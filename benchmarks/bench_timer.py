@@ -29,7 +29,7 @@ from schemas.accounts import PartnerAccount
 from schemas.report import ReportStatus
 from schemas.usage import UsageReported
 from services.adapters.catalogue import Catalogue, ensure_topics
-from services.adapters.publisher import Outbox, Publisher
+from services.adapters.publisher import AiokafkaProducer, Outbox, Publisher
 from services.adapters.store import Store, connect
 from services.app import Runtime
 from services.domain.usage import UsageRecord, apply_usage, attach_account, new_report
@@ -39,14 +39,6 @@ from services.settings import Settings
 CYCLE = "2026-10"
 OPENED = datetime(2026, 10, 20, tzinfo=UTC)
 NOW = datetime(2026, 11, 10, tzinfo=UTC)
-
-
-class _Producer:
-    def __init__(self, producer: AIOKafkaProducer) -> None:
-        self._producer = producer
-
-    async def send(self, topic: str, key: Any, value: Any, *_: Any) -> Any:
-        return await self._producer.send(topic, value, key=key)
 
 
 def report_document(i: int, due: bool) -> dict[str, Any]:
@@ -110,7 +102,7 @@ async def one_pass(bootstrap: str, uri: str, total: int, due: int) -> tuple[floa
         query = {"status": ReportStatus.MSP_PREPARING.value, "deadline": {"$lte": NOW}}
         explained = await store.reports.find(query).explain()
         examined = int(explained["executionStats"]["totalDocsExamined"])
-        wrapped = _Producer(producer)
+        wrapped = AiokafkaProducer(producer)
         outbox = Outbox(store, Publisher(lambda: wrapped), catalogue, "lmp-billing/timer")
         runtime = Runtime("timer", settings, catalogue, store, outbox, lambda: NOW)
         timer = DeadlineTimer(runtime)

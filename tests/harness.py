@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from services.adapters.catalogue import Catalogue, ensure_topics
-from services.adapters.publisher import Outbox, Publisher
+from services.adapters.publisher import AiokafkaProducer, Outbox, Publisher
 from services.adapters.store import Store, connect
 from services.app import Runtime
 from services.infra.process import ManagedProcess, tail
@@ -65,24 +65,6 @@ def cloud_event(
             "data": data,
         }
     ).encode()
-
-
-class _AiokafkaProducer:
-    """aiokafka's producer behind the faust ``send`` signature the publisher uses."""
-
-    def __init__(self, producer: AIOKafkaProducer) -> None:
-        self._producer = producer
-
-    async def send(
-        self,
-        topic: str,
-        key: bytes | None,
-        value: bytes | None,
-        partition: int | None,
-        timestamp: float | None,
-        headers: Any,
-    ) -> Any:
-        return await self._producer.send(topic, value=value, key=key)
 
 
 @dataclass
@@ -169,7 +151,7 @@ class System:
 
     async def runtime(self, name: str, clock: Callable[[], datetime]) -> Runtime:
         """A processor's runtime inside the test process, on the test's clock."""
-        producer = _AiokafkaProducer(await self.producer())
+        producer = AiokafkaProducer(await self.producer())
         outbox = Outbox(
             self.store, Publisher(lambda: producer), self.catalogue, f"lmp-billing/{name}"
         )
@@ -205,6 +187,15 @@ class System:
                         }
                     )
         return list(seen)
+
+    async def run_processors(self, names: tuple[str, ...]) -> None:
+        """Topics, indexes and the named processors, each its own process."""
+        await self.start()
+        for name in names:
+            self.start_processor(name)
+
+    def dead_processors(self) -> list[str]:
+        return [name for name, proc in self.processes.items() if not proc.running()]
 
     async def close(self) -> None:
         for name in list(self.processes):

@@ -8,6 +8,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from aiokafka import AIOKafkaProducer
+
 from schemas.report import Report
 from services.adapters.catalogue import Catalogue
 from services.adapters.codec import Poison, dead_letter, outbox_entry
@@ -32,6 +34,24 @@ class Producer(Protocol):
         timestamp: float | None,
         headers: Any,
     ) -> Any: ...
+
+
+class AiokafkaProducer:
+    """A plain aiokafka producer behind the faust ``send`` signature (tools, tests)."""
+
+    def __init__(self, producer: AIOKafkaProducer) -> None:
+        self._producer = producer
+
+    async def send(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        partition: int | None,
+        timestamp: float | None,
+        headers: Any,
+    ) -> Any:
+        return await self._producer.send(topic, value=value, key=key, partition=partition)
 
 
 class Publisher:

@@ -8,15 +8,13 @@ faust wiring around it (leader-only timer) is what ``lmp-billing process timer``
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from services.processors.timer import DeadlineTimer
-from tests.harness import Servers, System, cloud_event, eventually
+from tests.harness import System, cloud_event, eventually
 from tests.scenario import CYCLE, PRODUCT_A, PRODUCT_B, Month, utc
 
 pytestmark = pytest.mark.e2e
@@ -31,21 +29,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-@pytest.fixture(scope="module")
-async def running(
-    servers: Servers, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[System]:
-    workdir: Path = tmp_path_factory.mktemp("e2e-deadlines")
-    system = System(servers, workdir)
-    await system.start()
-    for name in PROCESSORS:
-        system.start_processor(name)
-    try:
-        yield system
-    finally:
-        await system.close()
 
 
 async def clean_database(system: System) -> None:

@@ -6,14 +6,12 @@ scenarios are in test_deadlines_e2e.py, on an injected clock.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.harness import Servers, System, eventually
+from tests.harness import System, eventually
 from tests.scenario import PRODUCT_A, PRODUCT_B, Month
 
 pytestmark = pytest.mark.e2e
@@ -26,25 +24,6 @@ PROCESSORS = (
     "distributor-actions",
     "trendmicro-responses",
 )
-
-
-@pytest.fixture(scope="module")
-async def running(
-    servers: Servers, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[System]:
-    """Every processor but the timer, shared by this module's scenarios (one partner each)."""
-    workdir: Path = tmp_path_factory.mktemp("e2e")
-    system = System(servers, workdir)
-    await system.start()
-    for name in PROCESSORS:
-        system.start_processor(name)
-    try:
-        yield system
-    finally:
-        for name in PROCESSORS:
-            if name in system.processes and not system.processes[name].running():
-                pytest.fail(f"processor {name} died:\n{system.logs(name)}")
-        await system.close()
 
 
 async def opened(system: System, **kwargs: Any) -> Month:
