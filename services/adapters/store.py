@@ -17,7 +17,8 @@ from pymongo.errors import BulkWriteError
 
 from schemas.accounts import DistributorAccount, PartnerAccount
 from schemas.pricing import PriceListed, PromotionPublished
-from schemas.report import Report, ReportStatus
+from schemas.report import Report
+from services.domain.status import EDITABLE_BY_PARTNER
 from services.settings import MongoDriver, Settings
 
 DUPLICATE_KEY = 11000
@@ -162,7 +163,7 @@ class Store:
         ``$in``+range as a collection scan (see the database probe).
         """
         found: list[Report] = []
-        for status in (ReportStatus.MSP_PREPARING, ReportStatus.REJECTED):
+        for status in sorted(EDITABLE_BY_PARTNER):
             if len(found) >= limit:
                 break
             docs = (
