@@ -7,9 +7,12 @@ in one run, on the same data and the same database server:
       its start until every message is reflected in the database, once per driver
       (motor, PyMongo's AsyncMongoClient), with the process's peak resident memory;
   (b) a raw baseline: aiokafka ``getmany`` -> ``model_validate_json`` -> aggregate
-      peaks -> one unordered ``bulk_write`` of ``$max`` upserts per batch.
+      peaks -> one unordered ``bulk_write`` of ``$max`` upserts per batch;
+  (c) the processor's faust wiring around a handler that only counts
+      (``benchmarks/faust_ceiling.py``): the most any faust processor built this way
+      can do here.
 
-Prints both rates and the ratio (a)/(b). Servers are the embedded ones unless
+Prints the rates and the ratio (a)/(b). Servers are the embedded ones unless
 KAFKA_BOOTSTRAP_SERVERS / MONGODB_URI are set.
 """
 
@@ -107,7 +110,9 @@ async def run_processor(
     total_units: int,
     workdir: Path,
     log_level: str = "warning",
+    ceiling_of: int = 0,
 ) -> tuple[float, float]:
+    """Run the usage processor (or, with ``ceiling_of`` messages, faust_ceiling) to the end."""
     database = f"bench_{driver}_{uuid.uuid4().hex[:6]}"
     settings = Settings(
         KAFKA_BOOTSTRAP_SERVERS=bootstrap, MONGODB_URI=uri, MONGODB_DATABASE=database
@@ -122,11 +127,13 @@ async def run_processor(
         "LMP_CONSUMER_GROUP_PREFIX": f"bench-{driver}-{uuid.uuid4().hex[:6]}",
         "LMP_LOG_LEVEL": log_level,
     }
+    name = "ceiling" if ceiling_of else f"usage-{driver}"
+    argv = ["-m", "benchmarks.faust_ceiling"] if ceiling_of else ["-m", "services.cli"]
     proc = ManagedProcess(
-        f"usage-{driver}",
-        [sys.executable, "-m", "services.cli", "process", "usage"],
-        workdir / f"usage-{driver}.log",
-        workdir / f"usage-{driver}.pid",
+        name,
+        [sys.executable, *argv, *([] if ceiling_of else ["process", "usage"])],
+        workdir / f"{name}.log",
+        workdir / f"{name}.pid",
         env,
         cwd=PROJECT_ROOT,
     )
@@ -140,9 +147,14 @@ async def run_processor(
             pid = proc.pid()
             if pid is not None:
                 peak = max(peak, peak_rss_mib(pid))
-            docs = await store.reports.find({}, {"lines.provisioned_units": 1}).to_list(None)
-            done = sum(line["provisioned_units"] for d in docs for line in d["lines"])
-            if done == total_units:
+            if ceiling_of:
+                counted = await store.db["ceiling"].find_one({"_id": "count"})
+                finished = counted is not None and counted["seen"] >= ceiling_of
+            else:
+                docs = await store.reports.find({}, {"lines.provisioned_units": 1}).to_list(None)
+                done = sum(line["provisioned_units"] for d in docs for line in d["lines"])
+                finished = done == total_units
+            if finished:
                 return time.perf_counter() - started, peak
             await asyncio.sleep(0.5)
     finally:
@@ -225,10 +237,15 @@ async def main_async(args: argparse.Namespace, bootstrap: str, uri: str, workdir
         results[driver] = await run_processor(
             bootstrap, uri, namespace, driver, total_units, workdir, args.log_level
         )
+    ceiling, _ = await run_processor(
+        bootstrap, uri, namespace, "motor", total_units, workdir, ceiling_of=len(messages)
+    )
     rate_raw = len(messages) / baseline
     print()
     print(f"{'run':34} {'seconds':>8} {'msg/s':>9} {'peak RSS':>10}")
     print(f"{'(b) raw aiokafka+bulk_write loop':34} {baseline:8.1f} {rate_raw:9.0f} {'':>10}")
+    label = "(c) faust wiring, handler idle"
+    print(f"{label:34} {ceiling:8.1f} {len(messages) / ceiling:9.0f} {'':>10}")
     for driver, (secs, peak) in results.items():
         label = f"(a) processor, {driver}"
         print(f"{label:34} {secs:8.1f} {len(messages) / secs:9.0f} {peak:8.0f} MiB")

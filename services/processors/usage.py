@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Sequence
 
@@ -26,18 +27,26 @@ class UsageIngestion:
     async def handle(self, batch: Sequence[InboundMessage]) -> list[Poison]:
         now = self.rt.clock()
         decoded, poisons = decode_batch(batch, self.rt.catalogue)
-        accepted, conflicts = await screen_conflicts(self.rt.store, decoded, now)
+        (accepted, conflicts), preloaded = await asyncio.gather(
+            screen_conflicts(self.rt.store, decoded, now),
+            self.rt.store.load_reports(
+                report_id(item.data.partner_id, item.data.cycle)  # type: ignore[attr-defined]
+                for item in decoded
+            ),
+        )
         by_report: dict[str, list[UsageRecord]] = defaultdict(list)
         for item in accepted:
             assert isinstance(item.data, UsageReported)
             by_report[report_id(item.data.partner_id, item.data.cycle)].append(
                 UsageRecord(item.envelope.id, item.data)
             )
-        saved = await self._apply(by_report)
+        saved = await self._apply(by_report, preloaded)
         await self.rt.outbox.drain(saved)
         return poisons + conflicts
 
-    async def _apply(self, by_report: dict[str, list[UsageRecord]]) -> list[Report]:
+    async def _apply(
+        self, by_report: dict[str, list[UsageRecord]], preloaded: dict[str, Report]
+    ) -> list[Report]:
         """Fold the usage into each report; reports that lost a race are reloaded and redone."""
         saved: dict[str, Report] = {}
         todo = dict(by_report)
@@ -45,7 +54,8 @@ class UsageIngestion:
             if not todo:
                 break
             now = self.rt.clock()
-            stored = await self.rt.store.load_reports(todo)
+            stored = preloaded if preloaded else await self.rt.store.load_reports(todo)
+            preloaded = {}
             partners = await self.rt.store.load_partners(
                 records[0].usage.partner_id
                 for rid, records in todo.items()
