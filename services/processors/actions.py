@@ -8,7 +8,6 @@ refusal becomes ``lmp.action.rejected`` carrying the action id and the reason.
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
 from collections.abc import Sequence
 from functools import partial
 
@@ -20,7 +19,7 @@ from services.domain.errors import Refused
 from services.domain.events import DomainEvent
 from services.domain.ids import event_id
 from services.domain.workflow import ActionContext, ConflictingDuplicate, decide
-from services.processors.common import decode_batch, screen_conflicts
+from services.processors.common import intake
 
 MAX_RACE_RETRIES = 20
 
@@ -45,25 +44,22 @@ def refusal_event(item: Decoded, reason: str, at_time: object) -> DomainEvent:
     )
 
 
+def _report_of(item: Decoded) -> str:
+    report_id: str = item.data.report_id  # type: ignore[attr-defined]
+    return report_id
+
+
 class ActionProcessor:
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
 
     async def handle(self, batch: Sequence[InboundMessage]) -> list[Poison]:
         now = self.rt.clock()
-        decoded, poisons = decode_batch(batch, self.rt.catalogue)
-        # Independent round trips run together: latency is what people wait on here.
-        (accepted, conflicts), preloaded = await asyncio.gather(
-            screen_conflicts(self.rt.store, decoded, now),
-            self.rt.store.load_reports(item.data.report_id for item in decoded),  # type: ignore[attr-defined]
-        )
-        by_report: dict[str, list[Decoded]] = defaultdict(list)
-        for item in accepted:
-            by_report[item.data.report_id].append(item)  # type: ignore[attr-defined]
-        saved, refusals, late_conflicts = await self._apply(by_report, preloaded)
+        batch_in = await intake(self.rt.store, self.rt.catalogue, batch, now, _report_of)
+        saved, refusals, late_conflicts = await self._apply(batch_in.by_report, batch_in.stored)
         await self.rt.outbox.drain(saved)
         await self.rt.outbox.publish_events(refusals)
-        return poisons + conflicts + late_conflicts
+        return batch_in.poisons + late_conflicts
 
     async def _apply(
         self, by_report: dict[str, list[Decoded]], preloaded: dict[str, Report]

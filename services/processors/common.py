@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
+from schemas.report import Report
 from services.adapters.catalogue import Catalogue
 from services.adapters.codec import Decoded, InboundMessage, Poison, decode
 from services.adapters.store import Store
@@ -63,3 +67,31 @@ def _conflict(item: Decoded) -> Poison:
         f"message id {item.envelope.id!r} was seen before with a different payload",
         item.envelope.id,
     )
+
+
+@dataclass
+class Intake:
+    """A decoded batch, grouped by report, with the stored reports it touches."""
+
+    by_report: dict[str, list[Decoded]]
+    stored: dict[str, Report]
+    poisons: list[Poison]
+
+
+async def intake(
+    store: Store,
+    catalogue: Catalogue,
+    batch: Sequence[InboundMessage],
+    now: datetime,
+    report_of: Callable[[Decoded], str],
+) -> Intake:
+    """Decode, then record receipts and load the reports together (independent round trips)."""
+    decoded, poisons = decode_batch(batch, catalogue)
+    (accepted, conflicts), stored = await asyncio.gather(
+        screen_conflicts(store, decoded, now),
+        store.load_reports(report_of(item) for item in decoded),
+    )
+    by_report: dict[str, list[Decoded]] = defaultdict(list)
+    for item in accepted:
+        by_report[report_of(item)].append(item)
+    return Intake(dict(by_report), stored, poisons + conflicts)

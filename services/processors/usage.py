@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections import defaultdict
 from collections.abc import Sequence
 
 from schemas.report import Report
 from schemas.usage import UsageReported
-from services.adapters.codec import InboundMessage, Poison
+from services.adapters.codec import Decoded, InboundMessage, Poison
 from services.app import ProcessorSpec, Runtime
 from services.domain.ids import report_id
 from services.domain.usage import UsageRecord, apply_usage, attach_account, new_report
-from services.processors.common import decode_batch, screen_conflicts
+from services.processors.common import intake
 
 TOPIC = "lmp.usage.v1"
 MAX_RACE_RETRIES = 20
+
+
+def _report_of(item: Decoded) -> str:
+    usage = item.data
+    assert isinstance(usage, UsageReported)
+    return report_id(usage.partner_id, usage.cycle)
 
 
 class UsageIngestion:
@@ -26,23 +30,14 @@ class UsageIngestion:
 
     async def handle(self, batch: Sequence[InboundMessage]) -> list[Poison]:
         now = self.rt.clock()
-        decoded, poisons = decode_batch(batch, self.rt.catalogue)
-        (accepted, conflicts), preloaded = await asyncio.gather(
-            screen_conflicts(self.rt.store, decoded, now),
-            self.rt.store.load_reports(
-                report_id(item.data.partner_id, item.data.cycle)  # type: ignore[attr-defined]
-                for item in decoded
-            ),
-        )
-        by_report: dict[str, list[UsageRecord]] = defaultdict(list)
-        for item in accepted:
-            assert isinstance(item.data, UsageReported)
-            by_report[report_id(item.data.partner_id, item.data.cycle)].append(
-                UsageRecord(item.envelope.id, item.data)
-            )
-        saved = await self._apply(by_report, preloaded)
+        batch_in = await intake(self.rt.store, self.rt.catalogue, batch, now, _report_of)
+        by_report = {
+            rid: [UsageRecord(item.envelope.id, item.data) for item in items]  # type: ignore[arg-type]
+            for rid, items in batch_in.by_report.items()
+        }
+        saved = await self._apply(by_report, batch_in.stored)
         await self.rt.outbox.drain(saved)
-        return poisons + conflicts
+        return batch_in.poisons
 
     async def _apply(
         self, by_report: dict[str, list[UsageRecord]], preloaded: dict[str, Report]
