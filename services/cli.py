@@ -9,8 +9,10 @@ import logging
 import signal
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from services.settings import Settings
 
@@ -34,22 +36,115 @@ def cmd_infra(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_topics(args: argparse.Namespace) -> int:
-    from services.adapters.catalogue import Catalogue, ensure_topics
-
-    settings = _settings()
+def _bootstrap(settings: Settings) -> str | None:
+    """The broker the operations commands talk to; they never start an embedded one."""
     if not settings.kafka_bootstrap_servers:
         print(
             "KAFKA_BOOTSTRAP_SERVERS is not set (run `lmp-billing up` for a local broker)",
             file=sys.stderr,
         )
+        return None
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    return settings.kafka_bootstrap_servers
+
+
+def cmd_topics(args: argparse.Namespace) -> int:
+    from services.adapters.catalogue import Catalogue, ensure_topics
+
+    settings = _settings()
+    bootstrap = _bootstrap(settings)
+    if bootstrap is None:
         return 2
     catalogue = Catalogue.load(*settings.catalogue_args())
-    created = asyncio.run(ensure_topics(catalogue, settings.kafka_bootstrap_servers))
+    created = asyncio.run(ensure_topics(catalogue, bootstrap))
     for topic in catalogue.topics.values():
         mark = "created" if topic.name in created else "ok"
         print(f"{topic.name:32} {topic.partitions:>3} partitions  {topic.cleanup_policy:8} {mark}")
     return 0
+
+
+def cmd_topics_list(args: argparse.Namespace) -> int:
+    """The catalogue with live partitions, messages written and each group's lag."""
+    from services import ops
+    from services.adapters.catalogue import Catalogue
+    from services.adapters.kafka_admin import topic_status
+
+    settings = _settings()
+    bootstrap = _bootstrap(settings)
+    if bootstrap is None:
+        return 2
+    catalogue = Catalogue.load(*settings.catalogue_args())
+    rows = asyncio.run(topic_status(bootstrap, catalogue, settings.consumer_group_prefix))
+    print(ops.status_json(rows) if args.json else ops.status_text(rows))
+    return 1 if any(row.missing or row.partitions_differ for row in rows) else 0
+
+
+def cmd_tail(args: argparse.Namespace) -> int:
+    from services import ops
+    from services.adapters.catalogue import Catalogue
+
+    settings = _settings()
+    bootstrap = _bootstrap(settings)
+    if bootstrap is None:
+        return 2
+    catalogue = Catalogue.load(*settings.catalogue_args())
+    try:
+        request = ops.TailRequest(
+            topics=ops.resolve_topics(catalogue, args.topics),
+            filter=ops.MessageFilter(args.report, args.partner, tuple(args.type)),
+            since=(
+                datetime.now(UTC) - timedelta(minutes=args.since_minutes)
+                if args.since_minutes is not None
+                else None
+            ),
+            last=args.last,
+            follow=args.follow,
+            as_json=args.json,
+        )
+        return asyncio.run(ops.tail(bootstrap, catalogue, request, sys.stdout))
+    except ops.OpsError as exc:
+        print(f"lmp-billing: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    except BrokenPipeError:
+        sys.stderr.close()
+        return 0
+
+
+def cmd_dlq(args: argparse.Namespace) -> int:
+    from services import ops
+    from services.adapters.catalogue import Catalogue
+
+    settings = _settings()
+    bootstrap = _bootstrap(settings)
+    if bootstrap is None:
+        return 2
+    catalogue = Catalogue.load(*settings.catalogue_args())
+    try:
+        if args.action == "list":
+            return asyncio.run(
+                ops.list_dead_letters(bootstrap, catalogue, args.error_kind, args.json, sys.stdout)
+            )
+        if args.error_kind is not None and not args.all:
+            print("lmp-billing: --error-kind goes with --all", file=sys.stderr)
+            return 2
+        request = ops.ReplayRequest(args.offset or [], args.error_kind, args.force)
+        return asyncio.run(
+            ops.replay_dead_letters(bootstrap, catalogue, request, sys.stdout, sys.stderr)
+        )
+    except ops.OpsError as exc:
+        print(f"lmp-billing: {exc}", file=sys.stderr)
+        return 1
+
+
+def _dlq_position(text: str) -> tuple[int, int]:
+    """``N`` (partition 0, the dead-letter topic has one) or ``P:N``."""
+    partition, _, offset = text.rpartition(":")
+    try:
+        return int(partition or 0), int(offset)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an offset: {text!r} (N or PARTITION:N)") from None
 
 
 def cmd_process(args: argparse.Namespace) -> int:
@@ -170,14 +265,127 @@ def parser() -> argparse.ArgumentParser:
     proc = sub.add_parser("process", help="run one processor (its own consumer group)")
     proc.add_argument("name")
     proc.set_defaults(func=cmd_process)
-    topics = sub.add_parser("topics", help="create or verify the topics of topics.yaml")
-    topics.add_argument("action", choices=["ensure"])
-    topics.set_defaults(func=cmd_topics)
+    _add_topics(sub)
+    _add_tail(sub)
+    _add_dlq(sub)
     schemas = sub.add_parser("schemas", help="export JSON Schemas for integrators")
     schemas.add_argument("action", choices=["export"])
     schemas.add_argument("directory", nargs="?", default="schemas/json")
     schemas.set_defaults(func=cmd_schemas)
     return p
+
+
+def _add_topics(sub: Any) -> None:
+    topics = sub.add_parser("topics", help="the topics of topics.yaml: create, or show live state")
+    actions = topics.add_subparsers(dest="action", required=True)
+    ensure = actions.add_parser("ensure", help="create missing topics, verify partitions")
+    ensure.set_defaults(func=cmd_topics)
+    listing = actions.add_parser(
+        "list",
+        help="each topic with live partitions, messages written and consumer-group lag",
+        description=(
+            "Each topic of topics.yaml as the broker has it: partitions (flagged when missing "
+            "or not as declared), messages ever written (sum of end offsets) and, per consumer "
+            "group, the committed offsets and the lag. Groups are those the contract names as "
+            "consumers (LMP_CONSUMER_GROUP_PREFIX-<consumer>) and any other group with offsets "
+            "committed on the topic. A partition with no committed offset lags from its first "
+            "retained message. Exit status 1 when a topic is missing or its partitions differ."
+        ),
+    )
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    listing.set_defaults(func=cmd_topics_list)
+
+
+def _add_tail(sub: Any) -> None:
+    tail_ = sub.add_parser(
+        "tail",
+        help="read and decode messages of the topics, with filters",
+        description=(
+            "Read topics (default: all of topics.yaml) from the beginning up to their end now, "
+            "decode every message as a CloudEvent and validate its data against its type's "
+            "model, and print one line per message, sorted by the time it was written. "
+            "Messages that do not decode are shown with the reason. A dead letter matches a "
+            "filter when it or the message it holds does. Example: every message about one "
+            "report on every topic: `lmp-billing tail --report P1:2026-10`."
+        ),
+    )
+    tail_.add_argument(
+        "topics",
+        nargs="*",
+        metavar="TOPIC",
+        help="contract name (lmp.report-events.v1) or physical name; default: every topic",
+    )
+    start = tail_.add_mutually_exclusive_group()
+    start.add_argument(
+        "--since-minutes", type=float, metavar="N", help="only messages written in the last N min"
+    )
+    start.add_argument(
+        "--last", type=int, metavar="N", help="only the last N messages of each partition"
+    )
+    tail_.add_argument(
+        "--report",
+        metavar="ID",
+        help="about report ID (partner:cycle): its report_id, usage partner and cycle, "
+        "the message key or the CloudEvent subject",
+    )
+    tail_.add_argument(
+        "--partner", metavar="ID", help="data partner_id, key or report id 'ID:...' of a partner"
+    )
+    tail_.add_argument(
+        "--type",
+        action="append",
+        default=[],
+        metavar="T",
+        help="CloudEvent type, exact or a prefix such as lmp.report. (repeatable)",
+    )
+    tail_.add_argument(
+        "--follow", action="store_true", help="then keep printing new messages until Ctrl-C"
+    )
+    tail_.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per line: topic, partition, offset, key, headers, event, error",
+    )
+    tail_.set_defaults(func=cmd_tail)
+
+
+def _add_dlq(sub: Any) -> None:
+    dlq = sub.add_parser("dlq", help="the dead-letter topic: list, replay")
+    actions = dlq.add_subparsers(dest="action", required=True)
+    listing = actions.add_parser(
+        "list",
+        help="dead letters: offset, original topic partition:offset, error kind, error, id",
+    )
+    listing.add_argument("--error-kind", metavar="K", help="parse, schema, unknown_type, ...")
+    listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    listing.set_defaults(func=cmd_dlq)
+    replay = actions.add_parser(
+        "replay",
+        help="republish dead letters' original messages to their original topic",
+        description=(
+            "Republish each chosen dead letter's original bytes, with its original key, to its "
+            "original topic and partition, for the processor to apply again (after a fix). "
+            "Every replayed record carries the header lmp-replayed-from: "
+            "<dead-letter topic>:<partition>:<offset>; before replaying, the original "
+            "partition is read from the original message on (from an hour before the dead "
+            "letter was written) for that header, and a dead letter replayed before is "
+            "refused (--offset) or skipped (--all) unless --force. --all also skips the dead "
+            "letter of a replay that failed again. A double replay is harmless anyway: "
+            "processors recognise a message id they applied, and usage figures are peaks."
+        ),
+    )
+    chosen = replay.add_mutually_exclusive_group(required=True)
+    chosen.add_argument(
+        "--offset",
+        action="append",
+        type=_dlq_position,
+        metavar="N",
+        help="offset on the dead-letter topic, as `dlq list` shows it (repeatable)",
+    )
+    chosen.add_argument("--all", action="store_true", help="every dead letter not yet replayed")
+    replay.add_argument("--error-kind", metavar="K", help="with --all: only this error kind")
+    replay.add_argument("--force", action="store_true", help="replay again what was replayed")
+    replay.set_defaults(func=cmd_dlq)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,470 @@
+"""Operators' commands against the real broker: topics list, tail, dlq list and replay.
+
+The commands run as `python -m services.cli` subprocesses, as an operator runs them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import signal
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from services.adapters.codec import InboundMessage, Poison, dead_letter
+from services.adapters.kafka_admin import topic_status
+from services.settings import PROJECT_ROOT
+from tests.harness import System, cloud_event, eventually, unique
+from tests.scenario import CYCLE, PRODUCT_A, Month
+
+pytestmark = pytest.mark.integration
+
+DLQ = "lmp.dead-letter.v1"
+USAGE = "lmp.usage.v1"
+
+
+@dataclass(frozen=True)
+class Run:
+    code: int
+    out: str
+    err: str
+
+    def json_lines(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.out.splitlines() if line.strip()]
+
+
+def environment(system: System, **overrides: str) -> dict[str, str]:
+    return {**os.environ, **system.env(), **overrides}
+
+
+async def lmp(system: System, *args: str, **env: str) -> Run:
+    """``lmp-billing ARGS`` as a subprocess on the test's namespace."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "services.cli",
+        *args,
+        env=environment(system, **env),
+        cwd=PROJECT_ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode is not None
+    return Run(proc.returncode, out.decode(), err.decode())
+
+
+async def raw_records(system: System, contract_topic: str) -> list[Any]:
+    """Every record on a topic, undecoded, read with plain aiokafka (not the code under test)."""
+    topic = system.topic(contract_topic)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=system.servers.bootstrap_servers, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(system.catalogue[topic].partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        found: list[Any] = []
+        while any([await consumer.position(tp) < ends[tp] for tp in tps]):
+            for tp, records in (await consumer.getmany(timeout_ms=200)).items():
+                found += [r for r in records if r.offset < ends[tp]]
+        return sorted(found, key=lambda r: (r.partition, r.offset))
+    finally:
+        await consumer.stop()
+
+
+async def send(
+    system: System, contract_topic: str, key: bytes | None, value: bytes, **kwargs: Any
+) -> Any:
+    """One record, acknowledged; returns its metadata (partition, offset)."""
+    producer = await system.producer()
+    return await producer.send_and_wait(system.topic(contract_topic), value, key=key, **kwargs)
+
+
+def event_id(value: bytes) -> str:
+    found: str = json.loads(value)["id"]
+    return found
+
+
+def report_event(month: Month, type_: str) -> tuple[bytes, bytes]:
+    data = {
+        "report_id": month.report_id,
+        "partner_id": month.partner,
+        "distributor_id": month.distributor,
+        "cycle": CYCLE,
+        "status": "msp_preparing",
+        "status_code": 0,
+        "version": 1,
+    }
+    value = cloud_event(type_, data, id_=f"{month.report_id}/opened", subject=month.report_id)
+    return month.report_id.encode(), value
+
+
+async def dead_letter_of(
+    system: System,
+    contract_topic: str,
+    key: bytes | None,
+    value: bytes,
+    kind: str,
+    *,
+    where: tuple[int, int] = (0, 0),
+) -> bytes:
+    """Publish a dead letter the way a processor writes one; returns its value."""
+    message = InboundMessage(system.topic(contract_topic), *where, key, value)
+    poison = Poison(message, kind, f"{kind} (test)", None)
+    dl_key, dl_value = dead_letter(poison, "test", datetime.now(UTC))
+    await send(system, DLQ, dl_key, dl_value)
+    return dl_value
+
+
+# topics list ----------------------------------------------------------------
+
+
+async def test_topics_list_shows_messages_written_and_the_group_lag_until_consumed(
+    system: System,
+) -> None:
+    month = Month(system)
+    await system.publish(USAGE, month.standard_usage())
+    prefix = system.env()["LMP_CONSUMER_GROUP_PREFIX"]
+    group = f"{prefix}-usage"
+
+    before = await lmp(system, "topics", "list", "--json")
+    assert before.code == 0, before.err
+    rows = {row["contract_name"]: row for row in json.loads(before.out)}
+    assert set(rows) == {name.removeprefix(system.namespace) for name in system.catalogue.topics}
+    usage = rows[USAGE]
+    assert usage["name"] == system.topic(USAGE)
+    assert (usage["direction"], usage["partitions"], usage["end_offset"]) == ("in", 6, 3)
+    assert (usage["missing"], usage["partitions_differ"]) == (False, False)
+    lag = {g["group"]: g for g in usage["groups"]}[group]
+    assert (lag["declared"], lag["partitions_committed"], lag["committed"], lag["lag"]) == (
+        True,
+        0,
+        0,
+        3,
+    )
+    assert rows[DLQ]["end_offset"] == 0
+
+    system.start_processor("usage")
+
+    async def caught_up() -> bool:
+        statuses = await topic_status(system.servers.bootstrap_servers, system.catalogue, prefix)
+        row = next(s for s in statuses if s.contract_name == USAGE)
+        usage_group = next(g for g in row.groups if g.group == group)
+        return usage_group.lag == 0 and usage_group.committed == 3
+
+    await eventually(caught_up, timeout=60)
+    after = await lmp(system, "topics", "list")
+    assert after.code == 0, after.err
+    lines = after.out.splitlines()
+    topic_line = next(i for i, line in enumerate(lines) if line.startswith(system.topic(USAGE)))
+    assert "6 partitions" in lines[topic_line]
+    assert lines[topic_line].split()[-2:] == ["3", "messages"]
+    group_line = lines[topic_line + 1].split()
+    assert group_line[:2] == ["group", group]
+    assert group_line[2:6] == ["committed", "3", "lag", "0"]
+
+
+async def test_topics_list_flags_missing_topics(system: System) -> None:
+    result = await lmp(system, "topics", "list", LMP_TOPIC_NAMESPACE=unique("absent") + ".")
+    assert result.code == 1
+    topic_lines = [line for line in result.out.splitlines() if not line.startswith(" ")]
+    assert len(topic_lines) == len(system.catalogue.topics)
+    assert all("MISSING" in line for line in topic_lines)
+
+
+@pytest.mark.parametrize(
+    "command", [("topics", "list"), ("tail",), ("dlq", "list"), ("dlq", "replay", "--all")]
+)
+async def test_operations_commands_need_a_broker(system: System, command: tuple[str, ...]) -> None:
+    result = await lmp(system, *command, KAFKA_BOOTSTRAP_SERVERS="")
+    assert result.code == 2
+    assert "KAFKA_BOOTSTRAP_SERVERS is not set" in result.err
+
+
+# tail -----------------------------------------------------------------------
+
+
+async def test_tail_finds_every_message_about_one_report_across_topics(system: System) -> None:
+    month, other = Month(system), Month(system)
+    report = month.report_id
+    usage = [month.usage(PRODUCT_A, "sub-1", 10, 8), month.usage(PRODUCT_A, "sub-2", 5, 5)]
+    earlier_cycle = (
+        month.partner.encode(),
+        cloud_event("lmp.usage.reported", {**json.loads(usage[0][1])["data"], "cycle": "2026-09"}),
+    )
+    account = month.accounts()[0]
+    _, action = month.action("lmp.partner.draft-saved", month.partner)
+    opened = report_event(month, "lmp.report.opened")
+    broken_action = (report.encode(), cloud_event("lmp.partner.draft-saved", {"report_id": report}))
+    others_broken = (
+        other.report_id.encode(),
+        cloud_event("lmp.partner.report-submitted", {"report_id": other.report_id}),
+    )
+
+    await system.publish("lmp.accounts.v1", [account])
+    await system.publish(USAGE, [*usage, earlier_cycle, other.usage(PRODUCT_A, "s", 1, 1)])
+    await system.publish("lmp.partner-actions.v1", [action])
+    await system.publish("lmp.report-events.v1", [opened, report_event(other, "lmp.report.opened")])
+    letter = await dead_letter_of(system, "lmp.partner-actions.v1", *broken_action, "schema")
+    await dead_letter_of(system, "lmp.partner-actions.v1", *others_broken, "schema", where=(1, 0))
+
+    (
+        by_report,
+        text,
+        by_partner,
+        reports_events,
+        actions_and_letters,
+        usage_only,
+    ) = await asyncio.gather(
+        lmp(system, "tail", "--report", report, "--json"),
+        lmp(system, "tail", "--report", report),
+        lmp(system, "tail", "--partner", month.partner, "--json"),
+        lmp(system, "tail", "--report", report, "--type", "lmp.report.", "--json"),
+        lmp(system, "tail", "--report", report, "--type", "lmp.partner.draft-saved", "--json"),
+        lmp(system, "tail", USAGE, "--report", report, "--json"),
+    )
+    for run in (by_report, text, by_partner, reports_events, actions_and_letters, usage_only):
+        assert run.code == 0, run.err
+
+    def ids(run: Run) -> list[str]:
+        return [line["event"]["id"] for line in run.json_lines()]
+
+    about_report = {
+        event_id(usage[0][1]),
+        event_id(usage[1][1]),
+        event_id(action[1]),
+        event_id(opened[1]),
+        event_id(letter),
+    }
+    found = by_report.json_lines()
+    assert set(ids(by_report)) == about_report
+    assert len(found) == len(about_report)
+    times = [line["time"] for line in found]
+    assert times == sorted(times)
+    [dead] = [line for line in found if line["topic"] == system.topic(DLQ)]
+    assert dead["original"]["event"]["id"] == event_id(broken_action[1])
+    assert dead["original"]["topic"] == system.topic("lmp.partner-actions.v1")
+    assert dead["original"]["error"].startswith("schema: lmp.partner.draft-saved: actor")
+
+    assert len(text.out.splitlines()) == len(about_report)
+    assert all(report in line for line in text.out.splitlines())
+
+    assert set(ids(by_partner)) == about_report | {event_id(earlier_cycle[1]), event_id(account[1])}
+    assert ids(reports_events) == [event_id(opened[1])]
+    assert set(ids(actions_and_letters)) == {event_id(action[1]), event_id(letter)}
+    assert set(ids(usage_only)) == {event_id(usage[0][1]), event_id(usage[1][1])}
+
+
+async def test_tail_shows_undecodable_messages_and_starts_where_asked(system: System) -> None:
+    month = Month(system)
+    key = month.partner.encode()
+    two_hours_ago = int((datetime.now(UTC) - timedelta(hours=2)).timestamp() * 1000)
+    old = month.usage(PRODUCT_A, "old", 1, 1)
+    await send(system, USAGE, *old, timestamp_ms=two_hours_ago)
+    usage_data = json.loads(month.usage(PRODUCT_A, "s", 1, 1)[1])["data"]
+    undecodable = [
+        b"\xff\xfe not json",
+        b'{"hello": "world"}',
+        cloud_event("lmp.account.distributor", {"distributor_id": "D", "name": "D", "region": "E"}),
+        cloud_event("lmp.usage.reported", {**usage_data, "provisioned_units": -1}),
+    ]
+    for value in undecodable:
+        await send(system, USAGE, key, value)
+    valid = month.usage(PRODUCT_A, "s", 3, 2)
+    await send(system, USAGE, *valid)
+
+    everything, text, last, recent = await asyncio.gather(
+        lmp(system, "tail", USAGE, "--json"),
+        lmp(system, "tail", USAGE),
+        lmp(system, "tail", USAGE, "--last", "1", "--json"),
+        lmp(system, "tail", USAGE, "--since-minutes", "30", "--json"),
+    )
+    for run in (everything, text, last, recent):
+        assert run.code == 0, run.err
+
+    lines = everything.json_lines()
+    assert len(lines) == 6
+    errors = [line["error"] for line in lines]
+    assert errors[0] is None
+    assert errors[1].startswith("parse: not JSON")
+    assert errors[2].startswith("schema: not a CloudEvent")
+    assert errors[3].startswith("unknown_type: type 'lmp.account.distributor'")
+    assert errors[4].startswith("schema: lmp.usage.reported: provisioned_units")
+    assert errors[5] is None
+    assert lines[1]["event"] is None
+    assert lines[1]["value"].endswith("not json")
+    assert sum("UNDECODABLE" in line for line in text.out.splitlines()) == 4
+
+    assert [line["event"]["id"] for line in last.json_lines()] == [event_id(valid[1])]
+    recent_lines = recent.json_lines()
+    assert len(recent_lines) == 5
+    assert event_id(old[1]) not in {(line["event"] or {}).get("id") for line in recent_lines}
+
+
+async def test_tail_follow_prints_new_messages_until_interrupted(system: System) -> None:
+    month = Month(system)
+    first = month.usage(PRODUCT_A, "s1", 1, 1)
+    await system.publish(USAGE, [first])
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "services.cli",
+        "tail",
+        USAGE,
+        "--follow",
+        "--json",
+        env=environment(system),
+        cwd=PROJECT_ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    try:
+        backlog = json.loads(await asyncio.wait_for(proc.stdout.readline(), timeout=30))
+        assert backlog["event"]["id"] == event_id(first[1])
+        second = month.usage(PRODUCT_A, "s2", 2, 2)
+        await system.publish(USAGE, [second])
+        live = json.loads(await asyncio.wait_for(proc.stdout.readline(), timeout=30))
+        assert live["event"]["id"] == event_id(second[1])
+        proc.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(proc.wait(), timeout=30) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+async def test_tail_refuses_an_unknown_topic(system: System) -> None:
+    result = await lmp(system, "tail", "lmp.nothing.v1")
+    assert result.code == 1
+    assert "unknown topic 'lmp.nothing.v1'" in result.err
+
+
+# dead letters ---------------------------------------------------------------
+
+
+async def test_dlq_replay_puts_the_original_bytes_back_and_refuses_a_second_replay(
+    system: System,
+) -> None:
+    month = Month(system)
+    broken = b'{"specversion": "1.0", "id": "half'
+    key = month.partner.encode()
+    original = await send(system, USAGE, key, broken)
+    system.start_processor("usage")
+    await eventually(lambda: _count(system, DLQ, 1))
+
+    listed = await lmp(system, "dlq", "list", "--json")
+    assert listed.code == 0, listed.err
+    [row] = listed.json_lines()
+    assert (row["partition"], row["offset"], row["error_kind"], row["processor"]) == (
+        0,
+        0,
+        "parse",
+        "usage",
+    )
+    assert (row["topic"], row["original_partition"], row["original_offset"]) == (
+        system.topic(USAGE),
+        original.partition,
+        original.offset,
+    )
+    text = await lmp(system, "dlq", "list")
+    assert f"{system.topic(USAGE)} {original.partition}:{original.offset}  parse" in text.out
+
+    unknown = await lmp(system, "dlq", "replay", "--offset", "7")
+    assert unknown.code == 1
+    assert "no dead letter at offset 7" in unknown.err
+
+    replayed = await lmp(system, "dlq", "replay", "--offset", "0")
+    assert replayed.code == 0, replayed.err
+    assert "replayed dead letter 0 (parse" in replayed.out
+    copies = [r for r in await raw_records(system, USAGE) if r.value == broken]
+    assert [(r.partition, r.key) for r in copies] == [(original.partition, key)] * 2
+    assert copies[1].offset > original.offset
+    marker = f"{system.topic(DLQ)}:0:0".encode()
+    assert ("lmp-replayed-from", marker) in list(copies[1].headers)
+
+    letters = await eventually(lambda: _records_when(system, DLQ, 2))
+    again = json.loads(letters[1].value)["data"]
+    assert (again["partition"], again["offset"]) == (copies[1].partition, copies[1].offset)
+    assert base64.b64decode(again["value_base64"]) == broken
+
+    sweep = await lmp(system, "dlq", "replay", "--all")
+    assert sweep.code == 0, sweep.err
+    assert sweep.out.splitlines() == [
+        f"dead letter 0 was already replayed to {system.topic(USAGE)} "
+        f"{copies[1].partition}:{copies[1].offset}; skipped",
+        "dead letter 1 is the replay of dead letter 0 failing again; skipped "
+        "(--offset 1 replays it)",
+        "nothing to replay",
+    ]
+    refused = await lmp(system, "dlq", "replay", "--offset", "0")
+    assert refused.code == 1
+    assert "already replayed" in refused.err
+    forced = await lmp(system, "dlq", "replay", "--offset", "0", "--force")
+    assert forced.code == 0, forced.err
+    assert len([r for r in await raw_records(system, USAGE) if r.value == broken]) == 3
+
+
+async def test_dlq_replay_all_of_one_kind_is_applied_by_the_processor(system: System) -> None:
+    """A usage message the processor took but failed on (``processing_error``) is applied on
+    replay; the group's offset is already past it, as after a real dead-lettering."""
+    month, witness = Month(system), Month(system)
+    usage = month.usage(PRODUCT_A, "sub-1", 7, 6)
+    original = await send(system, USAGE, *usage)
+    prefix = system.env()["LMP_CONSUMER_GROUP_PREFIX"]
+    await _commit(system, f"{prefix}-usage", USAGE, original.partition, original.offset + 1)
+    await dead_letter_of(
+        system, USAGE, *usage, "processing_error", where=(original.partition, original.offset)
+    )
+    await dead_letter_of(system, USAGE, b"x", b"not json", "parse", where=(0, 0))
+    await system.publish(USAGE, [witness.usage(PRODUCT_A, "w", 1, 1)])
+    system.start_processor("usage")
+    await eventually(witness.report)
+    assert await month.report() is None
+
+    replayed = await lmp(system, "dlq", "replay", "--all", "--error-kind", "processing_error")
+    assert replayed.code == 0, replayed.err
+    assert len(replayed.out.splitlines()) == 1
+    report = await eventually(month.report)
+    assert report["lines"][0]["provisioned_units"] == 7
+
+    again = await lmp(system, "dlq", "replay", "--all", "--error-kind", "processing_error")
+    assert again.code == 0, again.err
+    assert "already replayed" in again.out
+    assert "nothing to replay" in again.out
+    assert len([r for r in await raw_records(system, USAGE) if r.value == usage[1]]) == 2
+
+
+async def _count(system: System, contract_topic: str, n: int) -> bool:
+    return len(await raw_records(system, contract_topic)) >= n
+
+
+async def _records_when(system: System, contract_topic: str, n: int) -> list[Any] | None:
+    records = await raw_records(system, contract_topic)
+    return records if len(records) >= n else None
+
+
+async def _commit(system: System, group: str, contract_topic: str, partition: int, at: int) -> None:
+    """Commit ``at`` for ``group`` as if its processor had taken everything before it."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=system.servers.bootstrap_servers,
+        group_id=group,
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        tp = TopicPartition(system.topic(contract_topic), partition)
+        consumer.assign([tp])
+        await consumer.commit({tp: at})
+    finally:
+        await consumer.stop()
