@@ -1,5 +1,5 @@
-# lmp-billing: one image for every processor; each container runs one of them
-# (`lmp-billing process NAME`). Kafka and MongoDB run as their own images (see
+# lmp-billing: one image for every processor and the read API; each container runs one
+# (`lmp-billing process NAME`, `lmp-billing api`). Kafka and MongoDB run as their own images (see
 # docker-compose.yml), so there is no JDK here.
 
 # --- build: the project as a wheel (no dev extras) -------------------------------------

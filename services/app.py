@@ -22,6 +22,7 @@ from pymongo.errors import ConnectionFailure, PyMongoError
 
 from services.adapters.catalogue import Catalogue
 from services.adapters.codec import InboundMessage, Poison
+from services.adapters.counters import DEAD_LETTERED, PROCESSED, Counters
 from services.adapters.publisher import Outbox, Publisher
 from services.adapters.store import Store, connect
 from services.settings import Settings
@@ -53,6 +54,7 @@ class Runtime:
     store: Store
     outbox: Outbox
     clock: Clock = utc_now
+    counters: Counters = field(default_factory=Counters)
 
 
 class BatchHandler(Protocol):
@@ -99,6 +101,10 @@ class BatchRunner:
                     if single is not None
                     else [Poison(message, "processing_error", "failed repeatedly; see logs")]
                 )
+        for message in batch:
+            self.runtime.counters.add(message.topic, PROCESSED)
+        for poison in poisons:
+            self.runtime.counters.add(poison.message.topic, DEAD_LETTERED)
         if poisons:
             self._stats["poison"] += len(poisons)
             await self._forever(
@@ -191,6 +197,16 @@ def build_app(settings: Settings, spec: ProcessorSpec) -> faust.App:
             await rt.outbox.sweep(rt.clock(), timedelta(seconds=settings.outbox_sweep_seconds))
         except Exception as exc:
             log.warning("outbox sweep failed, will retry: %r", exc)
+
+    @app.timer(settings.metrics_flush_seconds)
+    async def flush_counters() -> None:
+        rt = await runtime()
+        taken = rt.counters.take()
+        try:
+            await rt.store.add_counters(rt.name, taken)
+        except Exception as exc:
+            rt.counters.give_back(taken)
+            log.warning("counter flush failed, will retry: %r", exc)
 
     for make in spec.timers:
         _attach_timer(app, settings.timer_interval_seconds, runtime, make)

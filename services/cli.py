@@ -37,15 +37,23 @@ def cmd_infra(args: argparse.Namespace) -> int:
 
 
 def _bootstrap(settings: Settings) -> str | None:
-    """The broker the operations commands talk to; they never start an embedded one."""
-    if not settings.kafka_bootstrap_servers:
-        print(
-            "KAFKA_BOOTSTRAP_SERVERS is not set (run `lmp-billing up` for a local broker)",
-            file=sys.stderr,
-        )
-        return None
+    """The broker the operations commands talk to: the configured one, or the embedded
+    one when it is running (they never start it)."""
+    from services.infra.local import LocalInfra
+
+    bootstrap = settings.kafka_bootstrap_servers
+    if not bootstrap:
+        infra = LocalInfra.from_settings(settings)
+        if infra.kafka is None or not infra.kafka.running():
+            print(
+                "KAFKA_BOOTSTRAP_SERVERS is not set and the embedded broker is not running "
+                "(start it with `make run` or `lmp-billing infra up`)",
+                file=sys.stderr,
+            )
+            return None
+        bootstrap = infra.bootstrap_servers
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
-    return settings.kafka_bootstrap_servers
+    return bootstrap
 
 
 def cmd_topics(args: argparse.Namespace) -> int:
@@ -200,13 +208,27 @@ def cmd_up(args: argparse.Namespace) -> int:
         )
         for name in registry()
     ]
+    processors.append(
+        ManagedProcess(
+            name="api",
+            argv=[sys.executable, "-m", "services.cli", "api"],
+            log_path=logs / "api.log",
+            pid_path=settings.home / "run" / "api.pid",
+            env=infra.environment(),
+        )
+    )
     for proc in processors:
         proc.stop()
         proc.start()
     for name, state, where in infra.status():
         print(f"{name:22} {state:9} {where}")
     for proc in processors:
-        print(f"processor {proc.name:12} pid {proc.pid():<8} log {proc.log_path}")
+        print(f"process {proc.name:22} pid {proc.pid():<8} log {proc.log_path}")
+    print(
+        f"read API on http://{settings.api_host}:{settings.api_port} (OpenAPI at /openapi.json); "
+        "create a key with `lmp-billing keys create`, play a month with `lmp-billing demo`",
+        flush=True,
+    )
     print("publish CloudEvents to the topics in topics.yaml; Ctrl-C stops everything.", flush=True)
 
     stopping = False
@@ -272,6 +294,9 @@ def parser() -> argparse.ArgumentParser:
     schemas.add_argument("action", choices=["export"])
     schemas.add_argument("directory", nargs="?", default="schemas/json")
     schemas.set_defaults(func=cmd_schemas)
+    from services.api.commands import add_commands
+
+    add_commands(sub)
     return p
 
 

@@ -60,6 +60,12 @@ class Settings(BaseSettings):
     timer_interval_seconds: float = Field(default=5.0, gt=0)
     retry_backoff_seconds: float = Field(default=0.5, gt=0)
     retry_backoff_max_seconds: float = Field(default=10.0, gt=0)
+    metrics_flush_seconds: float = Field(
+        default=5.0, gt=0, description="how often processors add their counters to the database"
+    )
+    api_host: str = Field(default="127.0.0.1", description="where the read API listens")
+    api_port: int = 8080
+    api_page_size_max: int = Field(default=500, ge=1)
     log_level: str = "info"
 
     def catalogue_args(self) -> tuple[Path, int | None, str]:

@@ -7,8 +7,10 @@ document (the outbox) so a crash between the write and the publish loses nothing
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -16,9 +18,10 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, InsertOne, ReplaceOne, Up
 from pymongo.errors import BulkWriteError
 
 from schemas.accounts import DistributorAccount, PartnerAccount
+from schemas.api import ApiKey, ReportQuery, SortKey
 from schemas.pricing import PriceListed, PromotionPublished
-from schemas.report import Report
-from services.domain.status import EDITABLE_BY_PARTNER
+from schemas.report import Report, ReportStatus, SubmissionKind
+from services.domain.status import BILLING_STATUS_CRITERIA, EDITABLE_BY_PARTNER
 from services.settings import MongoDriver, Settings
 
 DUPLICATE_KEY = 11000
@@ -32,12 +35,85 @@ REPORT_INDEXES = [
     IndexModel([("status", ASCENDING), ("deadline", ASCENDING)], name="status_deadline"),
     IndexModel([("next_reminder_at", ASCENDING)], name="next_reminder_at"),
     IndexModel(
-        [("distributor_id", ASCENDING), ("cycle", DESCENDING), ("status", ASCENDING)],
-        name="distributor_cycle_status",
+        [
+            ("distributor_id", ASCENDING),
+            ("cycle", DESCENDING),
+            ("status", ASCENDING),
+            ("submission_kind", ASCENDING),
+        ],
+        name="distributor_cycle_status_kind",
     ),
     IndexModel([("partner_id", ASCENDING), ("cycle", DESCENDING)], name="partner_cycle"),
-    IndexModel([("cycle", DESCENDING), ("status", ASCENDING)], name="cycle_status"),
+    IndexModel(
+        [("cycle", DESCENDING), ("status", ASCENDING), ("submission_kind", ASCENDING)],
+        name="cycle_status_kind",
+    ),
+    IndexModel([("status", ASCENDING), ("submission_kind", ASCENDING)], name="status_kind"),
 ]
+
+_COUNTED = [(s, k) for s in ReportStatus for k in (None, *SubmissionKind)]
+
+LIST_PROJECTION = {"history": 0, "outbox": 0, "lines": 0}
+"""What a list row or a CSV row of the report list does not need."""
+
+_SORTS: dict[SortKey, list[tuple[str, int]]] = {
+    SortKey.CYCLE_DESC: [("cycle", DESCENDING), ("partner_id", ASCENDING)],
+    SortKey.CYCLE: [("cycle", ASCENDING), ("partner_id", ASCENDING)],
+    SortKey.PARTNER_ID: [("partner_id", ASCENDING), ("cycle", DESCENDING)],
+    SortKey.PARTNER_ID_DESC: [("partner_id", DESCENDING), ("cycle", DESCENDING)],
+    SortKey.DEADLINE: [("deadline", ASCENDING), ("_id", ASCENDING)],
+    SortKey.DEADLINE_DESC: [("deadline", DESCENDING), ("_id", ASCENDING)],
+    SortKey.UPDATED_AT: [("updated_at", ASCENDING), ("_id", ASCENDING)],
+    SortKey.UPDATED_AT_DESC: [("updated_at", DESCENDING), ("_id", ASCENDING)],
+}
+
+
+@dataclass(frozen=True)
+class ReportScope:
+    """Which reports a caller may see: none set means every report."""
+
+    distributor_id: str | None = None
+    partner_id: str | None = None
+
+
+def report_filter(
+    query: ReportQuery, scope: ReportScope, partner_ids: list[str] | None
+) -> dict[str, Any]:
+    """The MongoDB filter of a list query; every clause has an index behind it.
+
+    ``partner_ids`` is the answer of the partner search (None when the query has none).
+    """
+    clauses: dict[str, Any] = {}
+    if scope.distributor_id is not None:
+        clauses["distributor_id"] = scope.distributor_id
+    if scope.partner_id is not None:
+        clauses["partner_id"] = scope.partner_id
+    if partner_ids is not None:
+        if scope.partner_id is not None:
+            partner_ids = [p for p in partner_ids if p == scope.partner_id]
+        clauses["partner_id"] = {"$in": partner_ids}
+    if query.cycle:
+        clauses["cycle"] = query.cycle
+    elif query.cycle_from or query.cycle_to:
+        cycle_range: dict[str, str] = {}
+        if query.cycle_from:
+            cycle_range["$gte"] = query.cycle_from
+        if query.cycle_to:
+            cycle_range["$lte"] = query.cycle_to
+        clauses["cycle"] = cycle_range
+    if query.status:
+        wanted = {BILLING_STATUS_CRITERIA[s] for s in query.status}
+        whole = {status for status, kind in wanted if kind is None}
+        by_kind = [(s, k) for s, k in wanted if k is not None and s not in whole]
+        alternatives: list[dict[str, Any]] = []
+        if whole:
+            alternatives.append({"status": {"$in": sorted(whole)}})
+        alternatives += [{"status": s.value, "submission_kind": k.value} for s, k in by_kind]
+        if len(alternatives) == 1:
+            clauses.update(alternatives[0])
+        else:
+            clauses["$or"] = alternatives
+    return clauses
 
 
 def connect(settings: Settings) -> Store:
@@ -66,6 +142,8 @@ class Store:
         self.receipts = db["receipts"]
         self.prices = db["prices"]
         self.promotions = db["promotions"]
+        self.api_keys = db["api_keys"]
+        self.metrics = db["metrics"]
 
     async def close(self) -> None:
         result = self._client.close()
@@ -79,6 +157,7 @@ class Store:
         await self.reports.create_indexes(REPORT_INDEXES)
         await self.partners.create_index([("distributor_id", ASCENDING)], name="by_distributor")
         await self.prices.create_index([("region", ASCENDING)], name="by_region")
+        await self.partners.create_index([("name", ASCENDING)], name="by_name")
 
     # reports -----------------------------------------------------------------
 
@@ -255,3 +334,100 @@ class Store:
             seen_keys = [receipts[err["index"]][0] for err in errors]
         docs = await self.receipts.find({"_id": {"$in": seen_keys}}).to_list(None)
         return {doc["_id"]: doc["hash"] for doc in docs}
+
+    # reading -----------------------------------------------------------------
+
+    async def partner_directory(self) -> list[tuple[str, str, str]]:
+        """Every partner as (id, name, distributor id): small next to the reports."""
+        docs = await self.partners.find({}, {"name": 1, "distributor_id": 1}).to_list(None)
+        return [(d["_id"], d.get("name", ""), d.get("distributor_id", "")) for d in docs]
+
+    async def list_reports(
+        self, criteria: Mapping[str, Any], sort: SortKey, skip: int, limit: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        """One page of report documents (without lines and history) and the total."""
+        cursor = (
+            self.reports.find(dict(criteria), LIST_PROJECTION)
+            .sort(_SORTS[sort])
+            .skip(skip)
+            .limit(limit)
+        )
+        page, total = await asyncio.gather(
+            cursor.to_list(None), self.reports.count_documents(dict(criteria))
+        )
+        return page, total
+
+    async def stream_reports(
+        self, criteria: Mapping[str, Any], sort: SortKey, batch_size: int = 500
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every matching report document, a cursor batch at a time (memory stays flat)."""
+        cursor = self.reports.find(dict(criteria), LIST_PROJECTION, batch_size=batch_size).sort(
+            _SORTS[sort]
+        )
+        async for doc in cursor:
+            yield doc
+
+    async def partner_reports(
+        self, partner_id: str, first_cycle: str, last_cycle: str
+    ) -> list[Report]:
+        docs = await (
+            self.reports.find(
+                {"partner_id": partner_id, "cycle": {"$gte": first_cycle, "$lte": last_cycle}},
+                {"outbox": 0},
+            )
+            .sort([("cycle", DESCENDING)])
+            .to_list(None)
+        )
+        return [Report.from_document(doc) for doc in docs]
+
+    async def count_reports_by_status(self) -> dict[tuple[str, str | None], int]:
+        """Reports per (status, submission kind), one index-backed count each."""
+        pairs = [(s.value, k.value if k else None) for s, k in _COUNTED]
+        counts = await asyncio.gather(
+            *(self.reports.count_documents({"status": s, "submission_kind": k}) for s, k in pairs)
+        )
+        return dict(zip(pairs, counts, strict=True))
+
+    # API keys ----------------------------------------------------------------
+
+    async def save_api_key(self, key: ApiKey) -> None:
+        await self.api_keys.insert_one(key.model_dump(by_alias=True))
+
+    async def load_api_key(self, key_id: str) -> ApiKey | None:
+        doc = await self.api_keys.find_one({"_id": key_id})
+        return None if doc is None else ApiKey.model_validate(doc)
+
+    async def list_api_keys(self) -> list[ApiKey]:
+        docs = await self.api_keys.find({}).sort([("created_at", ASCENDING)]).to_list(None)
+        return [ApiKey.model_validate(doc) for doc in docs]
+
+    async def revoke_api_key(self, key_id: str, at: datetime) -> bool:
+        result = await self.api_keys.update_one(
+            {"_id": key_id, "revoked_at": None}, {"$set": {"revoked_at": at}}
+        )
+        return bool(result.modified_count)
+
+    # counters ----------------------------------------------------------------
+
+    async def add_counters(self, processor: str, deltas: Mapping[tuple[str, str], int]) -> None:
+        """Add a processor's counts since its last flush (``$inc``: order-free, cheap)."""
+        if not deltas:
+            return
+        await self.metrics.bulk_write(
+            [
+                UpdateOne(
+                    {"_id": f"{processor}|{topic}|{name}"},
+                    {
+                        "$inc": {"value": value},
+                        "$set": {"processor": processor, "topic": topic, "name": name},
+                    },
+                    upsert=True,
+                )
+                for (topic, name), value in deltas.items()
+            ],
+            ordered=False,
+        )
+
+    async def load_counters(self) -> list[dict[str, Any]]:
+        docs: list[dict[str, Any]] = await self.metrics.find({}).to_list(None)
+        return docs

@@ -31,3 +31,15 @@ def retention_expiry(cycle: str) -> datetime:
     """Reports are kept two years after their cycle ends."""
     end = cycle_end(cycle)
     return end.replace(year=end.year + RETENTION_YEARS)
+
+
+def cycle_of(moment: datetime) -> str:
+    utc = moment.astimezone(UTC)
+    return f"{utc.year:04d}-{utc.month:02d}"
+
+
+def months_back(now: datetime, months: int) -> tuple[str, str]:
+    """The first and last cycle of the ``months`` cycles ending with the current one."""
+    utc = now.astimezone(UTC)
+    index = utc.year * 12 + utc.month - 1 - (months - 1)
+    return f"{index // 12:04d}-{index % 12 + 1:02d}", cycle_of(utc)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from schemas.report import ReportStatus, StatusCode
+from schemas.api import BillingStatus
+from schemas.report import ReportStatus, StatusCode, SubmissionKind
 
 EDITABLE_BY_PARTNER = frozenset({ReportStatus.MSP_PREPARING, ReportStatus.REJECTED})
 REVIEWABLE_BY_DISTRIBUTOR = frozenset(
@@ -26,3 +27,31 @@ def status_code(status: ReportStatus) -> StatusCode:
 def accepts_usage(status: ReportStatus) -> bool:
     """Usage changes the figures only while the partner can still edit the report."""
     return status in EDITABLE_BY_PARTNER
+
+
+_UNDER_REVIEW_BY_KIND = {
+    SubmissionKind.MANUAL: BillingStatus.MANUAL_SUBMISSION,
+    SubmissionKind.AUTOMATIC: BillingStatus.AUTOMATIC_SUBMISSION,
+    SubmissionKind.AUTOMATIC_WITH_PENALTIES: BillingStatus.AUTOMATIC_SUBMISSION_PENALTIES,
+}
+
+BILLING_STATUS_CRITERIA: dict[BillingStatus, tuple[ReportStatus, SubmissionKind | None]] = {
+    **{
+        billing: (ReportStatus.UNDER_REVIEW, kind)
+        for kind, billing in _UNDER_REVIEW_BY_KIND.items()
+    },
+    BillingStatus.UNDER_REVIEW: (ReportStatus.UNDER_REVIEW, None),
+    **{
+        BillingStatus(status.value): (status, None)
+        for status in ReportStatus
+        if status is not ReportStatus.UNDER_REVIEW
+    },
+}
+"""What each status of the distributor's filter means: a status, and maybe a kind."""
+
+
+def billing_status(status: ReportStatus, kind: SubmissionKind | None) -> BillingStatus:
+    """The distributor's name for a report's state: Under review says how it arrived."""
+    if status is ReportStatus.UNDER_REVIEW and kind is not None:
+        return _UNDER_REVIEW_BY_KIND[kind]
+    return BillingStatus(status.value)

@@ -14,6 +14,7 @@ from functools import partial
 from schemas.events import ActionRejected
 from schemas.report import Report
 from services.adapters.codec import Decoded, InboundMessage, Poison
+from services.adapters.counters import REFUSED
 from services.app import ProcessorSpec, Runtime
 from services.domain.errors import Refused
 from services.domain.events import DomainEvent
@@ -59,6 +60,8 @@ class ActionProcessor:
         saved, refusals, late_conflicts = await self._apply(batch_in.by_report, batch_in.stored)
         await self.rt.outbox.drain(saved)
         await self.rt.outbox.publish_events(refusals)
+        if refusals:
+            self.rt.counters.add(batch[0].topic, REFUSED, len(refusals))
         return batch_in.poisons + late_conflicts
 
     async def _apply(

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from schemas.report import Report
 from services.adapters.codec import InboundMessage, Poison
+from services.adapters.counters import AUTO_SUBMITTED, REMINDERS_SENT, TIMER_RUNS
 from services.app import ProcessorSpec, Runtime
 from services.domain.events import Outcome
 from services.domain.pricing import PriceList
@@ -36,6 +37,9 @@ class DeadlineTimer:
         now = self.rt.clock()
         submitted = await self._pass(now, self.rt.store.due_for_auto_submission, auto_submit)
         reminded = await self._pass(now, self.rt.store.due_for_reminder, remind)
+        self.rt.counters.add("", TIMER_RUNS)
+        self.rt.counters.add("", AUTO_SUBMITTED, submitted)
+        self.rt.counters.add("", REMINDERS_SENT, reminded)
         return submitted, reminded
 
     async def _pass(self, now: datetime, find: Finder, rule: Rule) -> int:

@@ -13,6 +13,7 @@ import signal
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -185,8 +186,10 @@ async def test_topics_list_flags_missing_topics(system: System) -> None:
 @pytest.mark.parametrize(
     "command", [("topics", "list"), ("tail",), ("dlq", "list"), ("dlq", "replay", "--all")]
 )
-async def test_operations_commands_need_a_broker(system: System, command: tuple[str, ...]) -> None:
-    result = await lmp(system, *command, KAFKA_BOOTSTRAP_SERVERS="")
+async def test_operations_commands_need_a_broker(
+    system: System, command: tuple[str, ...], tmp_path: Path
+) -> None:
+    result = await lmp(system, *command, KAFKA_BOOTSTRAP_SERVERS="", LMP_HOME=str(tmp_path))
     assert result.code == 2
     assert "KAFKA_BOOTSTRAP_SERVERS is not set" in result.err
 

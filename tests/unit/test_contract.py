@@ -45,7 +45,7 @@ def test_spec_topic_names_are_all_present() -> None:
     assert catalogue["lmp.accounts.v1"].cleanup_policy == "compact"
 
 
-def test_docker_compose_runs_every_processor_on_the_same_image() -> None:
+def test_docker_compose_runs_every_processor_and_the_api_on_the_same_image() -> None:
     """docker-compose.yml cannot be run here (no Docker engine); its wiring is checked."""
     from services.processors import registry
 
@@ -57,6 +57,8 @@ def test_docker_compose_runs_every_processor_on_the_same_image() -> None:
         if svc.get("image") == "lmp-billing:local"
     }
     assert commands.pop("topics") == ["topics", "ensure"]
+    assert commands.pop("api")[:3] == ["api", "--host", "0.0.0.0"]
+    assert services["api"]["ports"] == ["8080:8080"]
     assert commands == {name: ["process", name] for name in registry()}
     for name in registry():
         env = services[name]["environment"]

@@ -1,0 +1,1 @@
+"""The read API: HTTP over the report store."""

@@ -1,0 +1,96 @@
+"""Console commands of the read API: serve it, and create, list or revoke API keys."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from datetime import UTC, datetime
+
+from schemas.api import Role
+from services.settings import Settings
+
+
+def _settings() -> Settings:
+    """Settings, pointed at the embedded servers when no external ones are configured."""
+    from services.infra.local import LocalInfra
+
+    settings = Settings()
+    infra = LocalInfra.from_settings(settings)
+    return settings.model_copy(
+        update={
+            "mongodb_uri": infra.mongodb_uri,
+            "kafka_bootstrap_servers": infra.bootstrap_servers,
+        }
+    )
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    from services.api.run import serve
+
+    settings = _settings()
+    if args.port is not None:
+        settings = settings.model_copy(update={"api_port": args.port})
+    if args.host is not None:
+        settings = settings.model_copy(update={"api_host": args.host})
+    asyncio.run(serve(settings))
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    return asyncio.run(_keys(args))
+
+
+async def _keys(args: argparse.Namespace) -> int:
+    from services.adapters.store import connect
+    from services.api.auth import new_key
+
+    store = connect(_settings())
+    try:
+        now = datetime.now(UTC)
+        if args.action == "create":
+            try:
+                plaintext, stored = new_key(Role(args.role), args.account, args.name or "", now)
+            except ValueError as exc:
+                print(f"lmp-billing keys: {exc}", file=sys.stderr)
+                return 2
+            await store.save_api_key(stored)
+            print(plaintext)
+            print(
+                f"key {stored.key_id}: role {stored.role.value}"
+                f"{' for ' + stored.account_id if stored.account_id else ''}. "
+                "Shown once; only its hash is stored.",
+                file=sys.stderr,
+            )
+        elif args.action == "revoke":
+            if not args.key_id:
+                print("lmp-billing keys revoke: give the key id", file=sys.stderr)
+                return 2
+            if not await store.revoke_api_key(args.key_id, now):
+                print(f"no active key {args.key_id!r}", file=sys.stderr)
+                return 1
+            print(f"revoked {args.key_id}")
+        else:
+            for key in await store.list_api_keys():
+                state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
+                print(
+                    f"{key.key_id}  {key.role.value:11} {key.account_id or '-':14} "
+                    f"{state:18} {key.name}"
+                )
+        return 0
+    finally:
+        await store.close()
+
+
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    api = sub.add_parser("api", help="serve the read API (OpenAPI at /openapi.json)")
+    api.add_argument("--host", help="listen address (default LMP_API_HOST or 127.0.0.1)")
+    api.add_argument("--port", type=int, help="listen port (default LMP_API_PORT or 8080)")
+    api.set_defaults(func=cmd_api)
+    keys = sub.add_parser("keys", help="API keys: create (shown once, stored hashed), list, revoke")
+    keys.add_argument("action", choices=["create", "list", "revoke"])
+    keys.add_argument("key_id", nargs="?", help="the key to revoke")
+    keys.add_argument("--role", choices=[r.value for r in Role], default=Role.DISTRIBUTOR.value)
+    keys.add_argument("--account", help="the partner or distributor id the key acts for")
+    keys.add_argument("--name", help="who or what the key is for")
+    keys.set_defaults(func=cmd_keys)

@@ -1,0 +1,125 @@
+"""Prometheus metrics: processors' counters, reports per status, consumer lag, the API.
+
+Processors run as separate processes and flush their counters to the database, so one
+scrape of the API shows the whole system; gauges are read at scrape time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from services.adapters.counters import (
+    AUTO_SUBMITTED,
+    DEAD_LETTERED,
+    PROCESSED,
+    REFUSED,
+    REMINDERS_SENT,
+    TIMER_RUNS,
+)
+from services.adapters.store import Store
+
+log = logging.getLogger(__name__)
+
+LagRow = tuple[str, str, int]
+"""(consumer group, topic, messages not yet consumed)."""
+
+_MESSAGE_OUTCOMES = {PROCESSED, REFUSED, DEAD_LETTERED}
+_TIMER_COUNTERS = {
+    TIMER_RUNS: ("lmp_timer_runs", "Passes of the deadline timer"),
+    AUTO_SUBMITTED: ("lmp_reports_auto_submitted", "Reports submitted by the timer"),
+    REMINDERS_SENT: ("lmp_reminders_sent", "Deadline reminders published"),
+}
+
+
+class _Snapshot(Collector):
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self._families
+
+
+class ApiMetrics:
+    """The API's own request counter and latency histogram."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "lmp_api_requests",
+            "Read API requests by route and answer",
+            ["route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "lmp_api_request_seconds",
+            "Read API latency by route",
+            ["route"],
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
+
+
+async def render(
+    store: Store, lag: Callable[[], Awaitable[list[LagRow]]], api: ApiMetrics
+) -> bytes:
+    counters, by_status, lag_rows = await asyncio.gather(
+        store.load_counters(), store.count_reports_by_status(), _lag_or_nothing(lag)
+    )
+    registry = CollectorRegistry()
+    registry.register(_Snapshot(_families(counters, by_status, lag_rows)))
+    return generate_latest(registry) + generate_latest(api.registry)
+
+
+async def _lag_or_nothing(lag: Callable[[], Awaitable[list[LagRow]]]) -> list[LagRow] | None:
+    try:
+        return await asyncio.wait_for(lag(), timeout=5)
+    except Exception as exc:
+        log.warning("consumer lag unavailable: %r", exc)
+        return None
+
+
+def _families(
+    counters: list[dict[str, Any]],
+    by_status: dict[tuple[str, str | None], int],
+    lag_rows: list[LagRow] | None,
+) -> list[Metric]:
+    messages = CounterMetricFamily(
+        "lmp_messages",
+        "Messages handled, by processor, topic and outcome (processed, refused, dead_lettered)",
+        labels=["processor", "topic", "outcome"],
+    )
+    timer = {
+        name: CounterMetricFamily(metric, text, labels=["processor"])
+        for name, (metric, text) in _TIMER_COUNTERS.items()
+    }
+    for doc in counters:
+        name, value = doc["name"], float(doc["value"])
+        if name in _MESSAGE_OUTCOMES:
+            messages.add_metric([doc["processor"], doc["topic"], name], value)
+        elif name in timer:
+            timer[name].add_metric([doc["processor"]], value)
+    reports = GaugeMetricFamily(
+        "lmp_reports", "Reports by status and submission kind", labels=["status", "submission_kind"]
+    )
+    for (status, kind), count in sorted(
+        by_status.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")
+    ):
+        reports.add_metric([status, kind or ""], float(count))
+    families: list[Metric] = [messages, *timer.values(), reports]
+    if lag_rows is not None:
+        lag = GaugeMetricFamily(
+            "lmp_consumer_lag",
+            "Messages not yet consumed, by group and topic",
+            labels=["group", "topic"],
+        )
+        for group, topic, behind in lag_rows:
+            lag.add_metric([group, topic], float(behind))
+        families.append(lag)
+    return families

@@ -1,0 +1,74 @@
+"""Serving the read API from settings: the store, consumer lag and a Kafka probe, wired."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from datetime import UTC, datetime
+
+from aiohttp import web
+from aiokafka.admin import AIOKafkaAdminClient
+
+from services.adapters.catalogue import Catalogue
+from services.adapters.kafka_admin import topic_status
+from services.adapters.store import connect
+from services.api.metrics import LagRow
+from services.api.server import ApiContext, build_api
+from services.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def context_from(settings: Settings) -> ApiContext:
+    store = connect(settings)
+    catalogue = Catalogue.load(*settings.catalogue_args())
+    bootstrap = settings.kafka_bootstrap_servers
+
+    async def lag() -> list[LagRow]:
+        if not bootstrap:
+            return []
+        rows = await topic_status(
+            bootstrap, catalogue, settings.consumer_group_prefix, discover_groups=False
+        )
+        return [(g.group, t.name, g.lag) for t in rows for g in t.groups if g.partitions_committed]
+
+    async def kafka_ready() -> None:
+        if not bootstrap:
+            raise RuntimeError("KAFKA_BOOTSTRAP_SERVERS is not set")
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+        await admin.start()
+        try:
+            await admin.describe_cluster()
+        finally:
+            await admin.close()
+
+    return ApiContext(
+        store=store,
+        clock=lambda: datetime.now(UTC),
+        lag=lag,
+        kafka_ready=kafka_ready,
+        page_size_max=settings.api_page_size_max,
+    )
+
+
+async def serve(settings: Settings) -> None:
+    """Run until SIGINT/SIGTERM."""
+    ctx = context_from(settings)
+    await ctx.store.ensure_indexes()
+    runner = web.AppRunner(build_api(ctx), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.api_host, settings.api_port)
+    await site.start()
+    log.info(
+        "read API on http://%s:%d (OpenAPI at /openapi.json)", settings.api_host, settings.api_port
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+        await ctx.store.close()

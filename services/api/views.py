@@ -1,0 +1,351 @@
+"""What the read API shows: the distributor's billing report, the partner's usage report.
+
+Pure functions of documents, a language and a time zone. Times are stored in UTC and
+rendered in the caller's zone; money stays an exact decimal string.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from schemas.api import BillingReportSummary, BillingStatus, UsageReportSummary
+from schemas.report import Report, ReportLine, ReportStatus, StatusCode, SubmissionKind
+from services.domain.figures import is_unexplained
+from services.domain.status import EDITABLE_BY_PARTNER, billing_status, status_code
+
+Language = Literal["en", "fr"]
+LANGUAGES: tuple[Language, ...] = ("en", "fr")
+
+BILLING_STATUS_LABELS: dict[Language, dict[BillingStatus, str]] = {
+    "en": {
+        BillingStatus.MSP_PREPARING: "MSP preparing",
+        BillingStatus.UNDER_REVIEW: "Under review",
+        BillingStatus.MANUAL_SUBMISSION: "Manual submission",
+        BillingStatus.AUTOMATIC_SUBMISSION: "Automatic submission (no penalties)",
+        BillingStatus.AUTOMATIC_SUBMISSION_PENALTIES: "Automatic submission (Penalties)",
+        BillingStatus.RETURNED_BY_TRENDMICRO: "Returned by Trend Micro",
+        BillingStatus.REJECTED: "Rejected (Returned to partner)",
+        BillingStatus.SUBMITTED_TO_TRENDMICRO: "Submitted to Trend Micro",
+        BillingStatus.COMPLETED: "Completed",
+    },
+    "fr": {
+        BillingStatus.MSP_PREPARING: "Préparation du MSP",
+        BillingStatus.UNDER_REVIEW: "En cours de vérification",
+        BillingStatus.MANUAL_SUBMISSION: "Soumission manuelle",
+        BillingStatus.AUTOMATIC_SUBMISSION: "Soumission automatique (sans pénalités)",
+        BillingStatus.AUTOMATIC_SUBMISSION_PENALTIES: "Soumission automatique (pénalités)",
+        BillingStatus.RETURNED_BY_TRENDMICRO: "Renvoyé par Trend Micro",
+        BillingStatus.REJECTED: "Rejeté (renvoyé au partenaire)",
+        BillingStatus.SUBMITTED_TO_TRENDMICRO: "Soumis à Trend Micro",
+        BillingStatus.COMPLETED: "Terminé",
+    },
+}
+
+PARTNER_STATUS_LABELS: dict[Language, dict[StatusCode, str]] = {
+    "en": {
+        StatusCode.MSP_PREPARING: "MSP preparing",
+        StatusCode.UNDER_REVIEW: "Under review",
+        StatusCode.APPROVED: "Approved",
+        StatusCode.REJECTED: "Rejected",
+        StatusCode.COMPLETED: "Completed",
+    },
+    "fr": {
+        StatusCode.MSP_PREPARING: "Préparation du fournisseur de services gérés (MSP)",
+        StatusCode.UNDER_REVIEW: "En cours de vérification",
+        StatusCode.APPROVED: "Approuvé",
+        StatusCode.REJECTED: "Rejeté",
+        StatusCode.COMPLETED: "Terminé",
+    },
+}
+
+DISCREPANCY_LABELS: dict[Language, dict[str, str]] = {
+    "en": {"none": "", "explained": "explained", "unexplained": "unexplained"},
+    "fr": {"none": "", "explained": "justifiée", "unexplained": "non justifiée"},
+}
+
+LIST_COLUMNS: dict[Language, list[str]] = {
+    "en": [
+        "Report",
+        "Report cycle",
+        "Partner ID",
+        "Partner",
+        "Distributor",
+        "Status",
+        "Status code",
+        "Submission kind",
+        "PO number",
+        "Currency",
+        "Total amount",
+        "Deadline",
+        "Updated",
+    ],
+    "fr": [
+        "Rapport",
+        "Cycle de rapports",
+        "ID partenaire",
+        "Partenaire",
+        "Distributeur",
+        "État",
+        "Code d'état",
+        "Type de soumission",
+        "Numéro de bon de commande",
+        "Devise",
+        "Montant total",
+        "Date limite",
+        "Mis à jour",
+    ],
+}
+
+LINE_COLUMNS: dict[Language, list[str]] = {
+    "en": [
+        "Report",
+        "Report cycle",
+        "Partner ID",
+        "Status",
+        "Product",
+        "Provisioned units",
+        "Used units",
+        "Over-provisioned %",
+        "Chargeable units",
+        "Discrepancy",
+        "Partner comment",
+        "Unit price",
+        "Channel margin",
+        "Promo code",
+        "Subtotal",
+        "Currency",
+        "Total amount",
+        "PO number",
+    ],
+    "fr": [
+        "Rapport",
+        "Cycle de rapports",
+        "ID partenaire",
+        "État",
+        "Produit",
+        "Unités fournies",
+        "Unités utilisées",
+        "Surprovisionnement %",
+        "Unités facturables",
+        "Divergence",
+        "Commentaire du partenaire",
+        "Prix unitaire",
+        "Marge du canal",
+        "Code promotionnel",
+        "Sous-total",
+        "Devise",
+        "Montant total",
+        "Numéro de bon de commande",
+    ],
+}
+
+
+def negotiate_language(accept_language: str | None) -> Language:
+    """The best of English and French for an ``Accept-Language`` header; English by default."""
+    best: tuple[float, Language] = (0.0, "en")
+    for part in (accept_language or "").split(","):
+        tag, _, params = part.strip().partition(";")
+        primary = tag.strip().lower().split("-")[0]
+        if primary not in LANGUAGES:
+            continue
+        quality = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if quality > best[0]:
+            best = (quality, primary)
+    return best[1]
+
+
+def jsonable(value: Any, tz: ZoneInfo) -> Any:
+    """A document as JSON values: datetimes in ``tz``, decimals as exact strings."""
+    if isinstance(value, datetime):
+        return value.astimezone(tz).isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {k: jsonable(v, tz) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v, tz) for v in value]
+    return value
+
+
+def _time(value: datetime | None, tz: ZoneInfo) -> str | None:
+    return None if value is None else value.astimezone(tz).isoformat()
+
+
+def _status_of(document: dict[str, Any]) -> tuple[ReportStatus, SubmissionKind | None]:
+    status = ReportStatus(document.get("status", ReportStatus.MSP_PREPARING))
+    kind = document.get("submission_kind")
+    return status, SubmissionKind(kind) if kind else None
+
+
+def billing_summary(document: dict[str, Any], lang: Language, tz: ZoneInfo) -> BillingReportSummary:
+    """A list row from a stored report document (read without lines and history)."""
+    status, kind = _status_of(document)
+    shown = billing_status(status, kind)
+    return BillingReportSummary(
+        report_id=document["_id"],
+        cycle=document["cycle"],
+        partner_id=document["partner_id"],
+        partner_name=document.get("partner_name"),
+        distributor_id=document.get("distributor_id"),
+        status=shown,
+        status_label=BILLING_STATUS_LABELS[lang][shown],
+        status_code=status_code(status),
+        submission_kind=kind,
+        po_number=document.get("po_number"),
+        currency=document.get("currency"),
+        total_amount=document.get("total_amount"),
+        deadline=_time(document.get("deadline"), tz),
+        updated_at=_time(document["updated_at"], tz) or "",
+        version=document.get("version", 0),
+    )
+
+
+def discrepancy_state(line: ReportLine) -> str:
+    if not line.discrepancy:
+        return "none"
+    return "unexplained" if is_unexplained(line) else "explained"
+
+
+def billing_report(report: Report, lang: Language, tz: ZoneInfo) -> dict[str, Any]:
+    """One billing report in full, as the distributor and operations see it."""
+    shown = billing_status(report.status, report.submission_kind)
+    body = report.model_dump(mode="python", exclude={"outbox", "outbox_since"})
+    body["report_id"] = body.pop("id")
+    body["status"] = shown
+    body["report_status"] = report.status
+    body["status_label"] = BILLING_STATUS_LABELS[lang][shown]
+    body["status_code"] = status_code(report.status)
+    for line, rendered in zip(report.lines, body["lines"], strict=True):
+        rendered["discrepancy_state"] = discrepancy_state(line)
+    return dict(jsonable(body, tz))
+
+
+_PARTNER_LINE_FIELDS = {
+    "product_id",
+    "provisioned_units",
+    "used_units",
+    "overprovisioned_pct",
+    "chargeable_units",
+    "partner_comment",
+    "discrepancy",
+    "late_usage",
+    "penalty_units",
+}
+
+
+def usage_summary(report: Report, lang: Language, tz: ZoneInfo) -> UsageReportSummary:
+    code = status_code(report.status)
+    return UsageReportSummary(
+        report_id=report.id,
+        cycle=report.cycle,
+        status=report.status,
+        status_code=code,
+        status_label=PARTNER_STATUS_LABELS[lang][code],
+        deadline=_time(report.deadline, tz),
+        editable=report.status in EDITABLE_BY_PARTNER,
+        unexplained_discrepancies=sum(1 for line in report.lines if is_unexplained(line)),
+        updated_at=_time(report.updated_at, tz) or "",
+    )
+
+
+def usage_report(report: Report, lang: Language, tz: ZoneInfo) -> dict[str, Any]:
+    """The partner's usage report: units, comments and discrepancies, not the pricing."""
+    body = usage_summary(report, lang, tz).model_dump(mode="json")
+    body["partner_id"] = report.partner_id
+    body["rejection_reasons"] = report.rejection_reasons
+    body["lines"] = [
+        {
+            **jsonable(line.model_dump(include=_PARTNER_LINE_FIELDS), tz),
+            "discrepancy_state": discrepancy_state(line),
+        }
+        for line in report.lines
+    ]
+    body["history"] = [
+        jsonable(entry.model_dump(include={"at", "actor_kind", "action", "to_status"}), tz)
+        for entry in report.history
+    ]
+    return body
+
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _text(value: str | None) -> str:
+    """Free text as a CSV cell that a spreadsheet will not run as a formula."""
+    if not value:
+        return ""
+    return "'" + value if value.startswith(_FORMULA_STARTS) else value
+
+
+def _cell(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def list_row(summary: BillingReportSummary) -> list[str]:
+    return [
+        summary.report_id,
+        summary.cycle,
+        summary.partner_id,
+        _text(summary.partner_name),
+        _cell(summary.distributor_id),
+        summary.status_label,
+        str(int(summary.status_code)),
+        _cell(summary.submission_kind.value if summary.submission_kind else None),
+        _text(summary.po_number),
+        _cell(summary.currency),
+        _cell(summary.total_amount),
+        _cell(summary.deadline),
+        summary.updated_at,
+    ]
+
+
+def line_rows(report: Report, lang: Language) -> list[list[str]]:
+    shown = billing_status(report.status, report.submission_kind)
+    status_label = BILLING_STATUS_LABELS[lang][shown]
+    return [
+        [
+            report.id,
+            report.cycle,
+            report.partner_id,
+            status_label,
+            line.product_id,
+            str(line.provisioned_units),
+            _cell(line.used_units),
+            _cell(line.overprovisioned_pct),
+            str(line.chargeable_units),
+            DISCREPANCY_LABELS[lang][discrepancy_state(line)],
+            _text(line.partner_comment),
+            _cell(line.unit_price),
+            _cell(line.channel_margin),
+            _text(line.promo_code),
+            _cell(line.subtotal),
+            _cell(report.currency),
+            _cell(report.total_amount),
+            _text(report.po_number),
+        ]
+        for line in report.lines
+    ]
+
+
+def csv_text(rows: Iterable[Sequence[str]]) -> str:
+    """Rows as CSV (RFC 4180 quoting, CRLF line ends)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
+    writer.writerows(rows)
+    return buffer.getvalue()

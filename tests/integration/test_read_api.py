@@ -1,0 +1,398 @@
+"""The read API against the real database: filters, paging, scoping, CSV, the partner view."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from aiohttp import ClientSession
+from aiohttp.test_utils import TestServer
+
+from schemas.accounts import DistributorAccount, PartnerAccount
+from schemas.api import Role
+from schemas.report import ReportStatus, SubmissionKind
+from services.adapters.store import Store, connect
+from services.api.auth import new_key
+from services.api.run import context_from
+from services.api.server import build_api
+from services.settings import Settings
+from tests.harness import Servers, unique
+from tests.report_data import GAMMA_NAME, PARTNERS, report
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+PAGED = 230
+
+DATA_SET = [
+    report("P-ACME", "2026-10", ReportStatus.UNDER_REVIEW, SubmissionKind.AUTOMATIC_WITH_PENALTIES),
+    report("P-BETA", "2026-10", ReportStatus.UNDER_REVIEW, SubmissionKind.MANUAL, comment="ok"),
+    report(
+        "P-GAMMA",
+        "2026-10",
+        ReportStatus.UNDER_REVIEW,
+        SubmissionKind.AUTOMATIC_WITH_PENALTIES,
+        po_number='PO-7, "rush"',
+    ),
+    report("P-EQ", "2026-10", ReportStatus.MSP_PREPARING, comment="=HYPERLINK()"),
+    report("P-ACME", "2026-09", ReportStatus.SUBMITTED_TO_TRENDMICRO, SubmissionKind.MANUAL),
+    report("P-BETA", "2026-09", ReportStatus.REJECTED, SubmissionKind.MANUAL),
+    report("P-ACME", "2025-10", ReportStatus.COMPLETED, SubmissionKind.MANUAL),
+    report(
+        "P-DELTA", "2026-10", ReportStatus.UNDER_REVIEW, SubmissionKind.AUTOMATIC_WITH_PENALTIES
+    ),
+    *(report(f"P-BULK-{i:03d}", "2026-08", ReportStatus.MSP_PREPARING) for i in range(PAGED)),
+]
+
+
+@dataclass
+class Api:
+    client: ClientSession
+    base: str
+    store: Store
+    keys: dict[str, str]
+
+    async def get(
+        self, path: str, key: str | None = "d1", lang: str | None = None, **params: Any
+    ) -> tuple[int, Any, dict[str, str]]:
+        headers = {}
+        if key is not None:
+            headers["Authorization"] = f"Bearer {self.keys.get(key, key)}"
+        if lang:
+            headers["Accept-Language"] = lang
+        async with self.client.get(
+            self.base + path, params=_multi(params), headers=headers
+        ) as resp:
+            body = await resp.text()
+            parsed = await resp.json() if resp.content_type == "application/json" else body
+            return resp.status, parsed, dict(resp.headers)
+
+
+def _multi(params: dict[str, Any]) -> list[tuple[str, str]]:
+    out = []
+    for name, value in params.items():
+        for item in value if isinstance(value, list) else [value]:
+            out.append((name, str(item)))
+    return out
+
+
+@pytest.fixture(scope="module")
+async def api(servers: Servers) -> AsyncIterator[Api]:
+    settings = Settings(
+        KAFKA_BOOTSTRAP_SERVERS=servers.bootstrap_servers,
+        MONGODB_URI=servers.mongodb_uri,
+        MONGODB_DATABASE=unique("lmp_api_"),
+    )
+    store = connect(settings)
+    await store.ensure_indexes()
+    await store.reports.insert_many([r.to_document() for r in DATA_SET])
+    for partner_id, (name, distributor) in PARTNERS.items():
+        await store.save_partner(
+            PartnerAccount(
+                partner_id=partner_id,
+                name=name,
+                distributor_id=distributor,
+                region="EU",
+                currency="EUR",
+            ),
+            NOW,
+        )
+    for distributor in ("D1", "D2"):
+        await store.save_distributor(
+            DistributorAccount(distributor_id=distributor, name=distributor, region="EU"), NOW
+        )
+    keys = {}
+    for label, role, account in (
+        ("d1", Role.DISTRIBUTOR, "D1"),
+        ("ops", Role.OPERATIONS, None),
+        ("acme", Role.PARTNER, "P-ACME"),
+        ("revoked", Role.OPERATIONS, None),
+    ):
+        plaintext, stored = new_key(role, account, label, NOW)
+        await store.save_api_key(stored)
+        keys[label] = plaintext
+        if label == "revoked":
+            await store.revoke_api_key(stored.key_id, NOW)
+    ctx = context_from(settings)
+    ctx.clock = lambda: NOW
+    server = TestServer(build_api(ctx))
+    await server.start_server()
+    try:
+        async with ClientSession() as client:
+            yield Api(client, str(server.make_url("")), store, keys)
+    finally:
+        await server.close()
+        await ctx.store.close()
+        await store.close()
+
+
+def ids(page: dict[str, Any]) -> list[str]:
+    return [item["report_id"] for item in page["items"]]
+
+
+def parse_csv(text: str) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(text)))
+
+
+async def test_which_of_my_partners_reports_for_october_are_under_review_with_penalties(
+    api: Api,
+) -> None:
+    status, page, headers = await api.get(
+        "/v1/billing-reports", cycle="2026-10", status="automatic_submission_penalties"
+    )
+    assert status == 200
+    assert ids(page) == ["P-ACME:2026-10", "P-GAMMA:2026-10"]
+    assert page["total"] == 2
+    first = page["items"][0]
+    assert first["status_label"] == "Automatic submission (Penalties)"
+    assert first["status_code"] == 1
+    assert first["total_amount"] == "158.80"
+    assert headers["Content-Language"] == "en"
+
+
+async def test_export_of_the_same_query_is_csv_with_exact_figures_and_quoting(api: Api) -> None:
+    status, text, headers = await api.get(
+        "/v1/billing-reports.csv", cycle="2026-10", status="automatic_submission_penalties"
+    )
+    assert status == 200
+    assert headers["Content-Type"].startswith("text/csv")
+    rows = parse_csv(text)
+    assert rows[0][:3] == ["Report", "Report cycle", "Partner ID"]
+    assert [r[0] for r in rows[1:]] == ["P-ACME:2026-10", "P-GAMMA:2026-10"]
+    gamma = dict(zip(rows[0], rows[2], strict=True))
+    assert gamma["Partner"] == GAMMA_NAME
+    assert gamma["PO number"] == 'PO-7, "rush"'
+    assert gamma["Total amount"] == "158.80"
+    assert gamma["Status"] == "Automatic submission (Penalties)"
+    assert '"Gamma, ""Quoted"" Ltd"' in text
+    assert text.endswith("\r\n")
+
+
+async def test_csv_and_labels_in_french(api: Api) -> None:
+    _, text, headers = await api.get(
+        "/v1/billing-reports.csv",
+        lang="fr-FR,fr;q=0.9,en;q=0.5",
+        cycle="2026-10",
+        status="automatic_submission_penalties",
+    )
+    rows = parse_csv(text)
+    assert headers["Content-Language"] == "fr"
+    assert rows[0][:2] == ["Rapport", "Cycle de rapports"]
+    assert rows[1][rows[0].index("État")] == "Soumission automatique (pénalités)"
+    _, page, _ = await api.get("/v1/billing-reports", lang="de, fr;q=0.3", cycle="2026-09")
+    assert {i["status_label"] for i in page["items"]} == {
+        "Soumis à Trend Micro",
+        "Rejeté (renvoyé au partenaire)",
+    }
+
+
+async def test_formula_like_text_is_neutralised_in_csv(api: Api) -> None:
+    _, text, _ = await api.get("/v1/billing-reports.csv", partner="formula")
+    rows = parse_csv(text)
+    assert rows[1][rows[0].index("Partner")] == "'=Formula Inc"
+    _, one, _ = await api.get("/v1/billing-reports/P-EQ:2026-10.csv")
+    lines = parse_csv(one)
+    assert lines[1][lines[0].index("Partner comment")] == "'=HYPERLINK()"
+
+
+async def test_partner_search_on_id_and_name(api: Api) -> None:
+    _, by_name, _ = await api.get("/v1/billing-reports", partner="acme cl")
+    assert ids(by_name) == ["P-ACME:2026-10", "P-ACME:2026-09", "P-ACME:2025-10"]
+    _, by_quote, _ = await api.get("/v1/billing-reports", partner='"quoted"')
+    assert ids(by_quote) == ["P-GAMMA:2026-10"]
+    _, by_id, _ = await api.get("/v1/billing-reports", partner="p-bet")
+    assert ids(by_id) == ["P-BETA:2026-10", "P-BETA:2026-09"]
+    _, other, _ = await api.get("/v1/billing-reports", partner="delta")
+    assert other["total"] == 0
+    _, everyone, _ = await api.get("/v1/billing-reports", partner="all", page_size=1)
+    assert everyone["total"] == 7 + PAGED
+
+
+async def test_cycle_range_status_sets_and_sorting(api: Api) -> None:
+    _, ranged, _ = await api.get(
+        "/v1/billing-reports", cycle_from="2026-09", cycle_to="2026-10", sort="partner_id"
+    )
+    assert ids(ranged) == [
+        "P-ACME:2026-10",
+        "P-ACME:2026-09",
+        "P-BETA:2026-10",
+        "P-BETA:2026-09",
+        "P-EQ:2026-10",
+        "P-GAMMA:2026-10",
+    ]
+    _, closed, _ = await api.get("/v1/billing-reports", status=["rejected", "completed"])
+    assert ids(closed) == ["P-BETA:2026-09", "P-ACME:2025-10"]
+    _, mixed, _ = await api.get(
+        "/v1/billing-reports", cycle="2026-10", status="manual_submission,msp_preparing"
+    )
+    assert ids(mixed) == ["P-BETA:2026-10", "P-EQ:2026-10"]
+    _, review, _ = await api.get("/v1/billing-reports", status="under_review")
+    assert ids(review) == ["P-ACME:2026-10", "P-BETA:2026-10", "P-GAMMA:2026-10"]
+
+
+async def test_paging_covers_every_report_once(api: Api) -> None:
+    seen: list[str] = []
+    for number in (1, 2, 3):
+        status, page, _ = await api.get(
+            "/v1/billing-reports", cycle="2026-08", page=number, page_size=100
+        )
+        assert status == 200
+        assert (page["total"], page["pages"], page["page"]) == (PAGED, 3, number)
+        seen += ids(page)
+    assert len(seen) == PAGED
+    assert seen == sorted(seen)
+    assert len(set(seen)) == PAGED
+    _, beyond, _ = await api.get("/v1/billing-reports", cycle="2026-08", page=4, page_size=100)
+    assert beyond["items"] == []
+
+
+@pytest.mark.parametrize(
+    ("params", "names"),
+    [
+        ({"status": "bogus"}, "status"),
+        ({"page_size": "501"}, "page_size"),
+        ({"page": "0"}, "page"),
+        ({"cycle": "2026-13"}, "cycle"),
+        ({"cycle": "2026-10", "cycle_from": "2026-09"}, "either cycle"),
+        ({"cycle_from": "2026-10", "cycle_to": "2026-09"}, "cycle_from"),
+        ({"colour": "blue"}, "colour"),
+        ({"tz": "Mars/Olympus_Mons"}, "tz"),
+    ],
+)
+async def test_bad_queries_say_what_is_wrong(api: Api, params: dict[str, str], names: str) -> None:
+    status, body, _ = await api.get("/v1/billing-reports", **params)
+    assert status == 400
+    assert body["error"] == "bad_request"
+    assert names in body["message"]
+
+
+async def test_authentication_and_scoping(api: Api) -> None:
+    status, body, headers = await api.get("/v1/billing-reports", key=None)
+    assert (status, body["error"]) == (401, "unauthorized")
+    assert "API key is required" in body["message"]
+    assert headers["WWW-Authenticate"] == "Bearer"
+    status, body, _ = await api.get("/v1/billing-reports", key="lmp_nothere_secret")
+    assert (status, body["message"]) == (401, "unknown API key")
+    tampered = api.keys["d1"][:-2] + "xx"
+    assert (await api.get("/v1/billing-reports", key=tampered))[0] == 401
+    status, body, _ = await api.get("/v1/billing-reports", key="revoked")
+    assert status == 401
+    assert "revoked" in body["message"]
+    status, body, _ = await api.get("/v1/billing-reports", key="acme")
+    assert status == 403
+    assert "/v1/usage-reports" in body["message"]
+    status, body, _ = await api.get("/v1/billing-reports/P-DELTA:2026-10")
+    assert status == 403
+    assert "another distributor" in body["message"]
+    status, _, _ = await api.get("/v1/billing-reports/P-DELTA:2026-10.csv")
+    assert status == 403
+    status, body, _ = await api.get("/v1/billing-reports/P-NOBODY:2026-10")
+    assert (status, body["error"]) == (404, "not_found")
+    _, everything, _ = await api.get("/v1/billing-reports", key="ops", cycle="2026-10")
+    assert "P-DELTA:2026-10" in ids(everything)
+    _, mine, _ = await api.get("/v1/billing-reports", cycle="2026-10")
+    assert "P-DELTA:2026-10" not in ids(mine)
+
+
+async def test_one_report_in_full_in_the_callers_time_zone(api: Api) -> None:
+    status, body, _ = await api.get("/v1/billing-reports/P-GAMMA:2026-10", tz="Europe/Paris")
+    assert status == 200
+    assert body["report_id"] == "P-GAMMA:2026-10"
+    assert body["status"] == "automatic_submission_penalties"
+    assert body["report_status"] == "under_review"
+    assert body["deadline"] == "2026-11-06T01:00:00+01:00"
+    a = body["lines"][0]
+    assert (a["provisioned_units"], a["chargeable_units"], a["overprovisioned_pct"]) == (
+        15,
+        13,
+        "13.33",
+    )
+    assert a["discrepancy_state"] == "unexplained"
+    assert a["subtotal"] == "98.80"
+    assert body["total_amount"] == "158.80"
+    assert body["history"][0]["action"] == "report-opened"
+    assert "outbox" not in body
+    _, utc_body, _ = await api.get("/v1/billing-reports/P-GAMMA:2026-10")
+    assert utc_body["deadline"] == "2026-11-06T00:00:00+00:00"
+
+
+async def test_one_report_as_csv(api: Api) -> None:
+    status, text, headers = await api.get("/v1/billing-reports/P-BETA:2026-10.csv")
+    assert status == 200
+    assert 'filename="P-BETA_2026-10.csv"' in headers["Content-Disposition"]
+    rows = parse_csv(text)
+    header, a, b = rows
+    line_a = dict(zip(header, a, strict=True))
+    assert line_a["Product"] == "PROD-A"
+    assert line_a["Discrepancy"] == "explained"
+    assert (line_a["Unit price"], line_a["Channel margin"], line_a["Subtotal"]) == (
+        "8.00",
+        "0.05",
+        "98.80",
+    )
+    assert dict(zip(header, b, strict=True))["Used units"] == ""
+
+
+async def test_partner_view_last_twelve_months_or_a_year(api: Api) -> None:
+    status, body, _ = await api.get("/v1/usage-reports", key="acme")
+    assert status == 200
+    assert (body["from_cycle"], body["to_cycle"]) == ("2025-12", "2026-11")
+    assert [i["report_id"] for i in body["items"]] == ["P-ACME:2026-10", "P-ACME:2026-09"]
+    assert [i["status_label"] for i in body["items"]] == ["Under review", "Approved"]
+    assert body["items"][0]["unexplained_discrepancies"] == 1
+    assert body["items"][0]["editable"] is False
+    _, year, _ = await api.get("/v1/usage-reports", key="acme", year=2025)
+    assert [i["report_id"] for i in year["items"]] == ["P-ACME:2025-10"]
+    _, fr, _ = await api.get("/v1/usage-reports", key="acme", lang="fr")
+    assert fr["items"][1]["status_label"] == "Approuvé"
+
+
+async def test_partner_sees_its_usage_report_without_pricing(api: Api) -> None:
+    status, body, _ = await api.get("/v1/usage-reports/P-ACME:2026-10", key="acme")
+    assert status == 200
+    assert body["status_label"] == "Under review"
+    assert set(body["lines"][0]) >= {"product_id", "chargeable_units", "discrepancy_state"}
+    assert "unit_price" not in body["lines"][0]
+    assert "total_amount" not in body
+    status, body, _ = await api.get("/v1/usage-reports/P-BETA:2026-10", key="acme")
+    assert status == 403
+    assert "another partner" in body["message"]
+    status, _, _ = await api.get("/v1/usage-reports", key="acme", partner_id="P-BETA")
+    assert status == 403
+
+
+async def test_distributor_and_operations_read_a_partners_usage_reports(api: Api) -> None:
+    status, body, _ = await api.get("/v1/usage-reports", partner_id="P-BETA")
+    assert status == 200
+    assert [i["report_id"] for i in body["items"]] == ["P-BETA:2026-10", "P-BETA:2026-09"]
+    status, body, _ = await api.get("/v1/usage-reports", partner_id="P-DELTA")
+    assert status == 403
+    status, body, _ = await api.get("/v1/usage-reports")
+    assert status == 400
+    assert "partner_id" in body["message"]
+    status, _, _ = await api.get("/v1/usage-reports", key="ops", partner_id="P-DELTA")
+    assert status == 200
+
+
+async def test_health_readiness_openapi_and_metrics(api: Api) -> None:
+    assert (await api.get("/health", key=None))[:2] == (200, {"status": "ok"})
+    status, body, _ = await api.get("/ready", key=None)
+    assert status == 200
+    assert body["checks"] == {"database": "ok", "kafka": "ok"}
+    status, doc, _ = await api.get("/openapi.json", key=None)
+    assert status == 200
+    assert doc["openapi"].startswith("3.")
+    params = {p["name"] for p in doc["paths"]["/v1/billing-reports"]["get"]["parameters"]}
+    assert {"cycle", "cycle_from", "cycle_to", "status", "partner", "page", "sort"} <= params
+    status, text, _ = await api.get("/metrics", key=None)
+    assert status == 200
+    assert (
+        'lmp_reports{status="under_review",submission_kind="automatic_with_penalties"} 3.0' in text
+    )
+    assert f'lmp_reports{{status="msp_preparing",submission_kind=""}} {PAGED + 1}.0' in text
+    assert 'lmp_api_requests_total{route="/v1/billing-reports",status="200"}' in text

@@ -1,0 +1,142 @@
+"""The read API's pure parts: language, rendering, CSV cells, keys, the partner directory."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from schemas.api import BillingStatus, ReportQuery, Role
+from schemas.report import ReportStatus, SubmissionKind
+from services.adapters.store import ReportScope, report_filter
+from services.api import views
+from services.api.auth import Caller, new_key
+from services.api.directory import PartnerDirectory
+from services.domain.calendar import months_back
+from services.domain.status import billing_status
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (None, "en"),
+        ("", "en"),
+        ("fr", "fr"),
+        ("fr-CA,fr;q=0.9", "fr"),
+        ("en-GB,fr;q=0.8", "en"),
+        ("de-DE, fr;q=0.4, en;q=0.3", "fr"),
+        ("fr;q=0.2, en;q=0.9", "en"),
+        ("fr;q=bogus, en", "en"),
+        ("ja", "en"),
+    ],
+)
+def test_language_negotiation(header: str | None, expected: str) -> None:
+    assert views.negotiate_language(header) == expected
+
+
+def test_under_review_is_named_by_how_it_arrived() -> None:
+    assert (
+        billing_status(ReportStatus.UNDER_REVIEW, SubmissionKind.AUTOMATIC_WITH_PENALTIES)
+        is BillingStatus.AUTOMATIC_SUBMISSION_PENALTIES
+    )
+    assert billing_status(ReportStatus.COMPLETED, SubmissionKind.MANUAL) is BillingStatus.COMPLETED
+    for lang in views.LANGUAGES:
+        assert set(views.BILLING_STATUS_LABELS[lang]) == set(BillingStatus)
+
+
+def test_times_render_in_the_callers_zone_and_money_stays_exact() -> None:
+    rendered = views.jsonable(
+        {"at": datetime(2026, 7, 1, 22, 30, tzinfo=UTC), "amount": Decimal("0.10")},
+        ZoneInfo("Asia/Tokyo"),
+    )
+    assert rendered == {"at": "2026-07-02T07:30:00+09:00", "amount": "0.10"}
+
+
+def test_csv_cells_quote_and_neutralise_formulas() -> None:
+    text = views.csv_text([["a,b", 'say "hi"', "line\nbreak", views._text("=1+1")]])
+    assert list(csv.reader(io.StringIO(text))) == [["a,b", 'say "hi"', "line\nbreak", "'=1+1"]]
+    assert views._text("-5 units") == "'-5 units"
+    assert views._text("Acme") == "Acme"
+
+
+def test_filters_for_every_scope_and_status_mix() -> None:
+    query = ReportQuery(cycle="2026-10", status=[BillingStatus.AUTOMATIC_SUBMISSION_PENALTIES])
+    assert report_filter(query, ReportScope(distributor_id="D1"), None) == {
+        "distributor_id": "D1",
+        "cycle": "2026-10",
+        "status": "under_review",
+        "submission_kind": "automatic_with_penalties",
+    }
+    mixed = ReportQuery(
+        cycle_from="2026-01",
+        status=[
+            BillingStatus.UNDER_REVIEW,
+            BillingStatus.MANUAL_SUBMISSION,
+            BillingStatus.REJECTED,
+        ],
+    )
+    assert report_filter(mixed, ReportScope(), ["P1", "P2"]) == {
+        "partner_id": {"$in": ["P1", "P2"]},
+        "cycle": {"$gte": "2026-01"},
+        "status": {"$in": ["rejected", "under_review"]},
+    }
+    kinds = ReportQuery(status=[BillingStatus.COMPLETED, BillingStatus.AUTOMATIC_SUBMISSION])
+    assert report_filter(kinds, ReportScope(partner_id="P9"), None) == {
+        "partner_id": "P9",
+        "$or": [
+            {"status": {"$in": ["completed"]}},
+            {"status": "under_review", "submission_kind": "automatic"},
+        ],
+    }
+
+
+def test_a_query_says_cycle_one_way() -> None:
+    with pytest.raises(ValueError, match="either cycle"):
+        ReportQuery(cycle="2026-10", cycle_to="2026-11")
+    with pytest.raises(ValueError, match="cycle_from must not be after"):
+        ReportQuery(cycle_from="2026-11", cycle_to="2026-10")
+    assert ReportQuery(partner=" ALL ").partner_search is None
+
+
+def test_keys_are_shown_once_and_stored_as_a_hash() -> None:
+    plaintext, stored = new_key(Role.DISTRIBUTOR, "D1", "tests", datetime.now(UTC))
+    prefix, key_id, secret = plaintext.split("_", 2)
+    assert (prefix, key_id) == ("lmp", stored.key_id)
+    assert secret not in stored.model_dump_json()
+    assert len(stored.secret_sha256) == 64
+    with pytest.raises(ValueError, match="needs the partner's account"):
+        new_key(Role.PARTNER, None, "", datetime.now(UTC))
+    with pytest.raises(ValueError, match="takes no account"):
+        new_key(Role.OPERATIONS, "D1", "", datetime.now(UTC))
+    assert Caller("k", Role.PARTNER, "P1").scope == ReportScope(partner_id="P1")
+
+
+def test_the_last_twelve_months_end_with_the_current_cycle() -> None:
+    assert months_back(datetime(2026, 11, 23, tzinfo=UTC), 12) == ("2025-12", "2026-11")
+    assert months_back(datetime(2026, 1, 1, tzinfo=UTC), 12) == ("2025-02", "2026-01")
+
+
+async def test_partner_directory_finds_any_part_of_id_or_name_and_refreshes() -> None:
+    loads = 0
+    partners = [("P-ACME", "Acme Cloud", "D1"), ("P-ZED", "Zed Ltd", "D2")]
+
+    async def load() -> list[tuple[str, str, str]]:
+        nonlocal loads
+        loads += 1
+        return list(partners)
+
+    now = [0.0]
+    directory = PartnerDirectory(load, ttl=30, clock=lambda: now[0])
+    assert await directory.matching("cloud", None) == ["P-ACME", "cloud"]
+    assert await directory.matching("p-", "D2") == ["P-ZED", "p-"]
+    assert loads == 1
+    partners.append(("P-NEW", "New Cloud", "D1"))
+    now[0] = 31.0
+    assert await directory.matching("CLOUD", "D1") == ["CLOUD", "P-ACME", "P-NEW"]
+    assert loads == 2
