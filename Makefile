@@ -2,7 +2,7 @@
 BIN := .venv/bin
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: install run up down status test lint typecheck unit integration e2e bench schemas
+.PHONY: install run up down status demo test lint typecheck unit integration e2e bench schemas
 
 install:
 	@scripts/bootstrap.sh
@@ -12,6 +12,9 @@ run: install            ## the whole system on embedded servers, until Ctrl-C
 
 up: install             ## only the embedded servers, in the background
 	$(BIN)/lmp-billing infra up
+
+demo: install           ## play a month against the system `make run` started
+	$(BIN)/lmp-billing demo
 
 down:
 	$(BIN)/lmp-billing infra down
@@ -42,6 +45,7 @@ bench: install          ## every benchmark, one after the other (see README, Per
 	$(BIN)/python -m benchmarks.bench_ingestion
 	$(BIN)/python -m benchmarks.bench_actions
 	$(BIN)/python -m benchmarks.bench_timer
+	$(BIN)/python -m benchmarks.bench_api
 	$(BIN)/python -m benchmarks.probe_database
 
 schemas: install

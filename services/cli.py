@@ -294,9 +294,11 @@ def parser() -> argparse.ArgumentParser:
     schemas.add_argument("action", choices=["export"])
     schemas.add_argument("directory", nargs="?", default="schemas/json")
     schemas.set_defaults(func=cmd_schemas)
-    from services.api.commands import add_commands
+    from services.api.commands import add_commands as add_api_commands
+    from services.demo import add_commands as add_demo_commands
 
-    add_commands(sub)
+    add_api_commands(sub)
+    add_demo_commands(sub)
     return p
 
 
