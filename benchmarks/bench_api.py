@@ -86,6 +86,7 @@ async def seed(settings: Settings, count: int) -> dict[str, str]:
                     region="EU",
                     currency="EUR",
                 ).model_dump(mode="json"),
+                "updated_at": datetime.now(UTC),
             },
         )
         if len(batch) == 5000:

@@ -157,7 +157,7 @@ class Store:
         await self.reports.create_indexes(REPORT_INDEXES)
         await self.partners.create_index([("distributor_id", ASCENDING)], name="by_distributor")
         await self.prices.create_index([("region", ASCENDING)], name="by_region")
-        await self.partners.create_index([("name", ASCENDING)], name="by_name")
+        await self.partners.create_index([("updated_at", ASCENDING)], name="by_updated_at")
 
     # reports -----------------------------------------------------------------
 
@@ -337,10 +337,18 @@ class Store:
 
     # reading -----------------------------------------------------------------
 
-    async def partner_directory(self) -> list[tuple[str, str, str]]:
-        """Every partner as (id, name, distributor id): small next to the reports."""
-        docs = await self.partners.find({}, {"name": 1, "distributor_id": 1}).to_list(None)
-        return [(d["_id"], d.get("name", ""), d.get("distributor_id", "")) for d in docs]
+    async def partner_directory(
+        self, changed_since: datetime | None
+    ) -> list[tuple[str, str, str, datetime]]:
+        """Partners as (id, name, distributor id, updated at): all, or those changed since."""
+        criteria = {} if changed_since is None else {"updated_at": {"$gte": changed_since}}
+        docs = await self.partners.find(
+            criteria, {"name": 1, "distributor_id": 1, "updated_at": 1}
+        ).to_list(None)
+        return [
+            (d["_id"], d.get("name", ""), d.get("distributor_id", ""), d["updated_at"])
+            for d in docs
+        ]
 
     async def list_reports(
         self, criteria: Mapping[str, Any], sort: SortKey, skip: int, limit: int

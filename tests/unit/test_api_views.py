@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -122,21 +122,24 @@ def test_the_last_twelve_months_end_with_the_current_cycle() -> None:
     assert months_back(datetime(2026, 1, 1, tzinfo=UTC), 12) == ("2025-02", "2026-01")
 
 
-async def test_partner_directory_finds_any_part_of_id_or_name_and_refreshes() -> None:
-    loads = 0
-    partners = [("P-ACME", "Acme Cloud", "D1"), ("P-ZED", "Zed Ltd", "D2")]
+async def test_partner_directory_finds_any_part_of_id_or_name_and_new_partners() -> None:
+    t0 = datetime(2026, 11, 1, tzinfo=UTC)
+    partners = [("P-ACME", "Acme Cloud", "D1", t0), ("P-ZED", "Zed Ltd", "D2", t0)]
+    asked: list[datetime | None] = []
 
-    async def load() -> list[tuple[str, str, str]]:
-        nonlocal loads
-        loads += 1
-        return list(partners)
+    async def load(since: datetime | None) -> list[tuple[str, str, str, datetime]]:
+        asked.append(since)
+        return [p for p in partners if since is None or p[3] >= since]
 
     now = [0.0]
-    directory = PartnerDirectory(load, ttl=30, clock=lambda: now[0])
+    directory = PartnerDirectory(load, min_interval=1.0, clock=lambda: now[0])
     assert await directory.matching("cloud", None) == ["P-ACME", "cloud"]
     assert await directory.matching("p-", "D2") == ["P-ZED", "p-"]
-    assert loads == 1
-    partners.append(("P-NEW", "New Cloud", "D1"))
-    now[0] = 31.0
+    assert asked == [None]
+    partners.append(("P-NEW", "New Cloud", "D1", t0 + timedelta(hours=1)))
+    now[0] = 1.5
     assert await directory.matching("CLOUD", "D1") == ["CLOUD", "P-ACME", "P-NEW"]
-    assert loads == 2
+    assert asked == [None, t0 - timedelta(seconds=30)]
+    now[0] = 3.0
+    await directory.matching("x", None)
+    assert asked[-1] == t0 + timedelta(hours=1) - timedelta(seconds=30)
