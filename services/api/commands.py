@@ -11,24 +11,18 @@ from schemas.api import Role
 from services.settings import Settings
 
 
-def _settings() -> Settings:
+def with_servers() -> Settings:
     """Settings, pointed at the embedded servers when no external ones are configured."""
     from services.infra.local import LocalInfra
 
     settings = Settings()
-    infra = LocalInfra.from_settings(settings)
-    return settings.model_copy(
-        update={
-            "mongodb_uri": infra.mongodb_uri,
-            "kafka_bootstrap_servers": infra.bootstrap_servers,
-        }
-    )
+    return LocalInfra.from_settings(settings).settings(settings)
 
 
 def cmd_api(args: argparse.Namespace) -> int:
     from services.api.run import serve
 
-    settings = _settings()
+    settings = with_servers()
     if args.port is not None:
         settings = settings.model_copy(update={"api_port": args.port})
     if args.host is not None:
@@ -45,7 +39,7 @@ async def _keys(args: argparse.Namespace) -> int:
     from services.adapters.store import connect
     from services.api.auth import new_key
 
-    store = connect(_settings())
+    store = connect(with_servers())
     try:
         now = datetime.now(UTC)
         if args.action == "create":

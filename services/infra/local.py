@@ -37,6 +37,15 @@ class LocalInfra:
             uri = mongo.uri
         return cls(kafka, mongo, bootstrap, uri)
 
+    def settings(self, settings: Settings) -> Settings:
+        """``settings`` pointed at these servers (the embedded ones where none are set)."""
+        return settings.model_copy(
+            update={
+                "kafka_bootstrap_servers": self.bootstrap_servers,
+                "mongodb_uri": self.mongodb_uri,
+            }
+        )
+
     def install(self) -> None:
         """Fetch or build what the embedded servers need, without starting them."""
         for server in (self.kafka, self.mongo):

@@ -23,7 +23,10 @@ from schemas.api import BillingReportSummary, Page, Role
 from services.api.auth import new_key
 from services.api.run import context_from
 from services.api.server import build_api
-from services.demo import DemoError, DemoOptions, Summary, invoice_totals, main, money, play
+from services.demo import main
+from services.demo.errors import DemoError
+from services.demo.run import DemoOptions, play
+from services.demo.summary import Summary, invoice_totals, money
 from services.infra.process import free_port
 from tests.harness import System
 
