@@ -80,9 +80,10 @@ async def topic_status(
 ) -> list[TopicStatus]:
     """Every catalogue topic with its live partitions, end offsets and consumer lag.
 
-    Groups are those the contract names as consumers (``<prefix>-<consumer>``) and, with
-    ``discover_groups``, any other group with offsets committed on a catalogue topic
-    (one offset query per group on the cluster).
+    Groups are our processors that the contract names as consumers of an inbound topic
+    (``<prefix>-<consumer>``; consumers of outbound topics are outside parties whose group
+    names we cannot know) and, with ``discover_groups``, any other group with offsets
+    committed on a catalogue topic (one offset query per group on the cluster).
     """
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
@@ -91,7 +92,11 @@ async def topic_status(
         tps = [TopicPartition(topic, p) for topic, parts in live.items() for p in parts]
         beginning, end = await _offsets(bootstrap, tps)
         declared = {
-            name: [group_name(group_prefix, c) for c in spec.consumers if GROUP_NAME.match(c)]
+            name: [
+                group_name(group_prefix, c)
+                for c in spec.consumers
+                if spec.direction == "in" and GROUP_NAME.match(c)
+            ]
             for name, spec in catalogue.topics.items()
         }
         wanted = {g for groups in declared.values() for g in groups}
