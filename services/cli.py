@@ -12,9 +12,12 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from services.settings import Settings
+
+if TYPE_CHECKING:
+    from services.adapters.catalogue import Catalogue
 
 
 def _settings() -> Settings:
@@ -56,14 +59,24 @@ def _bootstrap(settings: Settings) -> str | None:
     return bootstrap
 
 
-def cmd_topics(args: argparse.Namespace) -> int:
-    from services.adapters.catalogue import Catalogue, ensure_topics
+def _broker() -> tuple[Settings, str, Catalogue] | None:
+    """What an operations command needs: settings, the broker, the topic catalogue."""
+    from services.adapters.catalogue import Catalogue
 
     settings = _settings()
     bootstrap = _bootstrap(settings)
     if bootstrap is None:
+        return None
+    return settings, bootstrap, Catalogue.load(*settings.catalogue_args())
+
+
+def cmd_topics(args: argparse.Namespace) -> int:
+    from services.adapters.catalogue import ensure_topics
+
+    broker = _broker()
+    if broker is None:
         return 2
-    catalogue = Catalogue.load(*settings.catalogue_args())
+    _, bootstrap, catalogue = broker
     created = asyncio.run(ensure_topics(catalogue, bootstrap))
     for topic in catalogue.topics.values():
         mark = "created" if topic.name in created else "ok"
@@ -74,14 +87,12 @@ def cmd_topics(args: argparse.Namespace) -> int:
 def cmd_topics_list(args: argparse.Namespace) -> int:
     """The catalogue with live partitions, messages written and each group's lag."""
     from services import ops
-    from services.adapters.catalogue import Catalogue
     from services.adapters.kafka_admin import topic_status
 
-    settings = _settings()
-    bootstrap = _bootstrap(settings)
-    if bootstrap is None:
+    broker = _broker()
+    if broker is None:
         return 2
-    catalogue = Catalogue.load(*settings.catalogue_args())
+    settings, bootstrap, catalogue = broker
     rows = asyncio.run(topic_status(bootstrap, catalogue, settings.consumer_group_prefix))
     print(ops.status_json(rows) if args.json else ops.status_text(rows))
     return 1 if any(row.missing or row.partitions_differ for row in rows) else 0
@@ -89,13 +100,11 @@ def cmd_topics_list(args: argparse.Namespace) -> int:
 
 def cmd_tail(args: argparse.Namespace) -> int:
     from services import ops
-    from services.adapters.catalogue import Catalogue
 
-    settings = _settings()
-    bootstrap = _bootstrap(settings)
-    if bootstrap is None:
+    broker = _broker()
+    if broker is None:
         return 2
-    catalogue = Catalogue.load(*settings.catalogue_args())
+    _, bootstrap, catalogue = broker
     try:
         request = ops.TailRequest(
             topics=ops.resolve_topics(catalogue, args.topics),
@@ -122,13 +131,11 @@ def cmd_tail(args: argparse.Namespace) -> int:
 
 def cmd_dlq(args: argparse.Namespace) -> int:
     from services import ops
-    from services.adapters.catalogue import Catalogue
 
-    settings = _settings()
-    bootstrap = _bootstrap(settings)
-    if bootstrap is None:
+    broker = _broker()
+    if broker is None:
         return 2
-    catalogue = Catalogue.load(*settings.catalogue_args())
+    _, bootstrap, catalogue = broker
     try:
         if args.action == "list":
             return asyncio.run(

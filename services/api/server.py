@@ -187,32 +187,45 @@ async def _report(request: web.Request, caller: Caller) -> Report:
 # handlers --------------------------------------------------------------------
 
 
-async def list_billing_reports(request: web.Request) -> web.Response:
+@dataclass(frozen=True)
+class ListRequest:
+    """A list query, checked and scoped: what the list and its CSV export share."""
+
+    ctx: ApiContext
+    lang: views.Language
+    tz: ZoneInfo
+    query: ReportQuery
+    criteria: dict[str, Any]
+
+
+async def _list_request(request: web.Request) -> ListRequest:
     caller = await _caller(request, READERS_OF_BILLING)
     ctx = request.app[CONTEXT]
-    lang, tz = _language(request), _zone(request)
     query = _report_query(request)
     criteria = await _criteria(ctx, query, caller.scope)
-    docs, total = await ctx.store.list_reports(
-        criteria, query.sort, (query.page - 1) * query.page_size, query.page_size
+    return ListRequest(ctx, _language(request), _zone(request), query, criteria)
+
+
+async def list_billing_reports(request: web.Request) -> web.Response:
+    asked = await _list_request(request)
+    query = asked.query
+    docs, total = await asked.ctx.store.list_reports(
+        asked.criteria, query.sort, (query.page - 1) * query.page_size, query.page_size
     )
     page = Page(
-        items=[views.billing_summary(doc, lang, tz) for doc in docs],
+        items=[views.billing_summary(doc, asked.lang, asked.tz) for doc in docs],
         page=query.page,
         page_size=query.page_size,
         total=total,
         pages=-(-total // query.page_size),
     )
-    return _json(page, lang)
+    return _json(page, asked.lang)
 
 
 async def export_billing_reports(request: web.Request) -> web.StreamResponse:
     """Every report the query matches, as CSV, a cursor batch at a time."""
-    caller = await _caller(request, READERS_OF_BILLING)
-    ctx = request.app[CONTEXT]
-    lang, tz = _language(request), _zone(request)
-    query = _report_query(request)
-    criteria = await _criteria(ctx, query, caller.scope)
+    asked = await _list_request(request)
+    lang = asked.lang
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/csv; charset=utf-8",
@@ -223,8 +236,11 @@ async def export_billing_reports(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     await response.write(views.csv_text([views.LIST_COLUMNS[lang]]).encode())
     rows: list[list[str]] = []
-    async for doc in ctx.store.stream_reports(criteria, query.sort, batch_size=CSV_CHUNK_ROWS):
-        rows.append(views.list_row(views.billing_summary(doc, lang, tz)))
+    reports = asked.ctx.store.stream_reports(
+        asked.criteria, asked.query.sort, batch_size=CSV_CHUNK_ROWS
+    )
+    async for doc in reports:
+        rows.append(views.list_row(views.billing_summary(doc, lang, asked.tz)))
         if len(rows) >= CSV_CHUNK_ROWS:
             await response.write(views.csv_text(rows).encode())
             rows = []
