@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 
@@ -34,10 +33,6 @@ class Clock:
 async def clean_database(system: System) -> None:
     """Each scenario starts from no reports so the timer sees only its own."""
     await system.store.reports.delete_many({})
-
-
-async def events_of(system: System, report_id: str, topic: str) -> list[dict[str, Any]]:
-    return [r["value"] for r in await system.read_all(topic) if r["value"]["subject"] == report_id]
 
 
 async def test_reminders_then_automatic_submission_with_penalties(running: System) -> None:
@@ -78,7 +73,7 @@ async def test_reminders_then_automatic_submission_with_penalties(running: Syste
     assert len(submitted) == 1
     assert submitted[0]["data"]["submission_kind"] == "automatic_with_penalties"
     assert submitted[0]["data"]["status"] == "under_review"
-    penalties = await events_of(running, month.report_id, "lmp.penalties.v1")
+    penalties = await month.events("lmp.penalties.v1")
     assert len(penalties) == 1
     assert penalties[0]["type"] == "lmp.penalty.assessed"
     assert penalties[0]["data"]["amount_added"] == "16.00"
@@ -132,7 +127,7 @@ async def test_automatic_submission_without_penalties_when_everything_is_explain
     assert await timer.tick() == (1, 0)
     submitted = [e for e in await month.events() if e["type"] == "lmp.report.submitted"]
     assert [e["data"]["submission_kind"] for e in submitted] == ["automatic"]
-    assert await events_of(running, month.report_id, "lmp.penalties.v1") == []
+    assert await month.events("lmp.penalties.v1") == []
     doc = await month.report()
     assert doc is not None
     assert (doc["status"], doc["needs_review"]) == ("under_review", False)
