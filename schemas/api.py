@@ -6,8 +6,8 @@ from enum import StrEnum
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from schemas.common import Cycle, Identifier, Money
-from schemas.report import ReportStatus, StatusCode, SubmissionKind
+from schemas.common import Cycle, Identifier, Money, Percentage, Units
+from schemas.report import ActorKind, StatusCode, SubmissionKind
 
 
 class Role(StrEnum):
@@ -74,8 +74,10 @@ class ReportQuery(BaseModel):
         description="'all' (the default) or a search string matched in partner id and name",
     )
     sort: SortKey = SortKey.CYCLE_DESC
-    page: int = Field(default=1, ge=1)
-    page_size: int = Field(default=50, ge=1, le=500)
+    page: int = Field(default=1, ge=1, le=1_000_000)
+    page_size: int = Field(
+        default=50, ge=1, description="at most LMP_API_PAGE_SIZE_MAX (500 by default)"
+    )
 
     @model_validator(mode="after")
     def _one_way_to_say_cycle(self) -> ReportQuery:
@@ -130,18 +132,66 @@ class Page(BaseModel):
     pages: int
 
 
+class PartnerStatus(StrEnum):
+    """The partner's names: Approved covers Submitted to and Returned by Trend Micro."""
+
+    MSP_PREPARING = "msp_preparing"
+    UNDER_REVIEW = "under_review"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    COMPLETED = "completed"
+
+
 class UsageReportSummary(BaseModel):
     """One row of the partner's list, in the partner's status names."""
 
     report_id: str
     cycle: Cycle
-    status: ReportStatus
+    status: PartnerStatus
     status_code: StatusCode
     status_label: str
     deadline: str | None
     editable: bool
     unexplained_discrepancies: int
     updated_at: str
+
+
+class UsageReportList(BaseModel):
+    partner_id: str
+    from_cycle: Cycle
+    to_cycle: Cycle
+    items: list[UsageReportSummary]
+
+
+class UsageLine(BaseModel):
+    """A line as the partner sees it: units and comments, no pricing."""
+
+    product_id: str
+    provisioned_units: Units
+    used_units: Units | None
+    overprovisioned_pct: Percentage | None
+    chargeable_units: Units
+    partner_comment: str | None
+    discrepancy: bool
+    discrepancy_state: str = Field(description="none, explained or unexplained")
+    late_usage: bool
+    penalty_units: Units
+
+
+class UsageHistoryEntry(BaseModel):
+    """What happened, in the partner's terms: its own actions, and status changes."""
+
+    at: str
+    actor_kind: ActorKind
+    action: str | None = Field(default=None, description="the partner's own actions only")
+    status: PartnerStatus | None = None
+
+
+class UsageReportDetail(UsageReportSummary):
+    partner_id: str
+    rejection_reasons: list[str]
+    lines: list[UsageLine]
+    history: list[UsageHistoryEntry]
 
 
 class Problem(BaseModel):

@@ -97,8 +97,8 @@ def resolve_topics(catalogue: Catalogue, names: Sequence[str]) -> list[str]:
 @contextlib.asynccontextmanager
 async def _consumer(bootstrap: str) -> AsyncIterator[AIOKafkaConsumer]:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
     try:
+        await consumer.start()
         yield consumer
     finally:
         await consumer.stop()
@@ -634,8 +634,8 @@ async def replay_dead_letters(
         return 0
 
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    await producer.start()
     try:
+        await producer.start()
         for m in todo:
             letter = _letter(m)
             value = base64.b64decode(letter.value_base64)

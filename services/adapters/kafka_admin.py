@@ -86,8 +86,8 @@ async def topic_status(
     committed on a catalogue topic (one offset query per group on the cluster).
     """
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
     try:
+        await admin.start()
         live = await _live_partitions(admin, catalogue.topics)
         tps = [TopicPartition(topic, p) for topic, parts in live.items() for p in parts]
         beginning, end = await _offsets(bootstrap, tps)
@@ -138,8 +138,8 @@ async def topic_status(
 async def live_partitions(bootstrap: str, topics: Iterable[str]) -> dict[str, list[int]]:
     """The partitions of each of ``topics`` that exists; missing topics are left out."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
     try:
+        await admin.start()
         return await _live_partitions(admin, topics)
     finally:
         await admin.close()
@@ -189,8 +189,8 @@ async def _offsets(
     if not tps:
         return {}, {}
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
     try:
+        await consumer.start()
         beginning: dict[TopicPartition, int] = await consumer.beginning_offsets(tps)
         end: dict[TopicPartition, int] = await consumer.end_offsets(tps)
         return beginning, end

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -70,7 +70,10 @@ _SORTS: dict[SortKey, list[tuple[str, int]]] = {
 
 @dataclass(frozen=True)
 class ReportScope:
-    """Which reports a caller may see: none set means every report."""
+    """Which reports a caller may see: none set means every report.
+
+    Billing-report lists are for distributors and operations; a partner's scope only
+    reaches its own usage reports."""
 
     distributor_id: str | None = None
     partner_id: str | None = None
@@ -86,11 +89,7 @@ def report_filter(
     clauses: dict[str, Any] = {}
     if scope.distributor_id is not None:
         clauses["distributor_id"] = scope.distributor_id
-    if scope.partner_id is not None:
-        clauses["partner_id"] = scope.partner_id
     if partner_ids is not None:
-        if scope.partner_id is not None:
-            partner_ids = [p for p in partner_ids if p == scope.partner_id]
         clauses["partner_id"] = {"$in": partner_ids}
     if query.cycle:
         clauses["cycle"] = query.cycle
@@ -367,7 +366,7 @@ class Store:
 
     async def stream_reports(
         self, criteria: Mapping[str, Any], sort: SortKey, batch_size: int = 500
-    ) -> AsyncIterator[dict[str, Any]]:
+    ) -> AsyncGenerator[dict[str, Any], None]:
         """Every matching report document, a cursor batch at a time (memory stays flat)."""
         cursor = self.reports.find(dict(criteria), LIST_PROJECTION, batch_size=batch_size).sort(
             _SORTS[sort]
@@ -376,15 +375,19 @@ class Store:
             yield doc
 
     async def partner_reports(
-        self, partner_id: str, first_cycle: str, last_cycle: str
+        self, partner_id: str, first_cycle: str, last_cycle: str, scope: ReportScope
     ) -> list[Report]:
+        """One partner's reports over a cycle range, within what ``scope`` may see."""
+        criteria: dict[str, Any] = {
+            "partner_id": partner_id,
+            "cycle": {"$gte": first_cycle, "$lte": last_cycle},
+        }
+        if scope.distributor_id is not None:
+            criteria["distributor_id"] = scope.distributor_id
+        if scope.partner_id is not None and scope.partner_id != partner_id:
+            return []
         docs = await (
-            self.reports.find(
-                {"partner_id": partner_id, "cycle": {"$gte": first_cycle, "$lte": last_cycle}},
-                {"outbox": 0},
-            )
-            .sort([("cycle", DESCENDING)])
-            .to_list(None)
+            self.reports.find(criteria, {"outbox": 0}).sort([("cycle", DESCENDING)]).to_list(None)
         )
         return [Report.from_document(doc) for doc in docs]
 

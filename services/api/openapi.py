@@ -14,7 +14,8 @@ from schemas.api import (
     Problem,
     ReportQuery,
     UsageQuery,
-    UsageReportSummary,
+    UsageReportDetail,
+    UsageReportList,
 )
 from schemas.report import Report
 
@@ -92,7 +93,14 @@ def openapi_document() -> dict[str, Any]:
     _, definitions = models_json_schema(
         [
             (model, "serialization")
-            for model in (Page, BillingReportSummary, UsageReportSummary, Problem, Report)
+            for model in (
+                Page,
+                BillingReportSummary,
+                UsageReportList,
+                UsageReportDetail,
+                Problem,
+                Report,
+            )
         ],
         ref_template=REF,
     )
@@ -131,7 +139,13 @@ def openapi_document() -> dict[str, Any]:
                 "get": _operation(
                     "One billing report in full: lines, discrepancies, prices, totals, history",
                     [_REPORT_ID],
-                    _json("Report", "the billing report"),
+                    _json(
+                        "Report",
+                        "the report document, with `report_id` for `_id`, `status` in the "
+                        "distributor's names (see the list's status filter), `report_status`, "
+                        "`status_label`, `status_code`, and each line's `discrepancy_state`; "
+                        "without the outbox",
+                    ),
                 )
             },
             "/v1/billing-reports/{report_id}.csv": {
@@ -141,14 +155,14 @@ def openapi_document() -> dict[str, Any]:
                 "get": _operation(
                     "The partner's usage reports: the last 12 months, or one year",
                     _query_parameters(UsageQuery),
-                    {"description": "usage reports, newest cycle first"},
+                    _json("UsageReportList", "usage reports, newest cycle first"),
                 )
             },
             "/v1/usage-reports/{report_id}": {
                 "get": _operation(
                     "One usage report as the partner sees it (no pricing)",
                     [_REPORT_ID],
-                    {"description": "the usage report"},
+                    _json("UsageReportDetail", "the usage report"),
                 )
             },
             "/health": {

@@ -37,8 +37,8 @@ def context_from(settings: Settings) -> ApiContext:
         if not bootstrap:
             raise RuntimeError("KAFKA_BOOTSTRAP_SERVERS is not set")
         admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
-        await admin.start()
         try:
+            await admin.start()
             await admin.describe_cluster()
         finally:
             await admin.close()

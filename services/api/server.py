@@ -10,6 +10,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -18,8 +19,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from schemas.api import Page, Problem, ReportQuery, Role, UsageQuery
-from schemas.report import Report
+from schemas.api import Page, Problem, ReportQuery, Role, UsageQuery, UsageReportList
+from schemas.report import ActorKind, Report
 from services.adapters.store import ReportScope, Store, report_filter
 from services.api import views
 from services.api.auth import Caller, Forbidden, Unauthorized, authenticate, presented_key
@@ -27,6 +28,8 @@ from services.api.directory import PartnerDirectory
 from services.api.metrics import ApiMetrics, LagRow, render
 from services.api.openapi import openapi_document
 from services.domain.calendar import months_back
+from services.domain.errors import NotAuthorized
+from services.domain.workflow import authorize
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +131,7 @@ def _zone(request: web.Request) -> ZoneInfo:
     name = request.query.get("tz", "UTC")
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
         raise BadRequest(f"tz: unknown time zone {name!r} (use an IANA name)") from exc
 
 
@@ -159,20 +162,27 @@ async def _criteria(ctx: ApiContext, query: ReportQuery, scope: ReportScope) -> 
     return report_filter(query, scope, partner_ids)
 
 
+def _language_headers(lang: views.Language) -> dict[str, str]:
+    return {"Content-Language": lang, "Vary": "Accept-Language"}
+
+
 def _json(model: BaseModel | dict[str, Any], lang: views.Language) -> web.Response:
     body = model.model_dump(mode="json") if isinstance(model, BaseModel) else model
-    return web.json_response(body, headers={"Content-Language": lang})
+    return web.json_response(body, headers=_language_headers(lang))
+
+
+_ACTOR_OF_ROLE = {Role.PARTNER: ActorKind.PARTNER, Role.DISTRIBUTOR: ActorKind.DISTRIBUTOR}
 
 
 def _check_scope(caller: Caller, report: Report) -> None:
-    scope = caller.scope
-    if scope.distributor_id is not None and report.distributor_id != scope.distributor_id:
-        raise Forbidden(
-            f"report {report.id} belongs to a partner of another distributor "
-            f"(your key is for distributor {scope.distributor_id})"
-        )
-    if scope.partner_id is not None and report.partner_id != scope.partner_id:
-        raise Forbidden(f"report {report.id} is another partner's usage report")
+    """Who may read a report is who may act on it: the domain's rule, one place."""
+    actor = _ACTOR_OF_ROLE.get(caller.role)
+    if actor is None:
+        return
+    try:
+        authorize(report, actor, caller.account_id or "")
+    except NotAuthorized as refused:
+        raise Forbidden(f"report {report.id}: {refused.reason}") from refused
 
 
 async def _report(request: web.Request, caller: Caller) -> Report:
@@ -230,7 +240,7 @@ async def export_billing_reports(request: web.Request) -> web.StreamResponse:
         headers={
             "Content-Type": "text/csv; charset=utf-8",
             "Content-Disposition": 'attachment; filename="billing-reports.csv"',
-            "Content-Language": lang,
+            **_language_headers(lang),
         }
     )
     await response.prepare(request)
@@ -239,13 +249,22 @@ async def export_billing_reports(request: web.Request) -> web.StreamResponse:
     reports = asked.ctx.store.stream_reports(
         asked.criteria, asked.query.sort, batch_size=CSV_CHUNK_ROWS
     )
-    async for doc in reports:
-        rows.append(views.list_row(views.billing_summary(doc, lang, asked.tz)))
-        if len(rows) >= CSV_CHUNK_ROWS:
+    try:
+        async with aclosing(reports):
+            async for doc in reports:
+                rows.append(views.list_row(views.billing_summary(doc, lang, asked.tz)))
+                if len(rows) >= CSV_CHUNK_ROWS:
+                    await response.write(views.csv_text(rows).encode())
+                    rows = []
+        if rows:
             await response.write(views.csv_text(rows).encode())
-            rows = []
-    if rows:
-        await response.write(views.csv_text(rows).encode())
+    except Exception:
+        # The 200 and part of the body are sent: cut the connection so the client sees a
+        # broken transfer (no final chunk) rather than a short file that looks whole.
+        log.exception("CSV export failed after %d bytes", response.body_length)
+        if request.transport is not None:
+            request.transport.close()
+        return response
     await response.write_eof()
     return response
 
@@ -268,7 +287,7 @@ async def export_billing_report(request: web.Request) -> web.Response:
         headers={
             "Content-Type": "text/csv; charset=utf-8",
             "Content-Disposition": f'attachment; filename="{filename}.csv"',
-            "Content-Language": lang,
+            **_language_headers(lang),
         },
     )
 
@@ -279,34 +298,32 @@ async def list_usage_reports(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     lang, tz = _language(request), _zone(request)
     query = UsageQuery.model_validate(_params(request, set()))
-    partner_id = await _partner_for(ctx, caller, query.partner_id)
+    partner_id = _partner_for(caller, query.partner_id)
     if query.year is not None:
         first, last = f"{query.year}-01", f"{query.year}-12"
     else:
         first, last = months_back(ctx.clock(), 12)
-    reports = await ctx.store.partner_reports(partner_id, first, last)
+    reports = await ctx.store.partner_reports(partner_id, first, last, caller.scope)
     return _json(
-        {
-            "partner_id": partner_id,
-            "from_cycle": first,
-            "to_cycle": last,
-            "items": [views.usage_summary(r, lang, tz).model_dump(mode="json") for r in reports],
-        },
+        UsageReportList(
+            partner_id=partner_id,
+            from_cycle=first,
+            to_cycle=last,
+            items=[views.usage_summary(r, lang, tz) for r in reports],
+        ),
         lang,
     )
 
 
-async def _partner_for(ctx: ApiContext, caller: Caller, asked: str | None) -> str:
+def _partner_for(caller: Caller, asked: str | None) -> str:
+    """Whose usage reports: the partner's own; a distributor sees only the reports it
+    reviews (the store filters on its id, so a partner that moved keeps its history)."""
     if caller.role is Role.PARTNER:
         if asked is not None and asked != caller.account_id:
             raise Forbidden("a partner key reads only its own usage reports")
         return str(caller.account_id)
     if asked is None:
         raise BadRequest("partner_id: required for distributor and operations keys")
-    if caller.role is Role.DISTRIBUTOR:
-        partners = await ctx.store.load_partners([asked])
-        if asked not in partners or partners[asked].distributor_id != caller.account_id:
-            raise Forbidden(f"partner {asked!r} is not one of your partners")
     return asked
 
 

@@ -15,10 +15,30 @@ from enum import Enum
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from schemas.api import BillingReportSummary, BillingStatus, UsageReportSummary
-from schemas.report import Report, ReportLine, ReportStatus, StatusCode, SubmissionKind
+from schemas.api import (
+    BillingReportSummary,
+    BillingStatus,
+    PartnerStatus,
+    UsageHistoryEntry,
+    UsageLine,
+    UsageReportDetail,
+    UsageReportSummary,
+)
+from schemas.report import (
+    ActorKind,
+    Report,
+    ReportLine,
+    ReportStatus,
+    StatusCode,
+    SubmissionKind,
+)
 from services.domain.figures import is_unexplained
-from services.domain.status import EDITABLE_BY_PARTNER, billing_status, status_code
+from services.domain.status import (
+    EDITABLE_BY_PARTNER,
+    billing_status,
+    partner_status,
+    status_code,
+)
 
 Language = Literal["en", "fr"]
 LANGUAGES: tuple[Language, ...] = ("en", "fr")
@@ -153,12 +173,14 @@ def negotiate_language(accept_language: str | None) -> Language:
     for part in (accept_language or "").split(","):
         tag, _, params = part.strip().partition(";")
         primary = tag.strip().lower().split("-")[0]
+        if primary == "*":
+            primary = "en"
         if primary not in LANGUAGES:
             continue
         quality = 1.0
         for param in params.split(";"):
             name, _, value = param.strip().partition("=")
-            if name == "q":
+            if name.strip().lower() == "q":
                 try:
                     quality = float(value)
                 except ValueError:
@@ -236,25 +258,12 @@ def billing_report(report: Report, lang: Language, tz: ZoneInfo) -> dict[str, An
     return dict(jsonable(body, tz))
 
 
-_PARTNER_LINE_FIELDS = {
-    "product_id",
-    "provisioned_units",
-    "used_units",
-    "overprovisioned_pct",
-    "chargeable_units",
-    "partner_comment",
-    "discrepancy",
-    "late_usage",
-    "penalty_units",
-}
-
-
 def usage_summary(report: Report, lang: Language, tz: ZoneInfo) -> UsageReportSummary:
     code = status_code(report.status)
     return UsageReportSummary(
         report_id=report.id,
         cycle=report.cycle,
-        status=report.status,
+        status=partner_status(report.status),
         status_code=code,
         status_label=PARTNER_STATUS_LABELS[lang][code],
         deadline=_time(report.deadline, tz),
@@ -264,30 +273,50 @@ def usage_summary(report: Report, lang: Language, tz: ZoneInfo) -> UsageReportSu
     )
 
 
-def usage_report(report: Report, lang: Language, tz: ZoneInfo) -> dict[str, Any]:
+def _partner_history(report: Report, tz: ZoneInfo) -> list[UsageHistoryEntry]:
+    """The partner's own actions and every change of the status it sees, nothing else."""
+    entries: list[UsageHistoryEntry] = []
+    shown: PartnerStatus | None = None
+    for entry in report.history:
+        status = partner_status(entry.to_status) if entry.to_status else None
+        own = entry.actor_kind is ActorKind.PARTNER
+        if not own and (status is None or status is shown):
+            continue
+        shown = status or shown
+        entries.append(
+            UsageHistoryEntry(
+                at=_time(entry.at, tz) or "",
+                actor_kind=entry.actor_kind,
+                action=entry.action if own else None,
+                status=status,
+            )
+        )
+    return entries
+
+
+def usage_report(report: Report, lang: Language, tz: ZoneInfo) -> UsageReportDetail:
     """The partner's usage report: units, comments and discrepancies, not the pricing."""
-    body = usage_summary(report, lang, tz).model_dump(mode="json")
-    body["partner_id"] = report.partner_id
-    body["rejection_reasons"] = report.rejection_reasons
-    body["lines"] = [
-        {
-            **jsonable(line.model_dump(include=_PARTNER_LINE_FIELDS), tz),
-            "discrepancy_state": discrepancy_state(line),
-        }
-        for line in report.lines
-    ]
-    body["history"] = [
-        jsonable(entry.model_dump(include={"at", "actor_kind", "action", "to_status"}), tz)
-        for entry in report.history
-    ]
-    return body
+    return UsageReportDetail(
+        **usage_summary(report, lang, tz).model_dump(),
+        partner_id=report.partner_id,
+        rejection_reasons=report.rejection_reasons,
+        lines=[
+            UsageLine(
+                **line.model_dump(include=set(UsageLine.model_fields) - {"discrepancy_state"}),
+                discrepancy_state=discrepancy_state(line),
+            )
+            for line in report.lines
+        ],
+        history=_partner_history(report, tz),
+    )
 
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _text(value: str | None) -> str:
-    """Free text as a CSV cell that a spreadsheet will not run as a formula."""
+    """A CSV cell that a spreadsheet will not run as a formula (numbers here are never
+    negative, so only text that came from outside can start with these)."""
     if not value:
         return ""
     return "'" + value if value.startswith(_FORMULA_STARTS) else value
@@ -299,19 +328,22 @@ def _cell(value: Any) -> str:
 
 def list_row(summary: BillingReportSummary) -> list[str]:
     return [
-        summary.report_id,
-        summary.cycle,
-        summary.partner_id,
-        _text(summary.partner_name),
-        _cell(summary.distributor_id),
-        summary.status_label,
-        str(int(summary.status_code)),
-        _cell(summary.submission_kind.value if summary.submission_kind else None),
-        _text(summary.po_number),
-        _cell(summary.currency),
-        _cell(summary.total_amount),
-        _cell(summary.deadline),
-        summary.updated_at,
+        _text(cell)
+        for cell in (
+            summary.report_id,
+            summary.cycle,
+            summary.partner_id,
+            summary.partner_name,
+            summary.distributor_id,
+            summary.status_label,
+            str(int(summary.status_code)),
+            summary.submission_kind.value if summary.submission_kind else None,
+            summary.po_number,
+            summary.currency,
+            _cell(summary.total_amount),
+            summary.deadline,
+            summary.updated_at,
+        )
     ]
 
 
@@ -320,24 +352,27 @@ def line_rows(report: Report, lang: Language) -> list[list[str]]:
     status_label = BILLING_STATUS_LABELS[lang][shown]
     return [
         [
-            report.id,
-            report.cycle,
-            report.partner_id,
-            status_label,
-            line.product_id,
-            str(line.provisioned_units),
-            _cell(line.used_units),
-            _cell(line.overprovisioned_pct),
-            str(line.chargeable_units),
-            DISCREPANCY_LABELS[lang][discrepancy_state(line)],
-            _text(line.partner_comment),
-            _cell(line.unit_price),
-            _cell(line.channel_margin),
-            _text(line.promo_code),
-            _cell(line.subtotal),
-            _cell(report.currency),
-            _cell(report.total_amount),
-            _text(report.po_number),
+            _text(_cell(cell))
+            for cell in (
+                report.id,
+                report.cycle,
+                report.partner_id,
+                status_label,
+                line.product_id,
+                line.provisioned_units,
+                line.used_units,
+                line.overprovisioned_pct,
+                line.chargeable_units,
+                DISCREPANCY_LABELS[lang][discrepancy_state(line)],
+                line.partner_comment,
+                line.unit_price,
+                line.channel_margin,
+                line.promo_code,
+                line.subtotal,
+                report.currency,
+                report.total_amount,
+                report.po_number,
+            )
         ]
         for line in report.lines
     ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from schemas.api import BillingStatus
+from schemas.api import BillingStatus, PartnerStatus
 from schemas.report import ReportStatus, StatusCode, SubmissionKind
 
 EDITABLE_BY_PARTNER = frozenset({ReportStatus.MSP_PREPARING, ReportStatus.REJECTED})
@@ -55,3 +55,17 @@ def billing_status(status: ReportStatus, kind: SubmissionKind | None) -> Billing
     if status is ReportStatus.UNDER_REVIEW and kind is not None:
         return _UNDER_REVIEW_BY_KIND[kind]
     return BillingStatus(status.value)
+
+
+_PARTNER_STATUS = {
+    StatusCode.MSP_PREPARING: PartnerStatus.MSP_PREPARING,
+    StatusCode.UNDER_REVIEW: PartnerStatus.UNDER_REVIEW,
+    StatusCode.APPROVED: PartnerStatus.APPROVED,
+    StatusCode.REJECTED: PartnerStatus.REJECTED,
+    StatusCode.COMPLETED: PartnerStatus.COMPLETED,
+}
+
+
+def partner_status(status: ReportStatus) -> PartnerStatus:
+    """The partner's name for a status: what its status code says."""
+    return _PARTNER_STATUS[status_code(status)]

@@ -34,6 +34,8 @@ pytestmark = pytest.mark.unit
         ("fr;q=0.2, en;q=0.9", "en"),
         ("fr;q=bogus, en", "en"),
         ("ja", "en"),
+        ("fr;Q=0.1, en;q=0.5", "en"),
+        ("fr;q=0.2, *;q=0.9", "en"),
     ],
 )
 def test_language_negotiation(header: str | None, expected: str) -> None:
@@ -87,8 +89,7 @@ def test_filters_for_every_scope_and_status_mix() -> None:
         "status": {"$in": ["rejected", "under_review"]},
     }
     kinds = ReportQuery(status=[BillingStatus.COMPLETED, BillingStatus.AUTOMATIC_SUBMISSION])
-    assert report_filter(kinds, ReportScope(partner_id="P9"), None) == {
-        "partner_id": "P9",
+    assert report_filter(kinds, ReportScope(), None) == {
         "$or": [
             {"status": {"$in": ["completed"]}},
             {"status": "under_review", "submission_kind": "automatic"},
@@ -143,3 +144,39 @@ async def test_partner_directory_finds_any_part_of_id_or_name_and_new_partners()
     now[0] = 3.0
     await directory.matching("x", None)
     assert asked[-1] == t0 + timedelta(hours=1) - timedelta(seconds=30)
+
+
+def test_the_partner_sees_its_actions_and_its_status_names_not_the_review() -> None:
+    from schemas.report import ActorKind, HistoryEntry
+    from tests.report_data import report
+
+    def entry(actor: ActorKind, action: str, to: ReportStatus | None) -> HistoryEntry:
+        return HistoryEntry(
+            at=datetime(2026, 11, 2, tzinfo=UTC), actor_kind=actor, action=action, to_status=to
+        )
+
+    usage = report("P-ACME", "2026-10", ReportStatus.COMPLETED, SubmissionKind.MANUAL)
+    usage.history = [
+        entry(ActorKind.UPSTREAM, "report-opened", ReportStatus.MSP_PREPARING),
+        entry(ActorKind.PARTNER, "draft-saved", None),
+        entry(ActorKind.PARTNER, "report-submitted", ReportStatus.UNDER_REVIEW),
+        entry(ActorKind.DISTRIBUTOR, "draft-saved", None),
+        entry(
+            ActorKind.DISTRIBUTOR, "submitted-to-trendmicro", ReportStatus.SUBMITTED_TO_TRENDMICRO
+        ),
+        entry(ActorKind.TRENDMICRO, "report-returned", ReportStatus.RETURNED_BY_TRENDMICRO),
+        entry(
+            ActorKind.DISTRIBUTOR, "submitted-to-trendmicro", ReportStatus.SUBMITTED_TO_TRENDMICRO
+        ),
+        entry(ActorKind.TRENDMICRO, "report-completed", ReportStatus.COMPLETED),
+    ]
+    view = views.usage_report(usage, "en", ZoneInfo("UTC"))
+    assert [(h.actor_kind.value, h.action, h.status) for h in view.history] == [
+        ("upstream", None, "msp_preparing"),
+        ("partner", "draft-saved", None),
+        ("partner", "report-submitted", "under_review"),
+        ("distributor", None, "approved"),
+        ("trendmicro", None, "completed"),
+    ]
+    assert view.status == "completed"
+    assert "unit_price" not in view.lines[0].model_dump()
