@@ -23,6 +23,7 @@ from pymongo.errors import ConnectionFailure, PyMongoError
 from services.adapters.catalogue import Catalogue
 from services.adapters.codec import InboundMessage, Poison
 from services.adapters.counters import DEAD_LETTERED, PROCESSED, Counters
+from services.adapters.kafka_admin import group_name
 from services.adapters.publisher import Outbox, Publisher
 from services.adapters.store import Store, connect
 from services.settings import Settings
@@ -151,7 +152,7 @@ class BatchRunner:
 def build_app(settings: Settings, spec: ProcessorSpec) -> faust.App:
     """A faust app for one processor: its own consumer group, no web server, raw bytes."""
     app = faust.App(
-        f"{settings.consumer_group_prefix}-{spec.name}",
+        group_name(settings.consumer_group_prefix, spec.name),
         broker=f"kafka://{settings.kafka_bootstrap_servers}",
         autodiscover=False,
         store="memory://",

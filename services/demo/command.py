@@ -5,20 +5,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import re
 import sys
 
+from pydantic import TypeAdapter, ValidationError
 from rich.console import Console
 
+from schemas.common import Cycle
 from services.demo.errors import DemoError
 from services.demo.plan import STORIES, Plan
 from services.demo.run import DemoOptions, play
 
 
 def _cycle(text: str) -> str:
-    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", text):
-        raise argparse.ArgumentTypeError(f"not a cycle: {text!r} (YYYY-MM)")
-    return text
+    try:
+        return TypeAdapter(Cycle).validate_python(text)
+    except ValidationError as exc:
+        raise argparse.ArgumentTypeError(f"not a cycle: {text!r} (YYYY-MM)") from exc
 
 
 def _partners(text: str) -> int:
