@@ -28,19 +28,12 @@ from services.demo.errors import DemoError
 from services.demo.run import DemoOptions, play
 from services.demo.summary import Summary, invoice_totals, money
 from services.infra.process import free_port
+from services.processors import registry
 from tests.harness import System
 
 pytestmark = pytest.mark.e2e
 
-PROCESSORS = (
-    "usage",
-    "accounts",
-    "pricing",
-    "partner-actions",
-    "distributor-actions",
-    "trendmicro-responses",
-    "timer",
-)
+PROCESSORS = tuple(registry())  # the demo needs them all, the timer included
 PARTNERS = 12
 
 
