@@ -187,6 +187,10 @@ def cmd_process(args: argparse.Namespace) -> int:
     asyncio.run(ensure_topics(catalogue, settings.kafka_bootstrap_servers))
     app = build_app(settings, specs[args.name])
     worker = faust.Worker(app, loglevel=settings.log_level.upper(), quiet=True)
+    # At WARNING and above faust's progress spinner sets the root logger to DEBUG so it
+    # can spin on every record: aiokafka and PyMongo then format a debug record for every
+    # request and command, which cost the action processors a good share of their CPU.
+    worker.spinner = None
     worker.execute_from_commandline()
     return 0
 
