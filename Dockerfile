@@ -27,8 +27,8 @@ ENV PYTHONUNBUFFERED=1 \
     LMP_TOPICS_FILE=/app/topics.yaml \
     LMP_HOME=/app/.lmp
 
-# A non-root user owning /app: faust writes its data directory (<app id>-data) in the
-# working directory.
+# A non-root user owning /app: faust writes its (empty, in-memory tables) data directory
+# under LMP_HOME.
 RUN groupadd --system --gid 10001 lmp \
     && useradd --system --uid 10001 --gid lmp --home-dir /app --no-create-home \
         --shell /usr/sbin/nologin lmp \

@@ -151,11 +151,16 @@ class BatchRunner:
 
 def build_app(settings: Settings, spec: ProcessorSpec) -> faust.App:
     """A faust app for one processor: its own consumer group, no web server, raw bytes."""
+    faust_dirs = settings.home / "faust"
+    faust_dirs.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         group_name(settings.consumer_group_prefix, spec.name),
         broker=f"kafka://{settings.kafka_bootstrap_servers}",
         autodiscover=False,
         store="memory://",
+        # faust makes a data directory per app even for in-memory tables; by default in
+        # the working directory, which would litter the checkout with one per test group.
+        datadir=str(faust_dirs / "{conf.name}"),
         web_enabled=False,
         producer_acks=-1,
         topic_replication_factor=settings.topic_replication or 1,
