@@ -169,10 +169,8 @@ def cmd_process(args: argparse.Namespace) -> int:
 
     # faust's own uvloop extra: less scheduling overhead per message on a busy machine.
     mode.loop.use("uvloop")
-    import faust
-
     from services.adapters.catalogue import Catalogue, ensure_topics
-    from services.app import build_app
+    from services.app import build_app, build_worker
     from services.processors import registry
 
     settings = _settings()
@@ -191,11 +189,7 @@ def cmd_process(args: argparse.Namespace) -> int:
     catalogue = Catalogue.load(*settings.catalogue_args())
     asyncio.run(ensure_topics(catalogue, settings.kafka_bootstrap_servers))
     app = build_app(settings, specs[args.name])
-    worker = faust.Worker(app, loglevel=settings.log_level.upper(), quiet=True)
-    # At WARNING and above faust's progress spinner sets the root logger to DEBUG so it
-    # can spin on every record: aiokafka and PyMongo then format a debug record for every
-    # request and command, which cost the action processors a good share of their CPU.
-    worker.spinner = None
+    worker = build_worker(app, settings)
     # The modules and the app built so far live as long as the process: keeping them out
     # of the collector's generations shortens each full collection, a pause every
     # message in flight would wait through.
