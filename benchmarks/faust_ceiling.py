@@ -11,11 +11,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-import faust
-
 from services.adapters.catalogue import Catalogue, ensure_topics
 from services.adapters.codec import InboundMessage, Poison
-from services.app import ProcessorSpec, Runtime, build_app
+from services.app import ProcessorSpec, Runtime, run_processor
 from services.settings import Settings
 
 
@@ -37,8 +35,7 @@ def main() -> None:
     catalogue = Catalogue.load(*settings.catalogue_args())
     asyncio.run(ensure_topics(catalogue, settings.kafka_bootstrap_servers))
     spec = ProcessorSpec(name="ceiling", topics=("lmp.usage.v1",), create=CountOnly)
-    app = build_app(settings, spec)
-    faust.Worker(app, loglevel="WARNING", quiet=True).execute_from_commandline()
+    run_processor(settings, spec)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import json
 import logging
 import signal
@@ -165,12 +164,8 @@ def _dlq_position(text: str) -> tuple[int, int]:
 
 def cmd_process(args: argparse.Namespace) -> int:
     """Run one processor in this process until SIGTERM/SIGINT."""
-    import mode.loop
-
-    # faust's own uvloop extra: less scheduling overhead per message on a busy machine.
-    mode.loop.use("uvloop")
     from services.adapters.catalogue import Catalogue, ensure_topics
-    from services.app import build_app, build_worker
+    from services.app import run_processor
     from services.processors import registry
 
     settings = _settings()
@@ -188,13 +183,7 @@ def cmd_process(args: argparse.Namespace) -> int:
         return 2
     catalogue = Catalogue.load(*settings.catalogue_args())
     asyncio.run(ensure_topics(catalogue, settings.kafka_bootstrap_servers))
-    app = build_app(settings, specs[args.name])
-    worker = build_worker(app, settings)
-    # The modules and the app built so far live as long as the process: keeping them out
-    # of the collector's generations shortens each full collection, a pause every
-    # message in flight would wait through.
-    gc.freeze()
-    worker.execute_from_commandline()
+    run_processor(settings, specs[args.name])
     return 0
 
 
