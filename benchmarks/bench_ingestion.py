@@ -126,6 +126,7 @@ async def run_processor(
         "LMP_TOPIC_NAMESPACE": namespace,
         "LMP_CONSUMER_GROUP_PREFIX": f"bench-{driver}-{uuid.uuid4().hex[:6]}",
         "LMP_LOG_LEVEL": log_level,
+        "LMP_HOME": str(workdir / "home"),
     }
     name = "ceiling" if ceiling_of else f"usage-{driver}"
     argv = ["-m", "benchmarks.faust_ceiling"] if ceiling_of else ["-m", "services.cli"]

@@ -18,7 +18,7 @@ def servers(home: Path) -> Iterator[tuple[str, str]]:
 
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "")
     uri = os.environ.get("MONGODB_URI", "")
-    started = []
+    started: list[KafkaServer | MongoServer] = []
     if not bootstrap:
         kafka = KafkaServer(
             PROJECT_ROOT / ".lmp" / "cache", home / "kafka", free_port(), free_port()

@@ -223,7 +223,8 @@ def build_app(settings: Settings, spec: ProcessorSpec) -> faust.App:
 def run_processor(settings: Settings, spec: ProcessorSpec) -> None:
     """Run ``spec``'s app in this process until SIGTERM/SIGINT (its topics must exist).
 
-    Call before any event loop exists: the loop policy is set here.
+    Call while no event loop is running or set (after ``asyncio.run`` is fine): the loop
+    policy is set here.
     """
     import mode.loop
 
@@ -232,7 +233,8 @@ def run_processor(settings: Settings, spec: ProcessorSpec) -> None:
     worker = build_worker(build_app(settings, spec), settings)
     # The modules and the app built so far live as long as the process: keeping them out
     # of the collector's generations shortens each full collection, a pause every
-    # message in flight would wait through.
+    # message in flight would wait through. Garbage first, so none is kept for good.
+    gc.collect()
     gc.freeze()
     worker.execute_from_commandline()
 

@@ -104,6 +104,7 @@ class System:
             "LMP_KAFKA_SESSION_TIMEOUT_SECONDS": "6",
             "LMP_TIMER_INTERVAL_SECONDS": "0.5",
             "PYTHONPATH": str(PROJECT_ROOT),
+            "LMP_HOME": str(self.workdir / "home"),
             **self.extra_env,
         }
 

@@ -8,6 +8,7 @@ processors a good share of their CPU before the worker stopped using the spinner
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,9 +23,12 @@ pytestmark = pytest.mark.unit
 
 @pytest.fixture
 def restored_logging() -> Iterator[None]:
+    """The worker's logging set-up also redirects stdout and stderr: put all of it back."""
     root = logging.getLogger()
     level, handlers = root.level, list(root.handlers)
+    stdout, stderr = sys.stdout, sys.stderr
     yield
+    sys.stdout, sys.stderr = stdout, stderr
     root.handlers[:] = handlers
     root.setLevel(level)
 
