@@ -9,6 +9,7 @@ import logging
 import signal
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
@@ -98,6 +99,15 @@ def cmd_topics_list(args: argparse.Namespace) -> int:
     return 1 if any(row.missing or row.partitions_differ for row in rows) else 0
 
 
+async def _until_interrupted(run: Callable[..., Awaitable[int]], *args: Any) -> int:
+    """``run(*args, stop)`` with Ctrl-C and SIGTERM setting ``stop`` (see ``ops.tail``)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return await run(*args, stop)
+
+
 def cmd_tail(args: argparse.Namespace) -> int:
     from services import ops
 
@@ -118,7 +128,7 @@ def cmd_tail(args: argparse.Namespace) -> int:
             follow=args.follow,
             as_json=args.json,
         )
-        return asyncio.run(ops.tail(bootstrap, catalogue, request, sys.stdout))
+        return asyncio.run(_until_interrupted(ops.tail, bootstrap, catalogue, request, sys.stdout))
     except ops.OpsError as exc:
         print(f"lmp-billing: {exc}", file=sys.stderr)
         return 1

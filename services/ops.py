@@ -6,6 +6,7 @@ processor's offsets.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import contextlib
@@ -137,8 +138,9 @@ async def _records(
     consumer: AIOKafkaConsumer,
     starts: dict[TopicPartition, int],
     ends: dict[TopicPartition, int] | None,
+    stop: asyncio.Event | None = None,
 ) -> AsyncGenerator[TopicRecord, None]:
-    """From ``starts`` up to ``ends``; with no ends, on and on (following)."""
+    """From ``starts`` up to ``ends``; with no ends, on and on (following) until ``stop``."""
     tps = list(starts)
     consumer.assign(tps)
     consumer.resume(*tps)
@@ -148,7 +150,7 @@ async def _records(
     if ends is not None:
         consumer.pause(*(set(tps) - pending))
     empty_polls = 0
-    while pending:
+    while pending and not (stop is not None and stop.is_set()):
         batch = await consumer.getmany(timeout_ms=_POLL_MS)
         empty_polls = 0 if batch else empty_polls + 1
         for tp, records in sorted(batch.items()):
@@ -420,9 +422,20 @@ class TailRequest:
     as_json: bool = False
 
 
-async def tail(bootstrap: str, catalogue: Catalogue, request: TailRequest, out: TextIO) -> int:
+async def tail(
+    bootstrap: str,
+    catalogue: Catalogue,
+    request: TailRequest,
+    out: TextIO,
+    stop: asyncio.Event | None = None,
+) -> int:
     """Print matching messages: what is there now sorted by time across topics, then
-    (``follow``) new ones as they arrive."""
+    (``follow``) new ones as they arrive, until ``stop`` is set.
+
+    A set event, checked between polls, rather than cancelling the task: aiokafka can
+    swallow a cancellation that lands inside it (aio-libs/aiokafka#983), which left a
+    following tail running after Ctrl-C.
+    """
 
     def show(message: TailedMessage) -> None:
         text = json.dumps(json_object(message)) if request.as_json else text_line(message)
@@ -432,7 +445,7 @@ async def tail(bootstrap: str, catalogue: Catalogue, request: TailRequest, out: 
     async with _consumer(bootstrap) as consumer:
         starts, ends = await _window(consumer, tps, request.since, request.last)
         backlog = []
-        async for record in _records(consumer, starts, ends):
+        async for record in _records(consumer, starts, ends, stop):
             if request.since is not None and record.time < request.since:
                 continue
             message = read_message(record, catalogue)
@@ -441,7 +454,7 @@ async def tail(bootstrap: str, catalogue: Catalogue, request: TailRequest, out: 
         for message in sorted(backlog, key=_chronological):
             show(message)
         if request.follow:
-            async for record in _records(consumer, ends, None):
+            async for record in _records(consumer, ends, None, stop):
                 message = read_message(record, catalogue)
                 if request.filter.matches(message):
                     show(message)

@@ -340,7 +340,15 @@ async def test_tail_follow_prints_new_messages_until_interrupted(system: System)
         live = json.loads(await asyncio.wait_for(proc.stdout.readline(), timeout=30))
         assert live["event"]["id"] == event_id(second[1])
         proc.send_signal(signal.SIGINT)
-        assert await asyncio.wait_for(proc.wait(), timeout=30) == 0
+        try:
+            code = await asyncio.wait_for(proc.wait(), timeout=30)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+            assert proc.stderr is not None
+            errors = (await proc.stderr.read()).decode(errors="replace")
+            pytest.fail(f"tail --follow ignored Ctrl-C for 30 s; its stderr:\n{errors[-4000:]}")
+        assert code == 0
     finally:
         if proc.returncode is None:
             proc.kill()
