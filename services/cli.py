@@ -99,13 +99,13 @@ def cmd_topics_list(args: argparse.Namespace) -> int:
     return 1 if any(row.missing or row.partitions_differ for row in rows) else 0
 
 
-async def _until_interrupted(run: Callable[..., Awaitable[int]], *args: Any) -> int:
-    """``run(*args, stop)`` with Ctrl-C and SIGTERM setting ``stop`` (see ``ops.tail``)."""
+async def _until_interrupted(run: Callable[[asyncio.Event], Awaitable[int]]) -> int:
+    """``run(stop)`` with Ctrl-C and SIGTERM setting ``stop`` (see ``ops.tail``)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    return await run(*args, stop)
+    return await run(stop)
 
 
 def cmd_tail(args: argparse.Namespace) -> int:
@@ -128,7 +128,11 @@ def cmd_tail(args: argparse.Namespace) -> int:
             follow=args.follow,
             as_json=args.json,
         )
-        return asyncio.run(_until_interrupted(ops.tail, bootstrap, catalogue, request, sys.stdout))
+        return asyncio.run(
+            _until_interrupted(
+                lambda stop: ops.tail(bootstrap, catalogue, request, sys.stdout, stop)
+            )
+        )
     except ops.OpsError as exc:
         print(f"lmp-billing: {exc}", file=sys.stderr)
         return 1
