@@ -31,9 +31,9 @@ from schemas.usage import UsageReported
 from services.adapters.catalogue import Catalogue, ensure_topics
 from services.adapters.publisher import AiokafkaProducer, Outbox, Publisher
 from services.adapters.store import Store, connect
-from services.app import Runtime
 from services.domain.usage import UsageRecord, apply_usage, attach_account, new_report
 from services.processors.timer import DeadlineTimer
+from services.runtime.context import Runtime
 from services.settings import Settings
 
 CYCLE = "2026-10"

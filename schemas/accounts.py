@@ -1,4 +1,4 @@
-"""Partner and distributor accounts (``lmp.accounts.v1``, compacted)."""
+"""Partner and distributor accounts and regional settings (``lmp.accounts.v1``, compacted)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.common import Identifier, Percentage
+from schemas.common import CurrencyCode, Identifier, Threshold
 
 
 class PartnerAccount(BaseModel):
@@ -18,9 +18,14 @@ class PartnerAccount(BaseModel):
     name: str = Field(min_length=1, max_length=300)
     distributor_id: Identifier
     region: Identifier
-    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    currency: CurrencyCode
     auto_submit_days: int = Field(default=5, ge=0, le=60)
-    overprovision_threshold_pct: Percentage = Field(default=Decimal("0"), ge=0)
+    overprovision_threshold_pct: Threshold = Field(default=Decimal("0"))
+    usage_reports: bool = Field(
+        default=True,
+        description="whether the partner's account type has access to usage reports; "
+        "without it the report skips the partner's review (SPEC section 4)",
+    )
 
 
 class DistributorAccount(BaseModel):
@@ -31,3 +36,14 @@ class DistributorAccount(BaseModel):
     distributor_id: Identifier
     name: str = Field(min_length=1, max_length=300)
     region: Identifier
+
+
+class RegionSettings(BaseModel):
+    """A region's settings; keyed ``region/<region>`` on the accounts topic."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    region: Identifier
+    usage_reports: bool = Field(
+        default=True, description="whether partners of the region have access to usage reports"
+    )

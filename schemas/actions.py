@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.common import Fraction, Identifier, Money, Units
+from schemas.common import Fraction, Identifier, InboundUnits, Price
 
 
 class Actor(BaseModel):
@@ -27,20 +29,20 @@ class PartnerLineEdit(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     product_id: Identifier
-    chargeable_units: Units | None = None
+    chargeable_units: InboundUnits | None = None
     comment: str | None = Field(default=None, max_length=2000)
 
 
 class PartnerDraftSaved(_Action):
     """Save chargeable units and comments without submitting."""
 
-    lines: list[PartnerLineEdit] = Field(default_factory=list)
+    lines: list[PartnerLineEdit] = Field(default_factory=list, max_length=1000)
 
 
 class PartnerReportSubmitted(_Action):
     """Submit the usage report to the distributor (edits may ride along)."""
 
-    lines: list[PartnerLineEdit] = Field(default_factory=list)
+    lines: list[PartnerLineEdit] = Field(default_factory=list, max_length=1000)
 
 
 class DistributorLineEdit(BaseModel):
@@ -48,7 +50,7 @@ class DistributorLineEdit(BaseModel):
 
     product_id: Identifier
     promo_code: Identifier | None = None
-    unit_price: Money | None = Field(default=None, ge=0)
+    unit_price: Price | None = None
     channel_margin: Fraction | None = None
 
 
@@ -56,7 +58,7 @@ class DistributorDraftSaved(_Action):
     """Save PO number, promotional codes and prices without submitting."""
 
     po_number: str | None = Field(default=None, max_length=100)
-    lines: list[DistributorLineEdit] = Field(default_factory=list)
+    lines: list[DistributorLineEdit] = Field(default_factory=list, max_length=1000)
 
 
 class DistributorPricesReset(_Action):
@@ -66,7 +68,9 @@ class DistributorPricesReset(_Action):
 class DistributorReportRejected(_Action):
     """Return the report to the partner; reasons are required."""
 
-    reasons: list[str] = Field(default_factory=list)
+    reasons: list[Annotated[str, Field(max_length=2000)]] = Field(
+        default_factory=list, max_length=50
+    )
 
 
 class DistributorSubmittedToTrendMicro(_Action):

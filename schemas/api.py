@@ -133,13 +133,13 @@ class Page(BaseModel):
 
 
 class PartnerStatus(StrEnum):
-    """The partner's names: Approved covers Submitted to and Returned by Trend Micro."""
+    """The partner's four names (SPEC section 3): Approved covers Submitted to Trend
+    Micro, Returned by Trend Micro and Completed."""
 
     MSP_PREPARING = "msp_preparing"
     UNDER_REVIEW = "under_review"
     APPROVED = "approved"
     REJECTED = "rejected"
-    COMPLETED = "completed"
 
 
 class UsageReportSummary(BaseModel):

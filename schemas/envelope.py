@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, Strict
 
 DataT = TypeVar("DataT")
 
@@ -24,5 +24,14 @@ class CloudEvent(BaseModel, Generic[DataT]):
     data: DataT
 
 
-RawCloudEvent = CloudEvent[dict[str, Any]]
+class InboundCloudEvent(CloudEvent[dict[str, Any]]):
+    """An envelope as it arrives: unknown attributes are kept, but the required ones must
+    be there with their JSON types (CloudEvents 1.0): ``specversion`` "1.0", ``time`` an
+    RFC 3339 string — a number is not a time, whatever it would parse to."""
+
+    specversion: Literal["1.0"]
+    time: Annotated[AwareDatetime, Strict()]
+
+
+RawCloudEvent = InboundCloudEvent
 """Envelope checked, data not yet matched to its type's model."""

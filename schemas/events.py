@@ -117,15 +117,27 @@ class BillingSubmitted(BaseModel):
 
 
 class DeadLetter(BaseModel):
-    """A message that could not be applied, with where it came from and why."""
+    """A message that could not be applied, with where it came from and why.
+
+    The original bytes are kept once: as text when they are UTF-8 (``value``), else in
+    base64 (``value_base64``). Over the size cap neither is kept (``value_omitted``): the
+    record is then read at its origin (topic, partition, offset) while the topic retains it.
+    """
 
     topic: str
     partition: int
     offset: int
-    key: str | None
-    value: str = Field(description="the original bytes, decoded as UTF-8 with replacement")
-    value_base64: str
-    error_kind: str = Field(description="parse | schema | unknown_type | conflict")
+    key: str | None = Field(default=None, description="the original key, as UTF-8 text")
+    key_base64: str | None = Field(default=None, description="the original key when not UTF-8")
+    value: str | None = Field(default=None, description="the original bytes, when UTF-8")
+    value_base64: str | None = Field(default=None, description="the original bytes, when not")
+    value_size: int | None = Field(default=None, description="bytes; None for a tombstone")
+    value_omitted: bool = Field(
+        default=False, description="over the size cap: read it at topic, partition, offset"
+    )
+    error_kind: str = Field(
+        description="parse | schema | unknown_type | tombstone | conflict | processing_error"
+    )
     error: str
     processor: str
     message_id: str | None = None

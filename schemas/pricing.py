@@ -6,7 +6,7 @@ from enum import StrEnum
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from schemas.common import Fraction, Identifier, Money
+from schemas.common import CurrencyCode, Fraction, Identifier, Price
 
 
 class PromoEditableField(StrEnum):
@@ -28,8 +28,8 @@ class PriceListed(BaseModel):
 
     region: Identifier
     product_id: Identifier
-    currency: str = Field(pattern=r"^[A-Z]{3}$")
-    unit_price: Money = Field(ge=0)
+    currency: CurrencyCode
+    unit_price: Price
     channel_margin: Fraction
     promo_editable_field: PromoEditableField = PromoEditableField.UNIT_PRICE
 
@@ -42,7 +42,7 @@ class PromotionPublished(BaseModel):
     code: Identifier
     kind: PromoKind
     region: Identifier
-    product_ids: list[Identifier] = Field(min_length=1)
+    product_ids: list[Identifier] = Field(min_length=1, max_length=10_000)
     valid_from: AwareDatetime
     valid_until: AwareDatetime
 

@@ -10,6 +10,7 @@ MESSAGE_TYPES: dict[str, type[BaseModel]] = {
     "lmp.usage.reported": usage.UsageReported,
     "lmp.account.partner": accounts.PartnerAccount,
     "lmp.account.distributor": accounts.DistributorAccount,
+    "lmp.account.region": accounts.RegionSettings,
     "lmp.pricing.price": pricing.PriceListed,
     "lmp.pricing.promotion": pricing.PromotionPublished,
     "lmp.partner.draft-saved": actions.PartnerDraftSaved,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import IntEnum, StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -101,6 +101,33 @@ class OutboxEntry(BaseModel):
     value: str
 
 
+class Decision(BaseModel):
+    """The recorded answer to one inbound action, stored with its effect.
+
+    A later delivery of the same message id (and payload) gets these events again,
+    byte for byte, whatever happened to the report since.
+    """
+
+    message_id: str
+    payload_hash: str
+    action_type: str
+    outcome: Literal["applied", "refused"]
+    reason: str | None = None
+    decided_at: AwareDatetime
+    events: list[OutboxEntry] = Field(default_factory=list)
+
+
+class OrphanOutcome(BaseModel):
+    """The answer to an action on a report that did not exist: kept by the action's id."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    message_id: str = Field(alias="_id")
+    report_id: str
+    decision: Decision
+    at: AwareDatetime
+
+
 class Report(BaseModel):
     """One report per (partner, cycle); ``_id`` is ``partner_id:cycle``."""
 
@@ -116,6 +143,11 @@ class Report(BaseModel):
     auto_submit_days: int | None = None
     overprovision_threshold_pct: Percentage | None = None
     account_pending: bool = True
+    partner_review: bool = Field(
+        default=True,
+        description="the partner may review and submit; False when its account type or "
+        "region has no access to usage reports (submitted automatically, no penalties)",
+    )
     status: ReportStatus = ReportStatus.MSP_PREPARING
     submission_kind: SubmissionKind | None = None
     po_number: str | None = None
@@ -130,6 +162,7 @@ class Report(BaseModel):
     total_amount: Money | None = None
     version: int = 0
     history: list[HistoryEntry] = Field(default_factory=list)
+    decisions: list[Decision] = Field(default_factory=list)
     outbox: list[OutboxEntry] = Field(default_factory=list)
     outbox_since: AwareDatetime | None = None
     created_at: AwareDatetime

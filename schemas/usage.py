@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
-from schemas.common import Cycle, Identifier, Units
+from schemas.common import Cycle, Identifier, InboundUnits
 
 
 class UsageReported(BaseModel):
@@ -16,6 +16,6 @@ class UsageReported(BaseModel):
     cycle: Cycle
     product_id: Identifier
     subscription_id: Identifier
-    provisioned_units: Units
-    used_units: Units | None = None
+    provisioned_units: InboundUnits
+    used_units: InboundUnits | None = None
     observed_at: AwareDatetime

@@ -10,144 +10,23 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+import os
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
 
 import faust
-from aiokafka.errors import KafkaError
-from faust.exceptions import ProducerSendError
-from pymongo.errors import ConnectionFailure, PyMongoError
 
 from services.adapters.catalogue import Catalogue
-from services.adapters.codec import InboundMessage, Poison
-from services.adapters.counters import DEAD_LETTERED, PROCESSED, Counters
+from services.adapters.codec import InboundMessage
 from services.adapters.kafka_admin import group_name
 from services.adapters.publisher import Outbox, Publisher
-from services.adapters.store import Store, connect
+from services.adapters.store import connect
+from services.runtime.batch_runner import BatchRunner
+from services.runtime.context import ProcessorSpec, Runtime
 from services.settings import Settings
 
 log = logging.getLogger(__name__)
-
-Clock = Callable[[], datetime]
-
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    ConnectionFailure,
-    KafkaError,
-    ProducerSendError,
-    TimeoutError,
-    OSError,
-)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass
-class Runtime:
-    """What a handler needs from the outside world, injected."""
-
-    name: str
-    settings: Settings
-    catalogue: Catalogue
-    store: Store
-    outbox: Outbox
-    clock: Clock = utc_now
-    counters: Counters = field(default_factory=Counters)
-
-
-class BatchHandler(Protocol):
-    """Applies a batch idempotently; returns the messages that are poison."""
-
-    async def handle(self, batch: Sequence[InboundMessage]) -> list[Poison]: ...
-
-
-@dataclass(frozen=True)
-class ProcessorSpec:
-    name: str
-    topics: tuple[str, ...]
-    create: Callable[[Runtime], BatchHandler]
-    timers: tuple[Callable[[Runtime], Callable[[], Awaitable[None]]], ...] = ()
-    """Leader-only periodic jobs, every ``timer_interval_seconds``."""
-    latency_sensitive: bool = False
-    """People wait on it: batch within ``action_batch_window_seconds``, not the bulk window."""
-
-
-@dataclass
-class BatchRunner:
-    """Runs a handler on a batch until it succeeds: the agent acks only after that.
-
-    Faust acks whatever an agent raised on, so nothing may escape: transient errors are
-    retried with back-off for as long as it takes; anything else is retried once per
-    message and then dead-lettered, so one bad message cannot stall a partition.
-    """
-
-    runtime: Runtime
-    handler: BatchHandler
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-    attempts_before_split: int = 3
-    _stats: dict[str, int] = field(default_factory=lambda: {"batches": 0, "poison": 0})
-
-    async def run(self, batch: Sequence[InboundMessage]) -> None:
-        started = time.perf_counter()
-        poisons = await self._with_retries(batch)
-        if poisons is None:
-            poisons = []
-            for message in batch:
-                single = await self._with_retries([message])
-                poisons.extend(
-                    single
-                    if single is not None
-                    else [Poison(message, "processing_error", "failed repeatedly; see logs")]
-                )
-        for message in batch:
-            self.runtime.counters.add(message.topic, PROCESSED)
-        for poison in poisons:
-            self.runtime.counters.add(poison.message.topic, DEAD_LETTERED)
-        if poisons:
-            self._stats["poison"] += len(poisons)
-            await self._forever(
-                lambda: self.runtime.outbox.dead_letter(
-                    poisons, self.runtime.name, self.runtime.clock()
-                )
-            )
-        self._stats["batches"] += 1
-        log.debug(
-            "%s: batch of %d in %.3fs", self.runtime.name, len(batch), time.perf_counter() - started
-        )
-
-    async def _with_retries(self, batch: Sequence[InboundMessage]) -> list[Poison] | None:
-        failures = 0
-        delay = self.runtime.settings.retry_backoff_seconds
-        while True:
-            try:
-                return await self.handler.handle(batch)
-            except TRANSIENT_ERRORS as exc:
-                log.warning("transient error, retrying in %.1fs: %r", delay, exc)
-            except PyMongoError as exc:
-                failures += 1
-                log.exception("database error (%d): %r", failures, exc)
-            except Exception as exc:
-                failures += 1
-                log.exception("handler failed (%d) on %d messages: %r", failures, len(batch), exc)
-            if failures >= self.attempts_before_split:
-                return None
-            await self.sleep(delay)
-            delay = min(delay * 2, self.runtime.settings.retry_backoff_max_seconds)
-
-    async def _forever(self, action: Callable[[], Awaitable[Any]]) -> None:
-        delay = self.runtime.settings.retry_backoff_seconds
-        while True:
-            try:
-                await action()
-                return
-            except Exception as exc:
-                log.warning("publish failed, retrying in %.1fs: %r", delay, exc)
-                await self.sleep(delay)
-                delay = min(delay * 2, self.runtime.settings.retry_backoff_max_seconds)
 
 
 def build_app(settings: Settings, spec: ProcessorSpec) -> faust.App:
@@ -172,8 +51,18 @@ def build_app(settings: Settings, spec: ProcessorSpec) -> faust.App:
         # take_events can only gather what the stream buffer holds (faust's default, 4096,
         # caps every batch); bulk batches are what make ingestion cheap per message.
         stream_buffer_maxsize=max(4096, settings.batch_size),
+        # A crashed member holds its partitions until the first of: its session timeout,
+        # or a rebalance timeout after a replacement joins. A graceful stop leaves the
+        # group at once; a static member (instance_id) that restarts is handed its
+        # partitions back at once. Measured figures: README, "Take-over".
         broker_session_timeout=settings.kafka_session_timeout_seconds,
         broker_heartbeat_interval=min(3.0, settings.kafka_session_timeout_seconds / 3),
+        broker_rebalance_timeout=settings.kafka_session_timeout_seconds,
+        consumer_group_instance_id=(
+            f"{spec.name}-{settings.instance_id}" if settings.instance_id else None
+        ),
+        # Room for the largest record a topic accepts (topics.yaml max_message_bytes).
+        producer_max_request_size=2 * 1024 * 1024,
     )
     catalogue = Catalogue.load(*settings.catalogue_args())
     state: dict[str, Any] = {}
@@ -188,7 +77,11 @@ def build_app(settings: Settings, spec: ProcessorSpec) -> faust.App:
             store = connect(settings)
             await store.ensure_indexes()
             outbox = Outbox(
-                store, Publisher(lambda: app.producer), catalogue, f"lmp-billing/{spec.name}"
+                store,
+                Publisher(lambda: app.producer),
+                catalogue,
+                f"lmp-billing/{spec.name}",
+                settings.dead_letter_max_bytes,
             )
             state["runtime"] = Runtime(spec.name, settings, catalogue, store, outbox)
         rt: Runtime = state["runtime"]
@@ -201,7 +94,7 @@ def build_app(settings: Settings, spec: ProcessorSpec) -> faust.App:
     async def sweep_outbox() -> None:
         rt = await runtime()
         try:
-            await rt.outbox.sweep(rt.clock(), timedelta(seconds=settings.outbox_sweep_seconds))
+            await rt.outbox.sweep(rt.now(), timedelta(seconds=settings.outbox_sweep_seconds))
         except Exception as exc:
             log.warning("outbox sweep failed, will retry: %r", exc)
 
@@ -294,15 +187,60 @@ def _attach_agent(
             else settings.batch_window_seconds
         )
         async for events in stream.take_events(settings.batch_size, within=window):
-            await runner.run(
-                [
-                    InboundMessage(
-                        topic=e.message.topic,
-                        partition=e.message.partition,
-                        offset=e.message.offset,
-                        key=e.message.key,
-                        value=e.message.value,
-                    )
-                    for e in events
-                ]
+            batch = [
+                InboundMessage(
+                    topic=e.message.topic,
+                    partition=e.message.partition,
+                    offset=e.message.offset,
+                    key=e.message.key,
+                    value=e.message.value,
+                    timestamp_ms=int((e.message.timestamp or 0) * 1000),
+                )
+                for e in events
+            ]
+            try:
+                await finish_before_acking(runner.run(batch), settings.shutdown_grace_seconds)
+            except Exception:
+                # Nothing may escape an agent (faust would ack the batch): a failure here
+                # is a bug, so the process ends unacknowledged and loudly instead.
+                log.critical("batch runner failed; exiting unacknowledged", exc_info=True)
+                logging.shutdown()
+                os._exit(70)
+
+
+async def finish_before_acking(work: Awaitable[None], grace_seconds: float) -> None:
+    """Run a batch to its end even when the agent is cancelled (SIGTERM, rebalance).
+
+    faust's ``take_events`` acks the whole batch in a ``finally`` as soon as the agent
+    stops waiting for it, and acked offsets are committed when the consumer stops: a
+    cancelled batch would be committed unapplied. So a cancellation waits for the batch
+    (up to ``grace_seconds``) and only then lets faust ack; a batch that cannot finish in
+    that time (a server away) ends the process before anything is acked, and the batch
+    is delivered again to whoever takes the partition.
+    """
+    task = asyncio.ensure_future(work)
+    cancelled = False
+    deadline: float | None = None
+    loop = asyncio.get_running_loop()
+    while not task.done():
+        try:
+            if deadline is None:
+                await asyncio.shield(task)
+            else:
+                await asyncio.wait_for(asyncio.shield(task), max(0.0, deadline - loop.time()))
+        except asyncio.CancelledError:
+            if not cancelled:
+                log.warning("stopping: finishing the batch in flight before acking it")
+            cancelled = True
+            deadline = deadline or loop.time() + grace_seconds
+        except TimeoutError:
+            log.error(
+                "the batch in flight did not finish within %.0fs of the stop; exiting "
+                "without acknowledging it (it will be delivered again)",
+                grace_seconds,
             )
+            logging.shutdown()
+            os._exit(75)
+    task.result()
+    if cancelled:
+        raise asyncio.CancelledError

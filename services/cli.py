@@ -167,6 +167,49 @@ def cmd_dlq(args: argparse.Namespace) -> int:
         return 1
 
 
+def _database(settings: Settings) -> Settings | None:
+    """``settings`` on the database the outbox commands use: MONGODB_URI, or the embedded
+    server when it runs (they never start it)."""
+    from services.infra.local import LocalInfra
+
+    if settings.mongodb_uri:
+        return settings
+    infra = LocalInfra.from_settings(settings)
+    if infra.mongo is None or not infra.mongo.running():
+        print(
+            "MONGODB_URI is not set and the embedded database is not running "
+            "(start it with `make run` or `lmp-billing infra up`)",
+            file=sys.stderr,
+        )
+        return None
+    return settings.model_copy(update={"mongodb_uri": infra.mongodb_uri})
+
+
+def cmd_outbox(args: argparse.Namespace) -> int:
+    """Outbound events that could never be published: list them, or publish them again."""
+    if args.action == "list":
+        settings = _database(_settings())
+        return 2 if settings is None else asyncio.run(_outbox(settings, None, args))
+    broker = _broker()
+    settings = _database(broker[0]) if broker is not None else None
+    if broker is None or settings is None:
+        return 2
+    return asyncio.run(_outbox(settings, broker[1], args))
+
+
+async def _outbox(settings: Settings, bootstrap: str | None, args: argparse.Namespace) -> int:
+    from services import ops
+    from services.adapters.store import connect
+
+    store = connect(settings)
+    try:
+        if bootstrap is None:
+            return await ops.list_quarantined(store, args.json, sys.stdout)
+        return await ops.retry_quarantined(store, bootstrap, args.ids, sys.stdout, sys.stderr)
+    finally:
+        await store.close()
+
+
 def _dlq_position(text: str) -> tuple[int, int]:
     """``N`` (partition 0, the dead-letter topic has one) or ``P:N``."""
     partition, _, offset = text.rpartition(":")
@@ -307,6 +350,7 @@ def parser() -> argparse.ArgumentParser:
     _add_topics(sub)
     _add_tail(sub)
     _add_dlq(sub)
+    _add_outbox(sub)
     schemas = sub.add_parser("schemas", help="export JSON Schemas for integrators")
     schemas.add_argument("action", choices=["export"])
     schemas.add_argument("directory", nargs="?", default="schemas/json")
@@ -430,6 +474,30 @@ def _add_dlq(sub: Any) -> None:
     replay.add_argument("--error-kind", metavar="K", help="with --all: only this error kind")
     replay.add_argument("--force", action="store_true", help="replay again what was replayed")
     replay.set_defaults(func=cmd_dlq)
+
+
+def _add_outbox(sub: Any) -> None:
+    outbox = sub.add_parser(
+        "outbox", help="outbound events that could never be published: list, retry"
+    )
+    actions = outbox.add_subparsers(dest="action", required=True)
+    listing = actions.add_parser(
+        "list", help="quarantined events: id, topic, why they could not be published"
+    )
+    listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    listing.set_defaults(func=cmd_outbox)
+    retry = actions.add_parser(
+        "retry",
+        help="publish quarantined events again",
+        description=(
+            "Publish each quarantined event again, its stored bytes with its topic and key "
+            "(acks=all), and release it from the quarantine once the broker acknowledged it. "
+            "An event that fails again stays quarantined with the new reason (exit status 1). "
+            "Publishing an event twice is harmless: the bytes of an event id never change."
+        ),
+    )
+    retry.add_argument("ids", nargs="*", metavar="ID", help="event ids; default: every one")
+    retry.set_defaults(func=cmd_outbox)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import contextlib
+import heapq
 import json
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
+from collections import deque
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
@@ -33,11 +34,14 @@ from schemas.events import (
     ReportEvent,
 )
 from schemas.pricing import PriceListed, PromotionPublished
+from schemas.report import OutboxEntry
 from schemas.usage import UsageReported
 from services.adapters.catalogue import Catalogue
-from services.adapters.codec import Decoded, InboundMessage, decode
+from services.adapters.codec import Decoded, InboundMessage, Tombstone, decode, original_bytes
+from services.adapters.failures import describe
 from services.adapters.kafka_admin import TopicStatus, live_partitions
 from services.adapters.publisher import DEAD_LETTER_TOPIC
+from services.adapters.store import Store
 from services.domain.ids import report_id
 
 log = logging.getLogger(__name__)
@@ -48,9 +52,15 @@ REPLAYED_FROM = "lmp-replayed-from"
 REPLAY_CLOCK_MARGIN = timedelta(hours=1)
 """Replays are looked for from this long before the dead letter was written (clock skew)."""
 
+MERGE_BUFFER = 500
+"""Records ``tail`` holds per partition while it merges the partitions in time order."""
+
 _POLL_MS = 500
 _STALLED_POLLS = 20
 """Empty polls in a row after which a partition that never reaches its end is given up."""
+
+Position = tuple[str, int, int]
+"""(topic, partition, offset) of one record."""
 
 
 class OpsError(Exception):
@@ -67,7 +77,8 @@ class TopicRecord:
     offset: int
     timestamp_ms: int
     key: bytes | None
-    value: bytes
+    value: bytes | None
+    """None for a tombstone (a null value)."""
     headers: tuple[tuple[str, bytes], ...] = ()
 
     @property
@@ -156,15 +167,7 @@ async def _records(
         for tp, records in sorted(batch.items()):
             for rec in records:
                 if ends is None or rec.offset < ends[tp]:
-                    yield TopicRecord(
-                        rec.topic,
-                        rec.partition,
-                        rec.offset,
-                        rec.timestamp,
-                        rec.key,
-                        rec.value or b"",
-                        tuple(rec.headers or ()),
-                    )
+                    yield _record(rec)
         if ends is None:
             continue
         for tp in list(pending):
@@ -177,6 +180,156 @@ async def _records(
                 ", ".join(f"{tp.topic} {tp.partition}" for tp in sorted(pending)),
             )
             return
+
+
+def _record(rec: Any) -> TopicRecord:
+    """An aiokafka ``ConsumerRecord`` as a ``TopicRecord`` (a null value stays None)."""
+    headers = tuple(rec.headers or ())
+    return TopicRecord(
+        rec.topic, rec.partition, rec.offset, rec.timestamp, rec.key, rec.value, headers
+    )
+
+
+def _stopped(stop: asyncio.Event | None) -> bool:
+    return stop is not None and stop.is_set()
+
+
+class _TimeMerge:
+    """The records of several partitions merged by timestamp, a bounded buffer each.
+
+    A record leaves once every partition still being read has a record buffered: each
+    partition is read in offset order, so none can come up with an earlier record as long
+    as its own timestamps do not go back (producers set them; where a partition's do go
+    back, its records still come in offset order). The heap holds each non-empty
+    buffer's first record.
+    """
+
+    def __init__(self, reading: Iterable[TopicPartition]) -> None:
+        self.reading = set(reading)
+        self.buffers: dict[TopicPartition, deque[TopicRecord]] = {
+            tp: deque() for tp in self.reading
+        }
+        self._heads: list[tuple[int, str, int, int]] = []
+
+    @property
+    def done(self) -> bool:
+        return not self.reading and not self._heads
+
+    def hungry(self) -> list[TopicPartition]:
+        """Partitions still being read whose buffer is empty: they hold the merge up."""
+        return sorted(tp for tp in self.reading if not self.buffers[tp])
+
+    def add(self, tp: TopicPartition, records: Sequence[TopicRecord]) -> None:
+        buffer = self.buffers[tp]
+        if records and not buffer:
+            heapq.heappush(self._heads, _order(records[0]))
+        buffer.extend(records)
+
+    def finish(self, tp: TopicPartition) -> None:
+        """``tp`` has reached its end (what is buffered still leaves in order)."""
+        self.reading.discard(tp)
+
+    def ready(self) -> Iterator[TopicRecord]:
+        """The records that can leave now, in time order."""
+        if self.hungry():
+            return
+        while self._heads:
+            _, topic, partition, _ = heapq.heappop(self._heads)
+            tp = TopicPartition(topic, partition)
+            buffer = self.buffers[tp]
+            yield buffer.popleft()
+            if buffer:
+                heapq.heappush(self._heads, _order(buffer[0]))
+            elif tp in self.reading:
+                return
+
+
+def _order(record: TopicRecord) -> tuple[int, str, int, int]:
+    return record.timestamp_ms, record.topic, record.partition, record.offset
+
+
+async def _merged(
+    consumer: AIOKafkaConsumer,
+    starts: dict[TopicPartition, int],
+    ends: dict[TopicPartition, int],
+    stop: asyncio.Event | None = None,
+) -> AsyncGenerator[TopicRecord, None]:
+    """From ``starts`` up to ``ends``, every partition merged in time order, reading
+    only the partitions the merge waits on and at most ``MERGE_BUFFER`` records each."""
+    consumer.assign(list(starts))
+    for tp, offset in starts.items():
+        consumer.seek(tp, offset)
+    merge = _TimeMerge(tp for tp in starts if starts[tp] < ends[tp])
+    consumer.pause(*(set(starts) - merge.reading))
+    empty_polls = 0
+    while not merge.done and not _stopped(stop):
+        for record in merge.ready():
+            yield record
+        hungry = merge.hungry()
+        if not hungry:
+            continue
+        batch = await consumer.getmany(*hungry, timeout_ms=_POLL_MS, max_records=MERGE_BUFFER)
+        empty_polls = 0 if batch else empty_polls + 1
+        for tp, records in batch.items():
+            merge.add(tp, [_record(r) for r in records if r.offset < ends[tp]])
+        for tp in hungry:
+            if await consumer.position(tp) >= ends[tp]:
+                merge.finish(tp)
+                consumer.pause(tp)
+        if empty_polls >= _STALLED_POLLS:
+            _give_up(merge, merge.hungry())
+            empty_polls = 0
+
+
+def _give_up(merge: _TimeMerge, stalled: Sequence[TopicPartition]) -> None:
+    log.warning(
+        "gave up reading %s: no messages before their end offsets",
+        ", ".join(f"{tp.topic} {tp.partition}" for tp in stalled),
+    )
+    for tp in stalled:
+        merge.finish(tp)
+
+
+async def read_at(
+    bootstrap: str, positions: Iterable[Position]
+) -> tuple[dict[Position, TopicRecord], dict[TopicPartition, tuple[int, int]]]:
+    """The records at ``positions`` that are still retained, each read by seeking to it,
+    and the retained range ``[first, end)`` of every partition of their topics."""
+    wanted = sorted(set(positions))
+    live = await live_partitions(bootstrap, {topic for topic, _, _ in wanted})
+    tps = [TopicPartition(topic, p) for topic, partitions in live.items() for p in partitions]
+    if not tps:
+        return {}, {}
+    found: dict[Position, TopicRecord] = {}
+    async with _consumer(bootstrap) as consumer:
+        firsts = await consumer.beginning_offsets(tps)
+        ends = await consumer.end_offsets(tps)
+        ranges = {tp: (firsts[tp], ends[tp]) for tp in tps}
+        for position in wanted:
+            record = await _one_at(consumer, position, ranges)
+            if record is not None:
+                found[position] = record
+    return found, ranges
+
+
+async def _one_at(
+    consumer: AIOKafkaConsumer, position: Position, ranges: dict[TopicPartition, tuple[int, int]]
+) -> TopicRecord | None:
+    topic, partition, offset = position
+    tp = TopicPartition(topic, partition)
+    first, end = ranges.get(tp, (0, 0))
+    if not first <= offset < end:
+        return None
+    if consumer.assignment() != {tp}:
+        consumer.assign([tp])
+    consumer.seek(tp, offset)
+    for _ in range(_STALLED_POLLS):
+        batch = await consumer.getmany(tp, timeout_ms=_POLL_MS, max_records=1)
+        for rec in batch.get(tp, []):
+            return _record(rec) if rec.offset == offset else None
+        if await consumer.position(tp) > offset:
+            return None
+    return None
 
 
 async def read_records(
@@ -208,10 +361,16 @@ class TailedMessage:
     error: str | None
     original: TailedMessage | None = None
     """For a dead letter: the message that could not be applied."""
+    tombstone: bool = False
+    """A null value on a compacted topic: its key's entity is withdrawn."""
 
     @property
     def type(self) -> str | None:
         return self.event.type if self.event else None
+
+    @property
+    def letter(self) -> DeadLetter | None:
+        return self.data if isinstance(self.data, DeadLetter) else None
 
     @property
     def raw_data(self) -> dict[str, Any]:
@@ -244,34 +403,64 @@ class TailedMessage:
 
 def read_message(record: TopicRecord, catalogue: Catalogue) -> TailedMessage:
     """Decode like the processors do (envelope, then the type's model); never raise."""
-    allowed = frozenset(
-        catalogue.topics[record.topic].types if record.topic in catalogue.topics else ()
-    )
+    spec = catalogue.topics.get(record.topic)
+    allowed = frozenset(spec.types if spec is not None else ())
+    compacted = spec is not None and spec.cleanup_policy == "compact"
     inbound = InboundMessage(
-        record.topic, record.partition, record.offset, record.key, record.value
+        record.topic, record.partition, record.offset, record.key, record.value, record.timestamp_ms
     )
-    result = decode(inbound, allowed)
+    result = decode(inbound, allowed, compacted=compacted)
     if isinstance(result, Decoded):
         original = _original(record, result.data, catalogue)
         return TailedMessage(record, result.envelope, result.data, None, original)
+    if isinstance(result, Tombstone):
+        return TailedMessage(record, None, None, None, tombstone=True)
+    return TailedMessage(record, _envelope(record.value), None, f"{result.kind}: {result.error}")
+
+
+def _envelope(value: bytes | None) -> RawCloudEvent | None:
+    """The envelope of a message whose data did not pass, when there is one."""
+    if value is None:
+        return None
     try:
-        envelope: RawCloudEvent | None = RawCloudEvent.model_validate_json(record.value)
+        return RawCloudEvent.model_validate_json(value)
     except ValidationError:
-        envelope = None
-    return TailedMessage(record, envelope, None, f"{result.kind}: {result.error}")
+        return None
+
+
+def letter_bytes(letter: DeadLetter, record_key: bytes | None) -> tuple[bytes | None, bytes | None]:
+    """The original key and value a dead letter carries; the value is None for a tombstone
+    and when it was left out. ``record_key`` (the dead letter's own key) stands in for a
+    key the letter does not spell. ValueError when its base64 is broken."""
+    if letter.key_base64 is not None:
+        key: bytes | None = base64.b64decode(letter.key_base64, validate=True)
+    else:
+        key = letter.key.encode() if letter.key is not None else record_key
+    return key, original_bytes(letter)
 
 
 def _original(record: TopicRecord, data: BaseModel, catalogue: Catalogue) -> TailedMessage | None:
     if not isinstance(data, DeadLetter):
         return None
     try:
-        value = base64.b64decode(data.value_base64, validate=True)
-    except (binascii.Error, ValueError):
-        return None
-    source = TopicRecord(
-        data.topic, data.partition, data.offset, record.timestamp_ms, record.key, value
-    )
+        key, value = letter_bytes(data, record.key)
+    except ValueError as exc:
+        key, value = record.key, None
+        broken: str | None = f"the dead letter's base64 does not decode: {exc}"
+    else:
+        broken = _omitted_text(data) if data.value_omitted else None
+    source = TopicRecord(data.topic, data.partition, data.offset, record.timestamp_ms, key, value)
+    if broken is not None:
+        return TailedMessage(source, None, None, broken)
     return read_message(source, catalogue)
+
+
+def _omitted_text(letter: DeadLetter) -> str:
+    size = "?" if letter.value_size is None else letter.value_size
+    return (
+        f"value omitted ({size} bytes): the original is at "
+        f"{letter.topic} {letter.partition}:{letter.offset}"
+    )
 
 
 # filtering ------------------------------------------------------------------
@@ -335,6 +524,8 @@ def _actor(actor: Actor) -> str:
 def summary(message: TailedMessage) -> str:
     """One short phrase of what the message says."""
     data = message.data
+    if message.tombstone:
+        return f"tombstone: withdraws {message.key_text}"
     if data is None:
         return message.error or "-"
     if isinstance(data, DeadLetter):
@@ -343,6 +534,8 @@ def summary(message: TailedMessage) -> str:
         original = message.original
         if original is not None and original.event is not None:
             origin += f" {original.event.type} {original.event.id}"
+        if data.value_omitted:
+            origin += f" (value omitted, {data.value_size} bytes: read at the origin)"
         return f"{text} <- {origin}"
     if isinstance(data, UsageReported):
         used = "-" if data.used_units is None else data.used_units
@@ -383,6 +576,8 @@ def summary(message: TailedMessage) -> str:
 def text_line(message: TailedMessage) -> str:
     rec = message.record
     kind = message.type if message.data is not None else "UNDECODABLE"
+    if message.tombstone:
+        kind = "TOMBSTONE"
     ident = message.event.id if message.event else "-"
     replayed = rec.header(REPLAYED_FROM)
     tail = f"  (replayed from {replayed})" if replayed else ""
@@ -404,7 +599,12 @@ def json_object(message: TailedMessage) -> dict[str, Any]:
         "report_id": message.report_id,
         "event": message.event.model_dump(mode="json") if message.event else None,
         "error": message.error,
-        "value": rec.value.decode(errors="replace") if message.event is None else None,
+        "tombstone": message.tombstone,
+        "value": (
+            rec.value.decode(errors="replace")
+            if message.event is None and rec.value is not None
+            else None
+        ),
         "original": json_object(message.original) if message.original else None,
     }
 
@@ -429,41 +629,33 @@ async def tail(
     out: TextIO,
     stop: asyncio.Event | None = None,
 ) -> int:
-    """Print matching messages: what is there now sorted by time across topics, then
-    (``follow``) new ones as they arrive, until ``stop`` is set.
+    """Print matching messages: what is there now in time order across topics and
+    partitions (merged as it is read, a bounded buffer per partition), then (``follow``)
+    new ones as they arrive, until ``stop`` is set.
 
     A set event, checked between polls, rather than cancelling the task: aiokafka can
     swallow a cancellation that lands inside it (aio-libs/aiokafka#983), which left a
     following tail running after Ctrl-C.
     """
 
-    def show(message: TailedMessage) -> None:
-        text = json.dumps(json_object(message)) if request.as_json else text_line(message)
-        print(text, file=out, flush=request.follow)
+    def show(record: TopicRecord) -> None:
+        message = read_message(record, catalogue)
+        if request.filter.matches(message):
+            text = json.dumps(json_object(message)) if request.as_json else text_line(message)
+            print(text, file=out, flush=request.follow)
 
     tps = await _partitions(bootstrap, request.topics)
     async with _consumer(bootstrap) as consumer:
         starts, ends = await _window(consumer, tps, request.since, request.last)
-        backlog = []
-        async for record in _records(consumer, starts, ends, stop):
-            if request.since is not None and record.time < request.since:
-                continue
-            message = read_message(record, catalogue)
-            if request.filter.matches(message):
-                backlog.append(message)
-        for message in sorted(backlog, key=_chronological):
-            show(message)
+        async with contextlib.aclosing(_merged(consumer, starts, ends, stop)) as backlog:
+            async for record in backlog:
+                if request.since is None or record.time >= request.since:
+                    show(record)
         if request.follow:
-            async for record in _records(consumer, ends, None, stop):
-                message = read_message(record, catalogue)
-                if request.filter.matches(message):
-                    show(message)
+            async with contextlib.aclosing(_records(consumer, ends, None, stop)) as live:
+                async for record in live:
+                    show(record)
     return 0
-
-
-def _chronological(message: TailedMessage) -> tuple[int, str, int, int]:
-    rec = message.record
-    return rec.timestamp_ms, rec.topic, rec.partition, rec.offset
 
 
 # dead letters ---------------------------------------------------------------
@@ -498,6 +690,8 @@ def dead_letter_row(message: TailedMessage) -> dict[str, Any]:
         "original_partition": letter.partition,
         "original_offset": letter.offset,
         "key": letter.key,
+        "value_size": letter.value_size,
+        "value_omitted": letter.value_omitted,
         "error_kind": letter.error_kind,
         "error": letter.error,
         "processor": letter.processor,
@@ -547,8 +741,7 @@ async def find_replays(
     wanted: set[str] = set()
     earliest: dict[TopicPartition, tuple[int, int]] = {}
     for m in letters:
-        letter = m.data
-        assert isinstance(letter, DeadLetter)
+        letter = _letter(m)
         wanted.add(_marker(m))
         tp = TopicPartition(letter.topic, letter.partition)
         since_ms = m.record.timestamp_ms - int(REPLAY_CLOCK_MARGIN.total_seconds() * 1000)
@@ -583,38 +776,76 @@ class ReplayRequest:
 async def replay_dead_letters(
     bootstrap: str, catalogue: Catalogue, request: ReplayRequest, out: TextIO, err: TextIO
 ) -> int:
-    """Republish dead letters' original bytes and key to their original topic and partition."""
-    dlq = catalogue.physical(DEAD_LETTER_TOPIC)
-    messages = await dead_letters(bootstrap, catalogue)
-    by_position = {(m.record.partition, m.record.offset): m for m in messages}
+    """Republish dead letters' original bytes and key to their original topic and partition.
+
+    ``--offset`` reads just the dead letters asked for and is all or nothing: an unknown
+    offset, a letter replayed before (without ``force``) or an original that is gone
+    refuses the whole request. Without offsets every dead letter is read; those replayed
+    before are skipped, and those whose original is gone are refused (exit status 1)
+    while the others are replayed.
+    """
     if request.positions:
-        positions = list(dict.fromkeys(request.positions))
-        unknown = [p for p in positions if p not in by_position]
-        if unknown:
-            held = ", ".join(
-                f"partition {p}: {min(o for q, o in by_position if q == p)}"
-                f"..{max(o for q, o in by_position if q == p)}"
-                for p in sorted({q for q, _ in by_position})
-            )
-            names = ", ".join(position_text(*p) for p in unknown)
-            print(
-                f"no dead letter at offset {names} on {dlq} "
-                f"({'it holds ' + held if held else 'it is empty'})",
-                file=err,
-            )
+        found = await _letters_at(bootstrap, catalogue, request.positions, err)
+        if found is None:
             return 1
-        chosen = [by_position[p] for p in positions]
-        broken = [m for m in chosen if not isinstance(m.data, DeadLetter)]
-        if broken:
-            for m in broken:
-                where = position_text(m.record.partition, m.record.offset)
-                print(f"offset {where} on {dlq} is not a dead letter: {m.error}", file=err)
-            return 1
+        chosen = found
     else:
-        chosen = [m for m in messages if isinstance(m.data, DeadLetter)]
+        chosen = [m for m in await dead_letters(bootstrap, catalogue) if m.letter is not None]
     if request.error_kind is not None:
         chosen = [m for m in chosen if _letter(m).error_kind == request.error_kind]
+    todo = await _not_replayed(bootstrap, chosen, request, out, err)
+    if todo is None:
+        return 1
+    replays, refused = await _replays(bootstrap, todo, err)
+    if refused and request.positions:
+        print("nothing replayed", file=err)
+        return 1
+    if not replays:
+        print("nothing to replay", file=out)
+    else:
+        await _publish_replays(bootstrap, replays, out)
+    return 1 if refused else 0
 
+
+async def _letters_at(
+    bootstrap: str, catalogue: Catalogue, positions: Sequence[tuple[int, int]], err: TextIO
+) -> list[TailedMessage] | None:
+    """The dead letters at ``positions`` (partition, offset), read by seeking to each;
+    None (said on ``err``) when one is missing or is not a dead letter."""
+    dlq = catalogue.physical(DEAD_LETTER_TOPIC)
+    await _partitions(bootstrap, [dlq])
+    wanted = list(dict.fromkeys(positions))
+    found, ranges = await read_at(bootstrap, [(dlq, p, o) for p, o in wanted])
+    unknown = [p for p in wanted if (dlq, *p) not in found]
+    if unknown:
+        held = ", ".join(
+            f"partition {tp.partition}: {first}..{end - 1}"
+            for tp, (first, end) in sorted(ranges.items())
+            if end > first
+        )
+        names = ", ".join(position_text(*p) for p in unknown)
+        print(
+            f"no dead letter at offset {names} on {dlq} "
+            f"({'it holds ' + held if held else 'it is empty'})",
+            file=err,
+        )
+        return None
+    chosen = [read_message(found[(dlq, *p)], catalogue) for p in wanted]
+    broken = [m for m in chosen if m.letter is None]
+    for m in broken:
+        print(f"offset {_where(m)} on {dlq} is not a dead letter: {m.error}", file=err)
+    return None if broken else chosen
+
+
+async def _not_replayed(
+    bootstrap: str,
+    chosen: Sequence[TailedMessage],
+    request: ReplayRequest,
+    out: TextIO,
+    err: TextIO,
+) -> list[TailedMessage] | None:
+    """``chosen`` less what was replayed before (unless ``force``); None (said on ``err``)
+    when offsets were asked for and one of them was."""
     replays = {} if request.force else await find_replays(bootstrap, chosen)
     done = [m for m in chosen if _marker(m) in replays]
     for m in done:
@@ -625,50 +856,115 @@ async def replay_dead_letters(
             file=err if request.positions else out,
         )
     if done and request.positions:
-        return 1
+        return None
     todo = [m for m in chosen if _marker(m) not in replays]
-    if not request.positions:
-        # A replay that failed again is dead-lettered again: replaying that one too would
-        # add a generation per run, so --all leaves it to an explicit --offset.
-        replayed_as = {destination: marker for marker, destination in replays.items()}
-        for m in list(todo):
-            letter = _letter(m)
-            first = replayed_as.get((letter.topic, letter.partition, letter.offset))
-            if first is not None:
-                print(
-                    f"dead letter {_where(m)} is the replay of dead letter "
-                    f"{position_text(*_position(first))} failing again; skipped "
-                    f"(--offset {_where(m)} replays it)",
-                    file=out,
-                )
-                todo.remove(m)
-    if not todo:
-        print("nothing to replay", file=out)
-        return 0
+    if request.positions:
+        return todo
+    # A replay that failed again is dead-lettered again: replaying that one too would
+    # add a generation per run, so --all leaves it to an explicit --offset.
+    replayed_as = {destination: marker for marker, destination in replays.items()}
+    kept = []
+    for m in todo:
+        letter = _letter(m)
+        first = replayed_as.get((letter.topic, letter.partition, letter.offset))
+        if first is None:
+            kept.append(m)
+            continue
+        print(
+            f"dead letter {_where(m)} is the replay of dead letter "
+            f"{position_text(*_position(first))} failing again; skipped "
+            f"(--offset {_where(m)} replays it)",
+            file=out,
+        )
+    return kept
 
+
+@dataclass(frozen=True)
+class Replay:
+    """What replaying one dead letter publishes: the original key and value (None: a
+    tombstone), and whether they were read back at the origin (the letter left them out)."""
+
+    message: TailedMessage
+    key: bytes | None
+    value: bytes | None
+    from_origin: bool = False
+
+
+async def _replays(
+    bootstrap: str, todo: Sequence[TailedMessage], err: TextIO
+) -> tuple[list[Replay], int]:
+    """The bytes to republish for each dead letter, and how many were refused (said on
+    ``err``): a left-out original is read at its origin while the topic retains it."""
+    omitted = [_origin(m) for m in todo if _letter(m).value_omitted]
+    originals, ranges = await read_at(bootstrap, omitted) if omitted else ({}, {})
+    replays: list[Replay] = []
+    for m in todo:
+        topic, partition, _ = _origin(m)
+        retained = ranges.get(TopicPartition(topic, partition))
+        replay = _replay(m, originals.get(_origin(m)), retained)
+        if isinstance(replay, Replay):
+            replays.append(replay)
+        else:
+            print(f"dead letter {_where(m)} cannot be replayed: {replay}", file=err)
+    return replays, len(todo) - len(replays)
+
+
+def _replay(
+    message: TailedMessage, original: TopicRecord | None, retained: tuple[int, int] | None
+) -> Replay | str:
+    """The replay of one dead letter, or why there is none; ``original`` is the record at
+    its origin and ``retained`` what the origin's partition holds (for a left-out value)."""
+    letter = _letter(message)
+    if letter.value_omitted:
+        if original is None:
+            return _gone(letter, retained)
+        return Replay(message, original.key, original.value, from_origin=True)
+    try:
+        key, value = letter_bytes(letter, message.record.key)
+    except ValueError as exc:
+        return f"its base64 does not decode: {exc}"
+    if value is None and letter.value_size is not None:
+        return f"it carries none of the original's {letter.value_size} bytes"
+    return Replay(message, key, value)
+
+
+def _gone(letter: DeadLetter, retained: tuple[int, int] | None) -> str:
+    if retained is None:
+        holds = "the partition does not exist"
+    elif retained[1] > retained[0]:
+        holds = f"the partition holds {retained[0]}..{retained[1] - 1}"
+    else:
+        holds = "the partition is empty"
+    return (
+        f"its original value ({letter.value_size} bytes) was left out of it and "
+        f"{letter.topic} {letter.partition}:{letter.offset} is no longer retained ({holds})"
+    )
+
+
+async def _publish_replays(bootstrap: str, replays: Sequence[Replay], out: TextIO) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     try:
         await producer.start()
-        for m in todo:
-            letter = _letter(m)
-            value = base64.b64decode(letter.value_base64)
+        for replay in replays:
+            letter = _letter(replay.message)
             sent = await producer.send_and_wait(
                 letter.topic,
-                value,
-                key=m.record.key,
+                replay.value,
+                key=replay.key,
                 partition=letter.partition,
-                headers=[(REPLAYED_FROM, _marker(m).encode())],
+                headers=[(REPLAYED_FROM, _marker(replay.message).encode())],
             )
+            size = "a tombstone" if replay.value is None else f"{len(replay.value)} bytes"
+            read = ", read back at the origin" if replay.from_origin else ""
             print(
-                f"replayed dead letter {_where(m)} "
+                f"replayed dead letter {_where(replay.message)} "
                 f"({letter.error_kind}, {letter.message_id or 'no message id'}) to "
                 f"{letter.topic} {sent.partition}:{sent.offset} "
-                f"(originally {letter.partition}:{letter.offset}, {len(value)} bytes)",
+                f"(originally {letter.partition}:{letter.offset}, {size}{read})",
                 file=out,
             )
     finally:
         await producer.stop()
-    return 0
 
 
 def _where(message: TailedMessage) -> str:
@@ -681,8 +977,14 @@ def _position(marker: str) -> tuple[int, int]:
 
 
 def _letter(message: TailedMessage) -> DeadLetter:
-    assert isinstance(message.data, DeadLetter)
-    return message.data
+    letter = message.letter
+    assert letter is not None
+    return letter
+
+
+def _origin(message: TailedMessage) -> Position:
+    letter = _letter(message)
+    return letter.topic, letter.partition, letter.offset
 
 
 def _marker(message: TailedMessage) -> str:
@@ -726,3 +1028,80 @@ def _partitions_text(count: int) -> str:
 
 def status_json(rows: Sequence[TopicStatus]) -> str:
     return json.dumps([row.model_dump(mode="json") for row in rows], indent=2)
+
+
+# quarantined outbound events ---------------------------------------------------
+
+
+async def list_quarantined(store: Store, as_json: bool, out: TextIO) -> int:
+    """Outbound events that could never be published: id, topic, reason."""
+    entries = await store.quarantined()
+    for entry, reason in entries:
+        if as_json:
+            print(json.dumps(_quarantine_row(entry, reason)), file=out)
+        else:
+            print(f"{entry.id}  {entry.topic}  {reason}", file=out)
+    if not entries and not as_json:
+        print("no quarantined events", file=out)
+    return 0
+
+
+def _quarantine_row(entry: OutboxEntry, reason: str) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "topic": entry.topic,
+        "key": entry.key,
+        "bytes": len(entry.value.encode()),
+        "reason": reason,
+    }
+
+
+async def retry_quarantined(
+    store: Store, bootstrap: str, ids: Sequence[str], out: TextIO, err: TextIO
+) -> int:
+    """Publish quarantined events again (all, or those of ``ids``), byte for byte, to
+    their topic with their key; each one acknowledged leaves the quarantine, each one
+    that fails again stays with the new reason (exit status 1)."""
+    entries = await store.quarantined()
+    chosen = _chosen_entries(entries, ids, err)
+    if chosen is None:
+        return 1
+    if not chosen:
+        print("no quarantined events", file=out)
+        return 0
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    try:
+        await producer.start()
+        failed = [e for e in chosen if not await _retry_one(store, producer, e, out, err)]
+    finally:
+        await producer.stop()
+    return 1 if failed else 0
+
+
+def _chosen_entries(
+    entries: Sequence[tuple[OutboxEntry, str]], ids: Sequence[str], err: TextIO
+) -> list[OutboxEntry] | None:
+    by_id = {entry.id: entry for entry, _ in entries}
+    unknown = [i for i in dict.fromkeys(ids) if i not in by_id]
+    for event_id in unknown:
+        print(f"no quarantined event {event_id!r}", file=err)
+    if unknown:
+        return None
+    return [by_id[i] for i in dict.fromkeys(ids)] if ids else list(by_id.values())
+
+
+async def _retry_one(
+    store: Store, producer: AIOKafkaProducer, entry: OutboxEntry, out: TextIO, err: TextIO
+) -> bool:
+    try:
+        sent = await producer.send_and_wait(
+            entry.topic, entry.value.encode(), key=entry.key.encode()
+        )
+    except Exception as exc:
+        reason = describe(exc)
+        await store.quarantine_events([(entry, reason)])
+        print(f"event {entry.id} still cannot be published to {entry.topic}: {reason}", file=err)
+        return False
+    await store.release_quarantined([entry.id])
+    print(f"published event {entry.id} to {entry.topic} {sent.partition}:{sent.offset}", file=out)
+    return True

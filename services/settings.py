@@ -55,7 +55,40 @@ class Settings(BaseSettings):
     )
     outbox_sweep_seconds: float = Field(default=2.0, gt=0)
     kafka_session_timeout_seconds: float = Field(
-        default=30.0, ge=6, description="how long a crashed consumer holds its partitions"
+        default=10.0, ge=6, description="how long a crashed consumer holds its partitions"
+    )
+    instance_id: str = Field(
+        default="",
+        max_length=100,
+        description="a stable identity of this process among its processor's instances; "
+        "when set, it joins its consumer group as a static member, so a restart takes its "
+        "partitions back at once instead of after the session timeout",
+    )
+    shutdown_grace_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="how long a stopping processor waits for its batch in flight to finish; "
+        "past it the process exits without committing that batch (it is redelivered)",
+    )
+    dead_letter_max_bytes: int = Field(
+        default=512 * 1024,
+        ge=4096,
+        description="a dead letter larger than this leaves out the original bytes and "
+        "points at them (topic, partition, offset)",
+    )
+    receipt_margin_days: int = Field(
+        default=7,
+        ge=0,
+        description="receipts live as long as the longest inbound or dead-letter "
+        "retention plus this margin",
+    )
+    purge_batch: int = Field(
+        default=500, ge=1, description="most reports or receipts a timer pass deletes"
+    )
+    fault_batch_delay_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        description="fault injection for tests: wait this long before applying each batch",
     )
     timer_interval_seconds: float = Field(default=5.0, gt=0)
     retry_backoff_seconds: float = Field(default=0.5, gt=0)

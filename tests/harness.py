@@ -20,8 +20,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from services.adapters.catalogue import Catalogue, ensure_topics
 from services.adapters.publisher import AiokafkaProducer, Outbox, Publisher
 from services.adapters.store import Store, connect
-from services.app import Runtime
 from services.infra.process import ManagedProcess, tail
+from services.runtime.context import Runtime
 from services.settings import PROJECT_ROOT, Settings
 
 T = TypeVar("T")
@@ -112,17 +112,22 @@ class System:
         await ensure_topics(self.catalogue, self.servers.bootstrap_servers)
         await self.store.ensure_indexes()
 
-    def start_processor(self, name: str) -> ManagedProcess:
+    def start_processor(
+        self, name: str, *, instance: str = "", env: dict[str, str] | None = None
+    ) -> ManagedProcess:
+        """``lmp-billing process name`` as its own process; ``instance`` tells apart
+        several of the same processor (their logs and handles)."""
+        handle = f"{name}{instance}"
         proc = ManagedProcess(
-            name=name,
+            name=handle,
             argv=[sys.executable, "-m", "services.cli", "process", name],
-            log_path=self.workdir / f"{name}.log",
-            pid_path=self.workdir / f"{name}.pid",
-            env=self.env(),
+            log_path=self.workdir / f"{handle}.log",
+            pid_path=self.workdir / f"{handle}.pid",
+            env={**self.env(), "LMP_INSTANCE_ID": handle, **(env or {})},
             cwd=PROJECT_ROOT,
         )
         proc.start()
-        self.processes[name] = proc
+        self.processes[handle] = proc
         return proc
 
     def kill_processor(self, name: str) -> None:
@@ -133,8 +138,17 @@ class System:
             os.killpg(pid, signal.SIGKILL)
         proc.stop(timeout=5)
 
-    def logs(self, name: str) -> str:
-        return tail(self.workdir / f"{name}.log", 60)
+    def terminate_processor(self, name: str, timeout: float = 60.0) -> int | None:
+        """SIGTERM, as an orchestrator stops a process; returns its exit code."""
+        proc = self.processes.pop(name)
+        pid = proc.pid()
+        if pid is not None:
+            os.killpg(pid, signal.SIGTERM)
+        proc.stop(timeout=timeout)
+        return proc.returncode()
+
+    def logs(self, name: str, lines: int = 60) -> str:
+        return tail(self.workdir / f"{name}.log", lines)
 
     async def publish(self, contract_topic: str, records: list[tuple[bytes | None, bytes]]) -> None:
         producer = await self.producer()
@@ -159,7 +173,8 @@ class System:
         return Runtime(name, self.settings, self.catalogue, self.store, outbox, clock)
 
     async def read_all(self, contract_topic: str, timeout: float = 2.0) -> list[dict[str, Any]]:
-        """Every record on a topic so far, decoded as JSON (value) with key and partition."""
+        """Every record on a topic so far, decoded as JSON (value, and the bytes as raw)
+        with key and partition."""
         topic = self.topic(contract_topic)
         if topic not in self._readers:
             consumer = AIOKafkaConsumer(
@@ -184,7 +199,8 @@ class System:
                             "key": rec.key,
                             "partition": rec.partition,
                             "offset": rec.offset,
-                            "value": json.loads(rec.value),
+                            "value": json.loads(rec.value) if rec.value is not None else None,
+                            "raw": rec.value,
                         }
                     )
         return list(seen)

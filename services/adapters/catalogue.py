@@ -24,13 +24,18 @@ class TopicSpec(BaseModel):
     replication: int | None = Field(default=None, ge=1)
     cleanup_policy: Literal["delete", "compact"]
     retention_ms: int
+    max_message_bytes: int = Field(ge=1024)
     key: str
     types: list[str] = Field(min_length=1)
     producers: list[str]
     consumers: list[str]
 
     def configs(self) -> dict[str, str]:
-        return {"cleanup.policy": self.cleanup_policy, "retention.ms": str(self.retention_ms)}
+        return {
+            "cleanup.policy": self.cleanup_policy,
+            "retention.ms": str(self.retention_ms),
+            "max.message.bytes": str(self.max_message_bytes),
+        }
 
 
 class Catalogue(BaseModel):

@@ -1,14 +1,19 @@
-"""Bytes on a topic <-> validated models: CloudEvents in, CloudEvents out, dead letters."""
+"""Bytes on a topic <-> validated models: CloudEvents in, CloudEvents out, dead letters.
+
+``decode`` accepts any record at all — null value or key, any bytes, any JSON — and
+answers with a decoded message, a tombstone (on a compacted topic) or a poison with a
+reason; it never raises. Dead letters are a pure function of the record and the
+reason, so a record dead-lettered twice yields the same event id and the same bytes.
+"""
 
 from __future__ import annotations
 
 import base64
-import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from schemas.envelope import CloudEvent, RawCloudEvent
 from schemas.events import DeadLetter
@@ -16,6 +21,12 @@ from schemas.registry import MESSAGE_TYPES
 from schemas.report import OutboxEntry
 from services.domain.events import DomainEvent
 from services.domain.ids import payload_hash
+
+DEAD_LETTER_TYPE = "lmp.dead-letter"
+KEY_CAP = 1024
+"""Keys longer than this are not copied into a dead letter (its pointer finds them)."""
+ERROR_CAP = 2000
+MESSAGE_ID_CAP = 300
 
 
 @dataclass(frozen=True)
@@ -26,7 +37,8 @@ class InboundMessage:
     partition: int
     offset: int
     key: bytes | None
-    value: bytes
+    value: bytes | None
+    timestamp_ms: int = 0
 
 
 @dataclass(frozen=True)
@@ -38,8 +50,25 @@ class Decoded:
 
 
 @dataclass(frozen=True)
+class Tombstone:
+    """A null value on a compacted topic: its key's entity is withdrawn."""
+
+    message: InboundMessage
+
+    @property
+    def key(self) -> str | None:
+        key = self.message.key
+        if key is None:
+            return None
+        try:
+            return key.decode()
+        except UnicodeDecodeError:
+            return None
+
+
+@dataclass(frozen=True)
 class Poison:
-    """A message that cannot be applied; ``kind`` is parse, schema, unknown_type or conflict."""
+    """A message that cannot be applied; ``kind`` names why (see ``DeadLetter.error_kind``)."""
 
     message: InboundMessage
     kind: str
@@ -47,25 +76,45 @@ class Poison:
     message_id: str | None = None
 
 
+class _IdProbe(BaseModel):
+    """Reads just the envelope's ``id`` of a message that failed its envelope."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: Any = None
+
+
 def _errors(exc: ValidationError) -> str:
     parts = []
-    for err in exc.errors(include_url=False)[:10]:
+    for err in exc.errors(include_url=False, include_input=False)[:10]:
         where = ".".join(str(p) for p in err["loc"]) or "(message)"
         parts.append(f"{where}: {err['msg']}")
     return "; ".join(parts)
 
 
-def decode(message: InboundMessage, allowed_types: frozenset[str]) -> Decoded | Poison:
+def decode(
+    message: InboundMessage, allowed_types: frozenset[str], *, compacted: bool = False
+) -> Decoded | Tombstone | Poison:
     """Read the envelope tolerantly, then the data strictly against its type's model."""
+    if message.value is None:
+        tombstone = Tombstone(message)
+        if compacted and tombstone.key:
+            return tombstone
+        why = (
+            "a tombstone needs a UTF-8 key naming what it withdraws"
+            if compacted
+            else f"{message.topic} is not compacted"
+        )
+        return Poison(message, "tombstone", f"null value (tombstone): {why}")
     try:
         envelope = RawCloudEvent.model_validate_json(message.value)
     except ValidationError as exc:
-        return _envelope_poison(message, exc)
+        return _envelope_poison(message, message.value, exc)
     if envelope.type not in allowed_types:
         return Poison(
             message,
             "unknown_type",
-            f"type {envelope.type!r} is not carried by {message.topic}",
+            f"type {envelope.type[:200]!r} is not carried by {message.topic}",
             envelope.id,
         )
     try:
@@ -75,14 +124,23 @@ def decode(message: InboundMessage, allowed_types: frozenset[str]) -> Decoded | 
     return Decoded(message, envelope, data, payload_hash(envelope.type, data))
 
 
-def _envelope_poison(message: InboundMessage, exc: ValidationError) -> Poison:
+def _envelope_poison(message: InboundMessage, value: bytes, exc: ValidationError) -> Poison:
     """Tell bytes that are not JSON from JSON that is not a CloudEvent."""
+    if any(err["type"] == "json_invalid" for err in exc.errors()):
+        try:
+            value.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            return Poison(message, "parse", f"not UTF-8: {bad.reason} at byte {bad.start}")
+        return Poison(message, "parse", f"not JSON: {_errors(exc)}")
     try:
-        raw = json.loads(message.value)
-    except (UnicodeDecodeError, json.JSONDecodeError) as parse_error:
-        return Poison(message, "parse", f"not JSON: {parse_error}")
-    message_id = raw.get("id") if isinstance(raw, dict) else None
+        raw_id = _IdProbe.model_validate_json(value).id
+    except ValidationError:
+        raw_id = None
+    message_id = raw_id[:MESSAGE_ID_CAP] if isinstance(raw_id, str) and raw_id else None
     return Poison(message, "schema", f"not a CloudEvent: {_errors(exc)}", message_id)
+
+
+# outbound -------------------------------------------------------------------
 
 
 def cloud_event_json(
@@ -100,7 +158,7 @@ def cloud_event_json(
 
 
 def outbox_entry(event: DomainEvent, topic: str, source: str) -> OutboxEntry:
-    """Serialize once, at commit time, so a republished event is byte-identical."""
+    """Serialize once, at decision time: every later publication sends these bytes."""
     value = cloud_event_json(
         id_=event.id,
         type_=event.type,
@@ -112,27 +170,94 @@ def outbox_entry(event: DomainEvent, topic: str, source: str) -> OutboxEntry:
     return OutboxEntry(id=event.id, topic=topic, key=event.subject or event.id, value=value)
 
 
-def dead_letter(poison: Poison, processor: str, now: datetime) -> tuple[bytes | None, bytes]:
-    """Key and value of the dead-letter record; its id is the source coordinates."""
+# dead letters ---------------------------------------------------------------
+
+
+def dead_letter_id(message: InboundMessage) -> str:
+    return f"dead-letter/{message.topic}/{message.partition}/{message.offset}"
+
+
+def record_time(message: InboundMessage) -> datetime:
+    """The record's own timestamp (milliseconds): what makes a dead letter reproducible."""
+    try:
+        return datetime.fromtimestamp(max(message.timestamp_ms, 0) / 1000, UTC)
+    except (OverflowError, OSError, ValueError):
+        return datetime.fromtimestamp(0, UTC)
+
+
+def _text_or_base64(raw: bytes) -> tuple[str | None, str | None]:
+    try:
+        return raw.decode("utf-8"), None
+    except UnicodeDecodeError:
+        return None, base64.b64encode(raw).decode()
+
+
+def dead_letter(poison: Poison, processor: str, max_bytes: int) -> tuple[bytes | None, bytes]:
+    """Key and value of the dead-letter record, at most ``max_bytes`` of value.
+
+    The original bytes are copied once; when that would pass the cap they are left out
+    and the letter points at their origin. Same record and reason, same bytes.
+    """
     message = poison.message
-    data = DeadLetter(
-        topic=message.topic,
-        partition=message.partition,
-        offset=message.offset,
-        key=message.key.decode(errors="replace") if message.key is not None else None,
-        value=message.value.decode(errors="replace"),
-        value_base64=base64.b64encode(message.value).decode(),
-        error_kind=poison.kind,
-        error=poison.error,
-        processor=processor,
-        message_id=poison.message_id,
+    short_key = message.key is not None and len(message.key) <= KEY_CAP
+    key_text, key_b64 = _text_or_base64(message.key) if short_key and message.key else (None, None)
+    value_text, value_b64 = (
+        _text_or_base64(message.value) if message.value is not None else (None, None)
     )
-    value = cloud_event_json(
-        id_=f"dead-letter/{message.topic}/{message.partition}/{message.offset}",
-        type_="lmp.dead-letter",
+    fields: dict[str, Any] = {
+        "topic": message.topic,
+        "partition": message.partition,
+        "offset": message.offset,
+        "key": key_text if short_key else None,
+        "key_base64": key_b64,
+        "value": value_text,
+        "value_base64": value_b64,
+        "value_size": None if message.value is None else len(message.value),
+        "error_kind": poison.kind,
+        "error": poison.error[:ERROR_CAP],
+        "processor": processor,
+        "message_id": (poison.message_id or None) and poison.message_id[:MESSAGE_ID_CAP],
+    }
+    value = _dead_letter_json(message, processor, fields, "")
+    if len(value) > max_bytes:
+        omitted = {**fields, "value": None, "value_base64": None, "value_omitted": True}
+        value = _dead_letter_json(message, processor, omitted, "")
+    return (message.key if short_key else None), value
+
+
+def minimal_dead_letter(poison: Poison, processor: str) -> tuple[bytes | None, bytes]:
+    """The smallest dead letter there is: where the record is and why (its own id)."""
+    message = poison.message
+    fields: dict[str, Any] = {
+        "topic": message.topic,
+        "partition": message.partition,
+        "offset": message.offset,
+        "value_size": None if message.value is None else len(message.value),
+        "value_omitted": True,
+        "error_kind": poison.kind,
+        "error": poison.error[:200],
+        "processor": processor,
+    }
+    return None, _dead_letter_json(message, processor, fields, "/minimal")
+
+
+def _dead_letter_json(
+    message: InboundMessage, processor: str, fields: dict[str, Any], suffix: str
+) -> bytes:
+    return cloud_event_json(
+        id_=dead_letter_id(message) + suffix,
+        type_=DEAD_LETTER_TYPE,
         source=f"lmp-billing/{processor}",
-        subject=poison.message_id,
-        time=now,
-        data=data,
-    )
-    return message.key, value.encode()
+        subject=fields.get("message_id"),
+        time=record_time(message),
+        data=DeadLetter.model_validate(fields),
+    ).encode()
+
+
+def original_bytes(letter: DeadLetter) -> bytes | None:
+    """The original value a dead letter carries, or None (tombstone, or left out)."""
+    if letter.value_base64 is not None:
+        return base64.b64decode(letter.value_base64)
+    if letter.value is not None:
+        return letter.value.encode()
+    return None

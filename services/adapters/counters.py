@@ -16,6 +16,12 @@ DEAD_LETTERED = "dead_lettered"
 TIMER_RUNS = "timer_runs"
 AUTO_SUBMITTED = "auto_submitted"
 REMINDERS_SENT = "reminders_sent"
+TIMER_SKIPPED = "timer_skipped"
+"""Reports the timer could not process (bad data); logged with the reason, retried next pass."""
+REPORTS_PURGED = "reports_purged"
+RECEIPTS_PURGED = "receipts_purged"
+DEAD_LETTERS_LOST = "dead_letters_lost"
+"""Poison whose dead letter could not be published at all (logged); the partition moved on."""
 
 
 class Counters:

@@ -1,4 +1,12 @@
-"""Publishing to Kafka: awaited delivery, the outbox relay and the dead-letter topic."""
+"""Publishing to Kafka: awaited delivery, the outbox relay and the dead-letter topic.
+
+Every record is sent and its acknowledgement awaited one by one, so one record that can
+never be published (too large, not authorized) is told apart from the rest: an outbound
+event goes to the quarantine collection (``lmp-billing outbox list|retry``), a dead
+letter falls back to a minimal one, and everything else goes on. Transient failures
+raise, and the caller retries the whole step (publishing again is harmless: the bytes
+of an event id never change).
+"""
 
 from __future__ import annotations
 
@@ -10,9 +18,10 @@ from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer
 
-from schemas.report import Report
+from schemas.report import OutboxEntry, Report
 from services.adapters.catalogue import Catalogue
-from services.adapters.codec import Poison, dead_letter, outbox_entry
+from services.adapters.codec import Poison, dead_letter, minimal_dead_letter, outbox_entry
+from services.adapters.failures import describe, is_transient
 from services.adapters.store import Store
 from services.domain.events import DomainEvent
 
@@ -55,23 +64,39 @@ class AiokafkaProducer:
 
 
 class Publisher:
-    """Sends records and waits until the broker acknowledged every one of them."""
+    """Sends records and waits until the broker acknowledged each of them."""
 
     def __init__(self, producer: Callable[[], Producer]) -> None:
         self._producer = producer
 
     async def publish(self, records: Sequence[Record]) -> None:
+        """All or an exception (the first failure)."""
+        for failure in await self.try_publish(records):
+            if failure is not None:
+                raise failure
+
+    async def try_publish(self, records: Sequence[Record]) -> list[BaseException | None]:
+        """One outcome per record: None when acknowledged, else what went wrong."""
         producer = self._producer()
-        pending = [
-            await producer.send(topic, key, value, None, None, None)
-            for topic, key, value in records
-        ]
+        outcomes: list[BaseException | None] = [None] * len(records)
+        pending: list[tuple[int, Any]] = []
+        for i, (topic, key, value) in enumerate(records):
+            try:
+                pending.append((i, await producer.send(topic, key, value, None, None, None)))
+            except Exception as exc:
+                outcomes[i] = exc
         if pending:
-            await asyncio.gather(*pending)
+            acks = await asyncio.gather(*(f for _, f in pending), return_exceptions=True)
+            for (i, _), ack in zip(pending, acks, strict=True):
+                if isinstance(ack, BaseException):
+                    if not isinstance(ack, Exception):
+                        raise ack
+                    outcomes[i] = ack
+        return outcomes
 
 
 class Outbox:
-    """Turns domain events into outbox entries and drains committed outboxes to Kafka."""
+    """Serializes decided events, relays committed outboxes, and writes dead letters."""
 
     def __init__(
         self,
@@ -79,20 +104,25 @@ class Outbox:
         publisher: Publisher,
         catalogue: Catalogue,
         source: str,
+        dead_letter_max_bytes: int = 512 * 1024,
     ) -> None:
         self._store = store
         self._publisher = publisher
         self._catalogue = catalogue
         self._source = source
+        self._dead_letter_max_bytes = dead_letter_max_bytes
 
-    def stage(self, report: Report, events: Sequence[DomainEvent], now: datetime) -> Report:
-        """The report with ``events`` appended to its outbox, ready to be written."""
-        if not events:
-            return report
-        entries = [
+    def entries(self, events: Sequence[DomainEvent]) -> list[OutboxEntry]:
+        """Each event as the bytes that will be published for its id, forever."""
+        return [
             outbox_entry(event, self._catalogue.topic_for_type(event.type), self._source)
             for event in events
         ]
+
+    def stage(self, report: Report, entries: Sequence[OutboxEntry], now: datetime) -> Report:
+        """The report with ``entries`` appended to its outbox, ready to be written."""
+        if not entries:
+            return report
         return report.model_copy(
             update={
                 "outbox": [*report.outbox, *entries],
@@ -100,33 +130,48 @@ class Outbox:
             }
         )
 
+    async def send(self, entries: Sequence[OutboxEntry]) -> None:
+        """Publish recorded events; one that can never be published is quarantined.
+
+        Raises on a transient failure (the caller retries; what was sent is sent again,
+        byte for byte).
+        """
+        records: list[Record] = [(e.topic, e.key.encode(), e.value.encode()) for e in entries]
+        outcomes = await self._publisher.try_publish(records)
+        transient = [exc for exc in outcomes if exc is not None and is_transient(exc)]
+        if transient:
+            raise transient[0]
+        quarantined = [
+            (entry, describe(exc))
+            for entry, exc in zip(entries, outcomes, strict=True)
+            if exc is not None
+        ]
+        if quarantined:
+            for entry, reason in quarantined:
+                log.error("quarantined event %s for %s: %s", entry.id, entry.topic, reason)
+            await self._store.quarantine_events(quarantined)
+
     async def drain(self, reports: Sequence[Report]) -> int:
         """Publish the committed outbox of each report, then clear it (at least once)."""
         with_events = [r for r in reports if r.outbox]
-        records: list[Record] = [
-            (entry.topic, entry.key.encode(), entry.value.encode())
-            for report in with_events
-            for entry in report.outbox
-        ]
-        await self._publisher.publish(records)
+        await self.send([entry for report in with_events for entry in report.outbox])
         await self._store.clear_outboxes([(r.id, r.version) for r in with_events])
-        return len(records)
+        return sum(len(r.outbox) for r in with_events)
 
     async def sweep(self, now: datetime, grace: timedelta, limit: int = 500) -> int:
         """Drain outboxes left behind by a crash between a write and its publish."""
         reports = await self._store.reports_with_outbox(now - grace, limit)
         return await self.drain(reports)
 
-    async def publish_events(self, events: Sequence[DomainEvent]) -> None:
-        """Publish events that belong to no committed report change (refusals)."""
-        entries = [
-            outbox_entry(e, self._catalogue.topic_for_type(e.type), self._source) for e in events
-        ]
-        await self._publisher.publish(
-            [(e.topic, e.key.encode() if e.key else None, e.value.encode()) for e in entries]
-        )
+    async def dead_letter(self, poisons: Sequence[Poison], processor: str) -> int:
+        """Publish a dead letter per poison; returns how many could not be published at all.
 
-    async def dead_letter(self, poisons: Sequence[Poison], processor: str, now: datetime) -> None:
+        A full dead letter that can never be published is replaced by a minimal one
+        (origin and reason, its own id); if even that fails permanently the failure is
+        logged and counted, and the partition moves on.
+        """
+        if not poisons:
+            return 0
         for poison in poisons:
             log.warning(
                 "dead-lettering %s[%d]@%d (%s): %s",
@@ -134,7 +179,28 @@ class Outbox:
                 poison.message.partition,
                 poison.message.offset,
                 poison.kind,
-                poison.error,
+                poison.error[:300],
             )
         topic = self._catalogue.physical(DEAD_LETTER_TOPIC)
-        await self._publisher.publish([(topic, *dead_letter(p, processor, now)) for p in poisons])
+        full = [(topic, *dead_letter(p, processor, self._dead_letter_max_bytes)) for p in poisons]
+        failed = await self._permanent_failures(full)
+        if not failed:
+            return 0
+        minimal = [(topic, *minimal_dead_letter(poisons[i], processor)) for i in failed]
+        lost = await self._permanent_failures(minimal)
+        for i in lost:
+            message = poisons[failed[i]].message
+            log.error(
+                "no dead letter could be published for %s[%d]@%d; moving on",
+                message.topic,
+                message.partition,
+                message.offset,
+            )
+        return len(lost)
+
+    async def _permanent_failures(self, records: Sequence[Record]) -> list[int]:
+        outcomes = await self._publisher.try_publish(records)
+        for exc in outcomes:
+            if exc is not None and is_transient(exc):
+                raise exc
+        return [i for i, exc in enumerate(outcomes) if exc is not None]

@@ -8,21 +8,25 @@ document (the outbox) so a crash between the write and the publish loses nothing
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
 from pymongo import ASCENDING, DESCENDING, IndexModel, InsertOne, ReplaceOne, UpdateOne
 from pymongo.errors import BulkWriteError
 
-from schemas.accounts import DistributorAccount, PartnerAccount
+from schemas.accounts import DistributorAccount, PartnerAccount, RegionSettings
 from schemas.api import ApiKey, ReportQuery, SortKey
 from schemas.pricing import PriceListed, PromotionPublished
-from schemas.report import Report, ReportStatus, SubmissionKind
+from schemas.report import OrphanOutcome, OutboxEntry, Report, ReportStatus, SubmissionKind
 from services.domain.status import BILLING_STATUS_CRITERIA, EDITABLE_BY_PARTNER
 from services.settings import MongoDriver, Settings
+
+log = logging.getLogger(__name__)
 
 DUPLICATE_KEY = 11000
 WRITER_STAMP = "_writer"
@@ -49,6 +53,7 @@ REPORT_INDEXES = [
         name="cycle_status_kind",
     ),
     IndexModel([("status", ASCENDING), ("submission_kind", ASCENDING)], name="status_kind"),
+    IndexModel([("expires_at", ASCENDING)], name="expires_at"),
 ]
 
 _COUNTED = [(s, k) for s in ReportStatus for k in (None, *SubmissionKind)]
@@ -143,6 +148,9 @@ class Store:
         self.promotions = db["promotions"]
         self.api_keys = db["api_keys"]
         self.metrics = db["metrics"]
+        self.outcomes = db["outcomes"]
+        self.quarantine = db["quarantine"]
+        self.regions = db["regions"]
 
     async def close(self) -> None:
         result = self._client.close()
@@ -157,6 +165,8 @@ class Store:
         await self.partners.create_index([("distributor_id", ASCENDING)], name="by_distributor")
         await self.prices.create_index([("region", ASCENDING)], name="by_region")
         await self.partners.create_index([("updated_at", ASCENDING)], name="by_updated_at")
+        await self.receipts.create_index([("at", ASCENDING)], name="by_at")
+        await self.outcomes.create_index([("at", ASCENDING)], name="by_at")
 
     # reports -----------------------------------------------------------------
 
@@ -234,30 +244,120 @@ class Store:
             ordered=False,
         )
 
-    async def due_for_auto_submission(self, now: datetime, limit: int) -> list[Report]:
-        """Overdue reports the partner can still edit, from the status+deadline index.
+    async def due_for_auto_submission(
+        self, now: datetime, limit: int, after: tuple[datetime, str] | None = None
+    ) -> list[Report]:
+        """Overdue reports the partner can still edit, from the status+deadline index,
+        in (deadline, id) order after ``after``: a pass pages through them, so reports it
+        had to skip never hide the others.
 
         One equality+range query per status rather than one ``$in``: SecantusDB plans
         ``$in``+range as a collection scan (see the database probe).
         """
         found: list[Report] = []
         for status in sorted(EDITABLE_BY_PARTNER):
-            if len(found) >= limit:
-                break
-            docs = (
-                await self.reports.find({"status": status.value, "deadline": {"$lte": now}})
-                .sort("deadline", ASCENDING)
-                .limit(limit - len(found))
-                .to_list(None)
-            )
-            found.extend(Report.from_document(doc) for doc in docs)
-        return found
+            criteria: dict[str, Any] = {"status": status.value, "deadline": {"$lte": now}}
+            found += await self._page(criteria, "deadline", after, limit)
+        found.sort(key=lambda r: (r.deadline, r.id))
+        return found[:limit]
 
-    async def due_for_reminder(self, now: datetime, limit: int) -> list[Report]:
+    async def due_for_reminder(
+        self, now: datetime, limit: int, after: tuple[datetime, str] | None = None
+    ) -> list[Report]:
+        criteria: dict[str, Any] = {"next_reminder_at": {"$lte": now}}
+        return await self._page(criteria, "next_reminder_at", after, limit)
+
+    async def _page(
+        self,
+        criteria: dict[str, Any],
+        field: str,
+        after: tuple[datetime, str] | None,
+        limit: int,
+    ) -> list[Report]:
+        if after is not None:
+            moment, rid = after
+            criteria = {
+                **criteria,
+                "$or": [{field: {"$gt": moment}}, {field: moment, "_id": {"$gt": rid}}],
+            }
+            bound = criteria[field]
+            criteria[field] = {**bound, "$gte": moment}
         docs = (
-            await self.reports.find({"next_reminder_at": {"$lte": now}}).limit(limit).to_list(None)
+            await self.reports.find(criteria)
+            .sort([(field, ASCENDING), ("_id", ASCENDING)])
+            .limit(limit)
+            .to_list(None)
         )
         return [Report.from_document(doc) for doc in docs]
+
+    async def existing_reports(self, ids: Iterable[str]) -> set[str]:
+        wanted = list(set(ids))
+        if not wanted:
+            return set()
+        docs = await self.reports.find({"_id": {"$in": wanted}}, {"_id": 1}).to_list(None)
+        return {doc["_id"] for doc in docs}
+
+    async def purge_expired_reports(self, now: datetime, limit: int) -> int:
+        """Delete up to ``limit`` reports past their retention (``expires_at``)."""
+        docs = (
+            await self.reports.find({"expires_at": {"$lte": now}}, {"_id": 1})
+            .sort([("expires_at", ASCENDING)])
+            .limit(limit)
+            .to_list(None)
+        )
+        if not docs:
+            return 0
+        result = await self.reports.delete_many(
+            {"_id": {"$in": [d["_id"] for d in docs]}, "expires_at": {"$lte": now}}
+        )
+        return int(result.deleted_count)
+
+    # outcomes of actions on reports that do not exist ---------------------------
+
+    async def load_outcomes(self, message_ids: Iterable[str]) -> dict[str, OrphanOutcome]:
+        wanted = list(set(message_ids))
+        if not wanted:
+            return {}
+        docs = await self.outcomes.find({"_id": {"$in": wanted}}).to_list(None)
+        return {doc["_id"]: OrphanOutcome.model_validate(doc) for doc in docs}
+
+    async def record_outcomes(self, outcomes: Sequence[OrphanOutcome]) -> set[str]:
+        """Insert each outcome once; return the message ids that already had one."""
+        if not outcomes:
+            return set()
+        try:
+            await self.outcomes.insert_many(
+                [o.model_dump(mode="python", by_alias=True) for o in outcomes], ordered=False
+            )
+            return set()
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(err.get("code") != DUPLICATE_KEY for err in errors):
+                raise
+            return {outcomes[err["index"]].message_id for err in errors}
+
+    # quarantine of events that cannot be published -------------------------------
+
+    async def quarantine_events(self, entries: Sequence[tuple[OutboxEntry, str]]) -> None:
+        await self.quarantine.bulk_write(
+            [
+                ReplaceOne(
+                    {"_id": entry.id},
+                    {"_id": entry.id, **entry.model_dump(), "reason": reason},
+                    upsert=True,
+                )
+                for entry, reason in entries
+            ],
+            ordered=False,
+        )
+
+    async def quarantined(self) -> list[tuple[OutboxEntry, str]]:
+        docs = await self.quarantine.find({}).sort([("_id", ASCENDING)]).to_list(None)
+        return [(OutboxEntry.model_validate(doc), str(doc.get("reason", ""))) for doc in docs]
+
+    async def release_quarantined(self, event_ids: Sequence[str]) -> None:
+        if event_ids:
+            await self.quarantine.delete_many({"_id": {"$in": list(event_ids)}})
 
     # pricing -----------------------------------------------------------------
 
@@ -281,8 +381,9 @@ class Store:
         out: dict[str, dict[str, PriceListed]] = {r: {} for r in wanted}
         if wanted:
             async for doc in self.prices.find({"region": {"$in": wanted}}):
-                price = PriceListed.model_validate(doc)
-                out[price.region][price.product_id] = price
+                price = _valid(PriceListed, doc, "price")
+                if price is not None:
+                    out[price.region][price.product_id] = price
         return out
 
     async def load_promotions(self, codes: Iterable[str]) -> dict[str, PromotionPublished]:
@@ -290,7 +391,14 @@ class Store:
         if not wanted:
             return {}
         docs = await self.promotions.find({"_id": {"$in": wanted}}).to_list(None)
-        return {doc["_id"]: PromotionPublished.model_validate(doc) for doc in docs}
+        valid = {doc["_id"]: _valid(PromotionPublished, doc, "promotion") for doc in docs}
+        return {code: promo for code, promo in valid.items() if promo is not None}
+
+    async def delete_price(self, region: str, product_id: str) -> None:
+        await self.prices.delete_one({"_id": f"{region}|{product_id}"})
+
+    async def delete_promotion(self, code: str) -> None:
+        await self.promotions.delete_one({"_id": code})
 
     # accounts ----------------------------------------------------------------
 
@@ -308,9 +416,39 @@ class Store:
             upsert=True,
         )
 
+    async def withdraw_account(self, account_id: str, at: datetime) -> None:
+        """A tombstone: the partner or distributor of that id is withdrawn (kept, marked)."""
+        marked = {"$set": {"withdrawn_at": at, "updated_at": at}}
+        await asyncio.gather(
+            self.partners.update_one({"_id": account_id}, marked),
+            self.distributors.update_one({"_id": account_id}, marked),
+        )
+
+    async def save_region(self, region: RegionSettings, at: datetime) -> None:
+        await self.regions.replace_one(
+            {"_id": region.region},
+            {"_id": region.region, **region.model_dump(mode="json"), "updated_at": at},
+            upsert=True,
+        )
+
+    async def delete_region(self, region: str) -> None:
+        await self.regions.delete_one({"_id": region})
+
     async def load_partners(self, partner_ids: Iterable[str]) -> dict[str, PartnerAccount]:
-        docs = await self.partners.find({"_id": {"$in": list(set(partner_ids))}}).to_list(None)
-        return {doc["_id"]: PartnerAccount.model_validate(doc) for doc in docs}
+        """Partner accounts in force (not withdrawn), by id."""
+        docs = await self.partners.find(
+            {"_id": {"$in": list(set(partner_ids))}, "withdrawn_at": None}
+        ).to_list(None)
+        valid = {doc["_id"]: _valid(PartnerAccount, doc, "partner") for doc in docs}
+        return {pid: account for pid, account in valid.items() if account is not None}
+
+    async def load_regions(self, regions: Iterable[str | None]) -> dict[str, RegionSettings]:
+        wanted = [r for r in set(regions) if r]
+        if not wanted:
+            return {}
+        docs = await self.regions.find({"_id": {"$in": wanted}}).to_list(None)
+        valid = {doc["_id"]: _valid(RegionSettings, doc, "region") for doc in docs}
+        return {code: region for code, region in valid.items() if region is not None}
 
     # receipts ----------------------------------------------------------------
 
@@ -333,6 +471,20 @@ class Store:
             seen_keys = [receipts[err["index"]][0] for err in errors]
         docs = await self.receipts.find({"_id": {"$in": seen_keys}}).to_list(None)
         return {doc["_id"]: doc["hash"] for doc in docs}
+
+    async def purge_receipts(self, before: datetime, limit: int) -> int:
+        """Forget receipts (and answers to actions on missing reports) older than ``before``."""
+        deleted = 0
+        for collection in (self.receipts, self.outcomes):
+            docs = (
+                await collection.find({"at": {"$lt": before}}, {"_id": 1})
+                .limit(limit)
+                .to_list(None)
+            )
+            if docs:
+                result = await collection.delete_many({"_id": {"$in": [d["_id"] for d in docs]}})
+                deleted += int(result.deleted_count)
+        return deleted
 
     # reading -----------------------------------------------------------------
 
@@ -442,3 +594,13 @@ class Store:
     async def load_counters(self) -> list[dict[str, Any]]:
         docs: list[dict[str, Any]] = await self.metrics.find({}).to_list(None)
         return docs
+
+
+def _valid(model: Any, doc: dict[str, Any], what: str) -> Any:
+    """A stored reference document, or None (logged) when it no longer passes its model:
+    one bad document must not stop every report that would read it."""
+    try:
+        return model.model_validate(doc)
+    except ValidationError as exc:
+        log.error("ignoring stored %s %r: %s", what, doc.get("_id"), exc.errors()[:3])
+        return None

@@ -18,10 +18,14 @@ from prometheus_client.registry import Collector
 from services.adapters.counters import (
     AUTO_SUBMITTED,
     DEAD_LETTERED,
+    DEAD_LETTERS_LOST,
     PROCESSED,
+    RECEIPTS_PURGED,
     REFUSED,
     REMINDERS_SENT,
+    REPORTS_PURGED,
     TIMER_RUNS,
+    TIMER_SKIPPED,
 )
 from services.adapters.store import Store
 
@@ -30,11 +34,14 @@ log = logging.getLogger(__name__)
 LagRow = tuple[str, str, int]
 """(consumer group, topic, messages not yet consumed)."""
 
-_MESSAGE_OUTCOMES = {PROCESSED, REFUSED, DEAD_LETTERED}
+_MESSAGE_OUTCOMES = {PROCESSED, REFUSED, DEAD_LETTERED, DEAD_LETTERS_LOST}
 _TIMER_COUNTERS = {
     TIMER_RUNS: ("lmp_timer_runs", "Passes of the deadline timer"),
     AUTO_SUBMITTED: ("lmp_reports_auto_submitted", "Reports submitted by the timer"),
     REMINDERS_SENT: ("lmp_reminders_sent", "Deadline reminders published"),
+    TIMER_SKIPPED: ("lmp_timer_skipped_reports", "Reports a timer pass could not process"),
+    REPORTS_PURGED: ("lmp_reports_purged", "Reports deleted after their retention"),
+    RECEIPTS_PURGED: ("lmp_receipts_purged", "Message receipts forgotten after their horizon"),
 }
 
 
@@ -92,7 +99,8 @@ def _families(
 ) -> list[Metric]:
     messages = CounterMetricFamily(
         "lmp_messages",
-        "Messages handled, by processor, topic and outcome (processed, refused, dead_lettered)",
+        "Messages handled, by processor, topic and outcome "
+        "(processed, refused, dead_lettered, dead_letters_lost)",
         labels=["processor", "topic", "outcome"],
     )
     timer = {

@@ -29,6 +29,7 @@ from services.api.metrics import ApiMetrics, LagRow, render
 from services.api.openapi import openapi_document
 from services.domain.calendar import months_back
 from services.domain.errors import NotAuthorized
+from services.domain.usage import has_usage_reports
 from services.domain.workflow import authorize
 
 log = logging.getLogger(__name__)
@@ -299,6 +300,8 @@ async def list_usage_reports(request: web.Request) -> web.Response:
     lang, tz = _language(request), _zone(request)
     query = UsageQuery.model_validate(_params(request, set()))
     partner_id = _partner_for(caller, query.partner_id)
+    if caller.role is Role.PARTNER:
+        await _check_usage_access(ctx, partner_id)
     if query.year is not None:
         first, last = f"{query.year}-01", f"{query.year}-12"
     else:
@@ -327,10 +330,29 @@ def _partner_for(caller: Caller, asked: str | None) -> str:
     return asked
 
 
+async def _check_usage_access(ctx: ApiContext, partner_id: str) -> None:
+    """SPEC section 4: a partner whose account type or region has no access to usage
+    reports is told so (its reports are still built and billed)."""
+    account = (await ctx.store.load_partners([partner_id])).get(partner_id)
+    if account is None:
+        return
+    region = (await ctx.store.load_regions([account.region])).get(account.region)
+    if not has_usage_reports(account, region):
+        raise Forbidden(_NO_USAGE_REPORTS.format(partner_id))
+
+
+_NO_USAGE_REPORTS = (
+    "partner {} has no access to usage reports (its account type or region); "
+    "its reports are submitted automatically at their deadline"
+)
+
+
 async def get_usage_report(request: web.Request) -> web.Response:
     caller = await _caller(request, EVERY_ROLE)
     lang, tz = _language(request), _zone(request)
     report = await _report(request, caller)
+    if caller.role is Role.PARTNER and not report.partner_review:
+        raise Forbidden(_NO_USAGE_REPORTS.format(report.partner_id))
     return _json(views.usage_report(report, lang, tz), lang)
 
 

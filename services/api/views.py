@@ -37,6 +37,7 @@ from services.domain.status import (
     EDITABLE_BY_PARTNER,
     billing_status,
     partner_status,
+    partner_status_code,
     status_code,
 )
 
@@ -74,14 +75,12 @@ PARTNER_STATUS_LABELS: dict[Language, dict[StatusCode, str]] = {
         StatusCode.UNDER_REVIEW: "Under review",
         StatusCode.APPROVED: "Approved",
         StatusCode.REJECTED: "Rejected",
-        StatusCode.COMPLETED: "Completed",
     },
     "fr": {
         StatusCode.MSP_PREPARING: "Préparation du fournisseur de services gérés (MSP)",
         StatusCode.UNDER_REVIEW: "En cours de vérification",
         StatusCode.APPROVED: "Approuvé",
         StatusCode.REJECTED: "Rejeté",
-        StatusCode.COMPLETED: "Terminé",
     },
 }
 
@@ -259,7 +258,7 @@ def billing_report(report: Report, lang: Language, tz: ZoneInfo) -> dict[str, An
 
 
 def usage_summary(report: Report, lang: Language, tz: ZoneInfo) -> UsageReportSummary:
-    code = status_code(report.status)
+    code = partner_status_code(report.status)
     return UsageReportSummary(
         report_id=report.id,
         cycle=report.cycle,
@@ -267,7 +266,7 @@ def usage_summary(report: Report, lang: Language, tz: ZoneInfo) -> UsageReportSu
         status_code=code,
         status_label=PARTNER_STATUS_LABELS[lang][code],
         deadline=_time(report.deadline, tz),
-        editable=report.status in EDITABLE_BY_PARTNER,
+        editable=report.status in EDITABLE_BY_PARTNER and report.partner_review,
         unexplained_discrepancies=sum(1 for line in report.lines if is_unexplained(line)),
         updated_at=_time(report.updated_at, tz) or "",
     )

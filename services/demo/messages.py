@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from schemas.accounts import DistributorAccount, PartnerAccount
-from schemas.envelope import RawCloudEvent
+from schemas.envelope import CloudEvent
 from schemas.pricing import PriceListed, PromoKind, PromotionPublished
 from schemas.registry import MESSAGE_TYPES
 from schemas.usage import UsageReported
@@ -44,7 +44,7 @@ def event(
     type_: str, data: dict[str, Any], *, id_: str, source: str, subject: str | None = None
 ) -> bytes:
     return (
-        RawCloudEvent(
+        CloudEvent[dict[str, Any]](
             id=id_,
             source=f"lmp-billing/demo/{source}",
             type=type_,

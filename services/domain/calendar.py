@@ -43,3 +43,12 @@ def months_back(now: datetime, months: int) -> tuple[str, str]:
     utc = now.astimezone(UTC)
     index = utc.year * 12 + utc.month - 1 - (months - 1)
     return f"{index // 12:04d}-{index % 12 + 1:02d}", cycle_of(utc)
+
+
+def stored_precision(moment: datetime) -> datetime:
+    """``moment`` cut to milliseconds, the precision BSON dates keep.
+
+    Every time the system decides with is cut first, so an event never says a time the
+    database (and so the read API) cannot say back.
+    """
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)

@@ -8,7 +8,7 @@ from decimal import Decimal
 from schemas.events import DeadlineReminder, PenaltyAssessed, PenaltyLine, ReminderLine
 from schemas.report import ActorKind, HistoryEntry, Report, ReportStatus, SubmissionKind
 from services.domain.events import DomainEvent, Outcome, report_event
-from services.domain.figures import is_unexplained, recompute_report, subtotal
+from services.domain.figures import is_unexplained, money_sum, recompute_report, subtotal
 from services.domain.ids import event_id
 from services.domain.pricing import PriceList, apply_price_list
 from services.domain.status import EDITABLE_BY_PARTNER
@@ -33,7 +33,12 @@ def schedule_reminders(report: Report, now: datetime) -> Report:
     del now
     report = report.model_copy()
     pending = _unsent(report)
-    if report.deadline is None or not pending or report.status not in EDITABLE_BY_PARTNER:
+    if (
+        report.deadline is None
+        or not pending
+        or report.status not in EDITABLE_BY_PARTNER
+        or not report.partner_review
+    ):
         report.next_reminder_at = None
     else:
         report.next_reminder_at = min(report.deadline - timedelta(days=d) for d in pending)
@@ -55,17 +60,16 @@ def penalty_lines(report: Report) -> list[PenaltyLine]:
                 chargeable_before=line.chargeable_units,
                 chargeable_after=line.provisioned_units,
                 units_added=max(added, 0),
-                amount_added=subtotal(max(added, 0), line.unit_price, line.channel_margin),
+                amount_added=subtotal(
+                    max(added, 0), line.unit_price, line.channel_margin, report.currency
+                ),
             )
         )
     return out
 
 
-def _amount(lines: list[PenaltyLine]) -> Decimal | None:
-    amounts = [line.amount_added for line in lines]
-    if any(a is None for a in amounts):
-        return None
-    return sum((a for a in amounts if a is not None), Decimal("0.00"))
+def _amount(lines: list[PenaltyLine], currency: str | None) -> Decimal | None:
+    return money_sum([line.amount_added for line in lines], currency)
 
 
 def remind(report: Report, now: datetime, prices: PriceList) -> Outcome:
@@ -74,6 +78,7 @@ def remind(report: Report, now: datetime, prices: PriceList) -> Outcome:
         report.status not in EDITABLE_BY_PARTNER
         or report.deadline is None
         or now >= report.deadline
+        or not report.partner_review
     ):
         scheduled = schedule_reminders(report, now)
         return Outcome(
@@ -113,7 +118,7 @@ def remind(report: Report, now: datetime, prices: PriceList) -> Outcome:
         event_cls=DeadlineReminder,
         days_before=days,
         unexplained_lines=preview,
-        penalty_preview_amount=_amount(lines),
+        penalty_preview_amount=_amount(lines, after.currency),
     )
     return Outcome(report=after, events=[event], changed=True)
 
@@ -130,6 +135,8 @@ def is_due(report: Report, now: datetime) -> bool:
 def auto_submit(report: Report, now: datetime, prices: PriceList) -> Outcome:
     """Submit an overdue report; unexplained lines are charged on provisioned units.
 
+    A report that skips the partner's review (no access to usage reports) is charged on
+    its defaults, without penalties: the partner never had the chance to explain.
     Happens at most once per deadline: the event ids derive from the deadline, and the
     caller writes conditionally on the version it read.
     """
@@ -138,8 +145,8 @@ def auto_submit(report: Report, now: datetime, prices: PriceList) -> Outcome:
     assert report.deadline is not None
     cause = report.deadline.isoformat()
     after = recompute_report(apply_price_list(report, prices))
-    penalties = penalty_lines(after)
-    for line in after.lines:
+    penalties = penalty_lines(after) if report.partner_review else []
+    for line in after.lines if penalties else ():
         if is_unexplained(line):
             line.penalty_units = max(line.provisioned_units - line.chargeable_units, 0)
             line.chargeable_units = line.provisioned_units
@@ -178,7 +185,7 @@ def auto_submit(report: Report, now: datetime, prices: PriceList) -> Outcome:
                     cycle=report.cycle,
                     currency=report.currency,
                     lines=penalties,
-                    amount_added=_amount(penalties),
+                    amount_added=_amount(penalties, report.currency),
                 ),
             )
         )

@@ -62,10 +62,16 @@ _PARTNER_STATUS = {
     StatusCode.UNDER_REVIEW: PartnerStatus.UNDER_REVIEW,
     StatusCode.APPROVED: PartnerStatus.APPROVED,
     StatusCode.REJECTED: PartnerStatus.REJECTED,
-    StatusCode.COMPLETED: PartnerStatus.COMPLETED,
+    StatusCode.COMPLETED: PartnerStatus.APPROVED,
 }
 
 
 def partner_status(status: ReportStatus) -> PartnerStatus:
-    """The partner's name for a status: what its status code says."""
+    """The partner's name for a status: one of four, Completed is Approved to it."""
     return _PARTNER_STATUS[status_code(status)]
+
+
+def partner_status_code(status: ReportStatus) -> StatusCode:
+    """The status code of the partner's view: Completed shows as Approved (2)."""
+    code = status_code(status)
+    return StatusCode.APPROVED if code is StatusCode.COMPLETED else code

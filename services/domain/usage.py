@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from schemas.accounts import PartnerAccount
+from schemas.accounts import PartnerAccount, RegionSettings
 from schemas.events import LateUsage
 from schemas.report import (
     ActorKind,
@@ -111,11 +111,19 @@ def _apply_peak(sub: SubscriptionUsage, usage: UsageReported) -> bool:
     return (sub.provisioned_units, sub.used_units) != before
 
 
+def _above(value: int | None, *held: int | None) -> bool:
+    return value is not None and all(h is None or value > h for h in held)
+
+
 def _apply_late_peak(sub: SubscriptionUsage, usage: UsageReported) -> bool:
-    before = (sub.late_provisioned_units, sub.late_used_units)
-    sub.late_provisioned_units = _max(sub.late_provisioned_units, usage.provisioned_units)
-    sub.late_used_units = _max(sub.late_used_units, usage.used_units)
-    return (sub.late_provisioned_units, sub.late_used_units) != before
+    """Keep a late snapshot that says more than the report holds; a redelivery says nothing."""
+    news = _above(
+        usage.provisioned_units, sub.provisioned_units, sub.late_provisioned_units
+    ) or _above(usage.used_units, sub.used_units, sub.late_used_units)
+    if news:
+        sub.late_provisioned_units = _max(sub.late_provisioned_units, usage.provisioned_units)
+        sub.late_used_units = _max(sub.late_used_units, usage.used_units)
+    return news
 
 
 def apply_usage(report: Report, records: Sequence[UsageRecord], now: datetime) -> Outcome:
@@ -170,12 +178,15 @@ def apply_usage(report: Report, records: Sequence[UsageRecord], now: datetime) -
     return Outcome(report=report, events=events, changed=True)
 
 
-def attach_account(report: Report, account: PartnerAccount, now: datetime) -> Outcome:
+def attach_account(
+    report: Report, account: PartnerAccount, now: datetime, region: RegionSettings | None = None
+) -> Outcome:
     """Complete a report opened before its partner's account was known, and announce it.
 
     The deadline is computed here, from the account's ``auto_submit_days``; the
     ``lmp.report.opened`` event is published once, when the report is complete.
-    Reports already attached keep the account as it was when they opened.
+    Reports already attached keep the account as it was when they opened, and so
+    whether the partner reviews them (its account type and its region's setting).
     """
     if not report.account_pending:
         return Outcome(report=report)
@@ -190,6 +201,7 @@ def attach_account(report: Report, account: PartnerAccount, now: datetime) -> Ou
             "overprovision_threshold_pct": account.overprovision_threshold_pct,
             "deadline": automatic_submission_deadline(report.cycle, account.auto_submit_days),
             "account_pending": False,
+            "partner_review": has_usage_reports(account, region),
         },
     )
     _touch(report, now)
@@ -203,3 +215,8 @@ def attach_account(report: Report, account: PartnerAccount, now: datetime) -> Ou
         )
     )
     return Outcome(report=report, events=[report_event(report, "opened", now)], changed=True)
+
+
+def has_usage_reports(account: PartnerAccount, region: RegionSettings | None) -> bool:
+    """SPEC section 4: the account type and the region must both give access."""
+    return account.usage_reports and (region is None or region.usage_reports)

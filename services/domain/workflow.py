@@ -26,7 +26,15 @@ from schemas.actions import (
 )
 from schemas.events import BillingLine, BillingSubmitted
 from schemas.pricing import PromoEditableField
-from schemas.report import ActorKind, HistoryEntry, Report, ReportLine, ReportStatus, SubmissionKind
+from schemas.report import (
+    ActorKind,
+    Decision,
+    HistoryEntry,
+    Report,
+    ReportLine,
+    ReportStatus,
+    SubmissionKind,
+)
 from services.domain.errors import (
     NotAuthorized,
     Refused,
@@ -343,24 +351,51 @@ def authorize(report: Report, kind: ActorKind, account_id: str) -> None:
 
 
 def decide(report: Report | None, action: BaseModel, ctx: ActionContext) -> Outcome:
-    """Apply one action to its report, or raise ``Refused``.
+    """Apply one action to its report, or raise ``Refused`` with the reason.
 
-    A message applied before (same id in the history) changes nothing; with another
-    payload it raises ``ConflictingDuplicate``.
+    Whether the message was answered before is not asked here: the caller looks up the
+    recorded decision first (``recorded_decision``) and decides only what is new.
     """
     report_id = getattr(action, "report_id", "?")
     if report is None:
         raise UnknownReport(f"report {report_id} does not exist")
-    for entry in report.history:
-        if entry.message_id == ctx.message_id and entry.actor_kind is not ActorKind.UPSTREAM:
-            if entry.payload_hash != ctx.payload_hash:
-                raise ConflictingDuplicate(ctx.message_id)
-            return Outcome(report=report)
     if report.account_pending:
         raise WrongStatus(f"report {report.id} is not open yet: the partner account is unknown")
     kind, handler = _HANDLERS[type(action)]
     authorize(report, kind, action.actor.account_id)  # type: ignore[attr-defined]
-    return handler(report, action, ctx)
+    if kind is ActorKind.PARTNER and not report.partner_review:
+        raise NotAuthorized(
+            f"partner {report.partner_id} has no access to usage reports (its account type "
+            "or region): the report is submitted automatically at its deadline"
+        )
+    try:
+        return handler(report, action, ctx)
+    except ArithmeticError as exc:
+        raise ValidationFailed(
+            f"the amounts of report {report.id} are out of range: {exc}"
+        ) from exc
 
 
-__all__ = ["ActionContext", "ConflictingDuplicate", "Refused", "billing_report", "decide"]
+def recorded_decision(report: Report | None, message_id: str, payload_hash: str) -> Decision | None:
+    """The answer already given to this message on this report, if any.
+
+    The same id with another payload is not the same request: ``ConflictingDuplicate``.
+    """
+    if report is None:
+        return None
+    for decision in report.decisions:
+        if decision.message_id == message_id:
+            if decision.payload_hash != payload_hash:
+                raise ConflictingDuplicate(message_id)
+            return decision
+    return None
+
+
+__all__ = [
+    "ActionContext",
+    "ConflictingDuplicate",
+    "Refused",
+    "billing_report",
+    "decide",
+    "recorded_decision",
+]

@@ -79,6 +79,10 @@ class ManagedProcess:
         except (FileNotFoundError, ValueError):
             return None
 
+    def returncode(self) -> int | None:
+        """The exit code once the process (started here) has ended."""
+        return self._proc.poll() if self._proc is not None else None
+
     def running(self) -> bool:
         if self._proc is not None:
             return self._proc.poll() is None

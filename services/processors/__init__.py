@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.app import ProcessorSpec
+from services.runtime.context import ProcessorSpec
 
 
 def registry() -> dict[str, ProcessorSpec]:

@@ -1,60 +1,69 @@
-"""Accounts: ``lmp.accounts.v1`` -> partner and distributor documents.
+"""Accounts: ``lmp.accounts.v1`` -> partner, distributor and region documents.
 
 Storing a partner also completes the reports that its usage opened before the
-account was known (see ``services.domain.usage.attach_account``).
+account was known (see ``services.domain.usage.attach_account``). The topic is
+compacted; a tombstone (null value) withdraws what its key names: ``region/<code>``
+resets that region's settings, any other key withdraws the partner or distributor
+account of that id (usage then waits for an account again; reports already attached
+keep the account they were opened with).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from schemas.accounts import DistributorAccount, PartnerAccount
-from schemas.report import Report
-from services.adapters.codec import InboundMessage, Poison
-from services.app import ProcessorSpec, Runtime
-from services.domain.usage import attach_account
+from schemas.accounts import DistributorAccount, PartnerAccount, RegionSettings
+from services.adapters.codec import Decoded, InboundMessage, Poison, Tombstone
 from services.processors.common import decode_batch, screen_conflicts
+from services.processors.usage import AttachAccounts
+from services.runtime.context import ProcessorSpec, Runtime
 
 TOPIC = "lmp.accounts.v1"
-MAX_RACE_RETRIES = 20
+REGION_KEY = "region/"
 
 
 class AccountsProcessor:
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
+        self.uow = runtime.unit_of_work()
 
     async def handle(self, batch: Sequence[InboundMessage]) -> list[Poison]:
-        now = self.rt.clock()
-        decoded, poisons = decode_batch(batch, self.rt.catalogue)
-        accepted, conflicts = await screen_conflicts(self.rt.store, decoded, now)
-        partners: dict[str, PartnerAccount] = {}
-        for item in accepted:
+        store, now = self.rt.store, self.rt.now()
+        decoded = decode_batch(batch, self.rt.catalogue)
+        accepted, conflicts = await screen_conflicts(store, decoded.decoded, now)
+        keep = {id(item) for item in accepted}
+        partners: set[str] = set()
+        for item in decoded.items:
+            if isinstance(item, Tombstone):
+                key = item.key or ""
+                if key.startswith(REGION_KEY):
+                    await store.delete_region(key.removeprefix(REGION_KEY))
+                elif key:
+                    await store.withdraw_account(key, now)
+                continue
+            if id(item) not in keep:
+                continue
+            await self._save(item, now)
             if isinstance(item.data, PartnerAccount):
-                await self.rt.store.save_partner(item.data, now)
-                partners[item.data.partner_id] = item.data
-            elif isinstance(item.data, DistributorAccount):
-                await self.rt.store.save_distributor(item.data, now)
-        completed = await self._complete_pending(partners)
-        await self.rt.outbox.drain(completed)
-        return poisons + conflicts
+                partners.add(item.data.partner_id)
+        pending = await store.pending_reports(partners) if partners else []
+        waiting = {r.id: r.partner_id for r in pending}
+        result = await self.uow.run(
+            waiting,
+            AttachAccounts(waiting, store, self.rt.outbox),
+            preloaded={r.id: r for r in pending},
+        )
+        await self.uow.publish(result)
+        return [*decoded.poisons, *conflicts]
 
-    async def _complete_pending(self, partners: dict[str, PartnerAccount]) -> list[Report]:
-        done: list[Report] = []
-        todo = set(partners)
-        for _ in range(MAX_RACE_RETRIES):
-            if not todo:
-                return done
-            now = self.rt.clock()
-            pending = await self.rt.store.pending_reports(todo)
-            changes = []
-            for report in pending:
-                outcome = attach_account(report, partners[report.partner_id], now)
-                staged = self.rt.outbox.stage(outcome.report, outcome.events, now)
-                changes.append((staged, report.version))
-            lost = await self.rt.store.save_reports(changes)
-            done += [r for r, _ in changes if r.id not in lost]
-            todo = {r.partner_id for r, _ in changes if r.id in lost}
-        raise RuntimeError(f"pending reports still contended for partners {sorted(todo)}")
+    async def _save(self, item: Decoded, now: object) -> None:
+        data, store = item.data, self.rt.store
+        if isinstance(data, PartnerAccount):
+            await store.save_partner(data, now)  # type: ignore[arg-type]
+        elif isinstance(data, DistributorAccount):
+            await store.save_distributor(data, now)  # type: ignore[arg-type]
+        elif isinstance(data, RegionSettings):
+            await store.save_region(data, now)  # type: ignore[arg-type]
 
 
 PROCESSOR = ProcessorSpec(name="accounts", topics=(TOPIC,), create=AccountsProcessor)

@@ -1,31 +1,46 @@
 """Partner actions, distributor review actions and Trend Micro responses.
 
-Three processors, one shape: each action reaches ``services.domain.workflow.decide``
-in one hop; the new report and its events are written together (outbox), and a
-refusal becomes ``lmp.action.rejected`` carrying the action id and the reason.
+Three processors, one decision: each action is answered once — applied, or refused with
+a reason — and the answer is recorded in the report (``decisions``) in the same
+conditional write as its effect, its events in the same outbox. A later delivery of the
+same action gets the recorded answer again, byte for byte, whatever happened to the
+report since; time-bound rules (promotional codes, deadlines) are judged at the time of
+that first decision. An action on a report that does not exist is refused, and the
+refusal is kept under the action's id (``outcomes``), so it stays the answer even once
+the report appears.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
+from typing import Literal
 
 from schemas.events import ActionRejected
-from schemas.report import Report
+from schemas.pricing import PriceListed, PromotionPublished
+from schemas.report import Decision, OrphanOutcome, OutboxEntry, Report
 from services.adapters.codec import Decoded, InboundMessage, Poison
 from services.adapters.counters import REFUSED
-from services.app import ProcessorSpec, Runtime
+from services.adapters.publisher import Outbox
+from services.adapters.store import Store
 from services.domain.errors import Refused
 from services.domain.events import DomainEvent
 from services.domain.ids import event_id
-from services.domain.workflow import ActionContext, ConflictingDuplicate, decide
-from services.processors.common import intake
+from services.domain.workflow import (
+    ActionContext,
+    ConflictingDuplicate,
+    decide,
+    recorded_decision,
+)
+from services.processors.common import conflict, intake, set_aside
+from services.runtime.context import ProcessorSpec, Runtime
+from services.runtime.unit_of_work import Verdict
 
-MAX_RACE_RETRIES = 20
 
-
-def refusal_event(item: Decoded, reason: str, at_time: object) -> DomainEvent:
+def refusal_event(item: Decoded, reason: str, at_time: datetime) -> DomainEvent:
     data = item.data
     actor = getattr(data, "actor", None)
     report_id = getattr(data, "report_id", None)
@@ -33,7 +48,7 @@ def refusal_event(item: Decoded, reason: str, at_time: object) -> DomainEvent:
         id=event_id(report_id or "-", "action-rejected", item.envelope.id),
         type="lmp.action.rejected",
         subject=report_id,  # type: ignore[arg-type]
-        time=at_time,  # type: ignore[arg-type]
+        time=at_time,
         data=ActionRejected(
             action_id=item.envelope.id,
             action_type=item.envelope.type,
@@ -50,85 +65,160 @@ def _report_of(item: Decoded) -> str:
     return report_id
 
 
+@dataclass(frozen=True)
+class References:
+    """What an attempt decides with besides the reports."""
+
+    prices: Mapping[str, Mapping[str, PriceListed]]
+    promotions: Mapping[str, PromotionPublished]
+    orphans: Mapping[str, OrphanOutcome]
+
+
+@dataclass
+class AnswerActions:
+    """Answers each action of the batch once, or gives the answer recorded before."""
+
+    by_report: Mapping[str, list[Decoded]]
+    store: Store
+    outbox: Outbox
+    refused: dict[str, int] = field(default_factory=dict)
+    """New refusals per report, as decided by the latest attempt."""
+
+    async def prepare(self, stored: Mapping[str, Report], report_ids: set[str]) -> References:
+        items = [item for rid in report_ids for item in self.by_report[rid]]
+        undecided = [
+            item.envelope.id
+            for item in items
+            if not any(d.message_id == item.envelope.id for d in _decisions(stored, item))
+        ]
+        codes = {
+            line.promo_code
+            for item in items
+            for line in getattr(item.data, "lines", [])
+            if getattr(line, "promo_code", None)
+        }
+        # After the reports, never beside them: an answer recorded for a missing report
+        # must be seen by whoever finds the report since created (see UnitOfWork).
+        orphans = await self.store.load_outcomes(undecided)
+        prices, promotions = await asyncio.gather(
+            self.store.price_lists(r.region for r in stored.values()),
+            self.store.load_promotions(codes),
+        )
+        return References(prices, promotions, orphans)
+
+    def decide(
+        self, report_id: str, stored: Report | None, refs: References, now: datetime
+    ) -> Verdict:
+        verdict = Verdict()
+        report = stored
+        refused = 0
+        for item in self.by_report[report_id]:
+            message_id, digest = item.envelope.id, item.payload_hash
+            try:
+                done = recorded_decision(report, message_id, digest)
+            except ConflictingDuplicate:
+                verdict.poisons.append(conflict(item, "answered"))
+                continue
+            if done is not None:
+                verdict.replays += done.events
+                continue
+            orphan = refs.orphans.get(message_id)
+            if orphan is not None:
+                if orphan.decision.payload_hash != digest:
+                    verdict.poisons.append(conflict(item, "answered"))
+                elif report is not None:
+                    report = _record(report, orphan.decision, bump=True)  # adopt the answer
+                verdict.replays += orphan.decision.events
+                continue
+            decision, report = self._answer(item, report, refs, now)
+            refused += decision.outcome == "refused"
+            if report is None:
+                verdict.orphans.append(
+                    OrphanOutcome(
+                        message_id=message_id, report_id=report_id, decision=decision, at=now
+                    )
+                )
+        self.refused[report_id] = refused
+        if report is not stored:
+            verdict.report = report
+        return verdict
+
+    def _answer(
+        self, item: Decoded, report: Report | None, refs: References, now: datetime
+    ) -> tuple[Decision, Report | None]:
+        """Decide a new action: the decision, and the report with it recorded (and staged)."""
+        ctx = ActionContext(
+            message_id=item.envelope.id,
+            payload_hash=item.payload_hash,
+            action_type=item.envelope.type,
+            now=now,
+            prices=refs.prices.get(report.region or "", {}) if report else {},
+            promotions=refs.promotions,
+        )
+        try:
+            outcome = decide(report, item.data, ctx)
+        except Refused as refusal:
+            entries = self.outbox.entries([refusal_event(item, refusal.reason, now)])
+            decision = _decision(item, "refused", refusal.reason, now, entries)
+            if report is None:
+                return decision, None
+            recorded = _record(report, decision, bump=True)
+            return decision, self.outbox.stage(recorded, entries, now)
+        entries = self.outbox.entries(outcome.events)
+        decision = _decision(item, "applied", None, now, entries)
+        return decision, self.outbox.stage(_record(outcome.report, decision), entries, now)
+
+
+def _decisions(stored: Mapping[str, Report], item: Decoded) -> list[Decision]:
+    report = stored.get(_report_of(item))
+    return report.decisions if report is not None else []
+
+
+def _decision(
+    item: Decoded,
+    outcome: Literal["applied", "refused"],
+    reason: str | None,
+    now: datetime,
+    entries: list[OutboxEntry],
+) -> Decision:
+    return Decision(
+        message_id=item.envelope.id,
+        payload_hash=item.payload_hash,
+        action_type=item.envelope.type,
+        outcome=outcome,
+        reason=reason,
+        decided_at=now,
+        events=entries,
+    )
+
+
+def _record(report: Report, decision: Decision, *, bump: bool = False) -> Report:
+    """The report with ``decision`` recorded; a write that changes nothing else still moves
+    the version (``bump``), or a racing writer could overwrite it unseen."""
+    update: dict[str, object] = {"decisions": [*report.decisions, decision]}
+    if bump:
+        update["version"] = report.version + 1
+    return report.model_copy(update=update)
+
+
 class ActionProcessor:
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
+        self.uow = runtime.unit_of_work()
 
     async def handle(self, batch: Sequence[InboundMessage]) -> list[Poison]:
-        now = self.rt.clock()
-        batch_in = await intake(self.rt.store, self.rt.catalogue, batch, now, _report_of)
-        saved, refusals, late_conflicts = await self._apply(batch_in.by_report, batch_in.stored)
-        await self.rt.outbox.drain(saved)
-        await self.rt.outbox.publish_events(refusals)
-        if refusals:
-            self.rt.counters.add(batch[0].topic, REFUSED, len(refusals))
-        return batch_in.poisons + late_conflicts
-
-    async def _apply(
-        self, by_report: dict[str, list[Decoded]], preloaded: dict[str, Report]
-    ) -> tuple[list[Report], list[DomainEvent], list[Poison]]:
-        saved: dict[str, Report] = {}
-        refusals: dict[str, DomainEvent] = {}
-        conflicts: dict[str, Poison] = {}
-        todo = dict(by_report)
-        for _ in range(MAX_RACE_RETRIES):
-            if not todo:
-                return list(saved.values()), list(refusals.values()), list(conflicts.values())
-            stored = preloaded if preloaded else await self.rt.store.load_reports(todo)
-            preloaded = {}
-            codes = {
-                line.promo_code
-                for items in todo.values()
-                for item in items
-                for line in getattr(item.data, "lines", [])
-                if getattr(line, "promo_code", None)
-            }
-            prices, promotions = await asyncio.gather(
-                self.rt.store.price_lists(r.region for r in stored.values()),
-                self.rt.store.load_promotions(codes),
-            )
-            changes: list[tuple[Report, int | None]] = []
-            for rid, items in todo.items():
-                report = stored.get(rid)
-                original = report
-                events: list[DomainEvent] = []
-                for item in items:
-                    now = self.rt.clock()
-                    ctx = ActionContext(
-                        message_id=item.envelope.id,
-                        payload_hash=item.payload_hash,
-                        action_type=item.envelope.type,
-                        now=now,
-                        prices=prices.get(report.region or "", {}) if report else {},
-                        promotions=promotions,
-                    )
-                    try:
-                        outcome = decide(report, item.data, ctx)
-                    except Refused as refused:
-                        refusals[item.envelope.id] = refusal_event(item, refused.reason, now)
-                        continue
-                    except ConflictingDuplicate:
-                        conflicts[item.envelope.id] = Poison(
-                            item.message,
-                            "conflict",
-                            f"message id {item.envelope.id!r} was applied before with a "
-                            "different payload",
-                            item.envelope.id,
-                        )
-                        continue
-                    report = outcome.report
-                    events += outcome.events
-                if report is not None and original is not None and report is not original:
-                    staged = self.rt.outbox.stage(report, events, self.rt.clock())
-                    changes.append((staged, original.version))
-            lost = await self.rt.store.save_reports(changes)
-            saved.update({r.id: r for r, _ in changes if r.id not in lost})
-            for rid in lost:
-                for item in todo[rid]:
-                    refusals.pop(item.envelope.id, None)
-                    conflicts.pop(item.envelope.id, None)
-            todo = {rid: todo[rid] for rid in lost}
-        raise RuntimeError(f"reports still contended after {MAX_RACE_RETRIES} tries: {list(todo)}")
+        batch_in = await intake(self.rt.store, self.rt.catalogue, batch, self.rt.now(), _report_of)
+        decider = AnswerActions(batch_in.by_report, self.rt.store, self.rt.outbox)
+        result = await self.uow.run(batch_in.by_report, decider, preloaded=batch_in.stored)
+        await self.uow.publish(result)
+        refused = sum(n for rid, n in decider.refused.items() if rid in result.verdicts)
+        if refused:
+            self.rt.counters.add(batch[0].topic, REFUSED, refused)
+        return [
+            *batch_in.poisons,
+            *result.poisons,
+            *set_aside(result.failed, batch_in.by_report),
+        ]
 
 
 def _spec(name: str, topic: str) -> ProcessorSpec:

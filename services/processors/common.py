@@ -4,26 +4,40 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from schemas.report import Report
 from services.adapters.catalogue import Catalogue
-from services.adapters.codec import Decoded, InboundMessage, Poison, decode
+from services.adapters.codec import Decoded, InboundMessage, Poison, Tombstone, decode
 from services.adapters.store import Store
 
 
-def decode_batch(
-    batch: Sequence[InboundMessage], catalogue: Catalogue
-) -> tuple[list[Decoded], list[Poison]]:
-    decoded: list[Decoded] = []
+@dataclass
+class DecodedBatch:
+    """A batch read as the processors read it, in offset order."""
+
+    items: list[Decoded | Tombstone]
+    poisons: list[Poison]
+
+    @property
+    def decoded(self) -> list[Decoded]:
+        return [item for item in self.items if isinstance(item, Decoded)]
+
+
+def decode_batch(batch: Sequence[InboundMessage], catalogue: Catalogue) -> DecodedBatch:
+    """Every message validated on its own, before anything touches the database."""
+    items: list[Decoded | Tombstone] = []
     poisons: list[Poison] = []
     for message in batch:
-        allowed = frozenset(catalogue[message.topic].types)
-        result = decode(message, allowed)
-        (decoded if isinstance(result, Decoded) else poisons).append(result)  # type: ignore[arg-type]
-    return decoded, poisons
+        spec = catalogue[message.topic]
+        result = decode(message, frozenset(spec.types), compacted=spec.cleanup_policy == "compact")
+        if isinstance(result, Poison):
+            poisons.append(result)
+        else:
+            items.append(result)
+    return DecodedBatch(items, poisons)
 
 
 def receipt_key(item: Decoded) -> str:
@@ -36,8 +50,9 @@ async def screen_conflicts(
     """Keep messages whose id is new or was seen with the same payload.
 
     A same-payload duplicate is kept because applying it again is harmless (every
-    effect is idempotent) and it may be the redelivery of a message whose effect a
-    crash interrupted. A different payload under a known id is a conflict.
+    effect is idempotent, and a decided action answers what it answered before) and it
+    may be the redelivery of a message whose effect a crash interrupted. A different
+    payload under a known id is a conflict.
     """
     first_hash: dict[str, str] = {}
     accepted: list[Decoded] = []
@@ -46,7 +61,7 @@ async def screen_conflicts(
         key = receipt_key(item)
         known = first_hash.setdefault(key, item.payload_hash)
         if known != item.payload_hash:
-            poisons.append(_conflict(item))
+            poisons.append(conflict(item, "seen"))
         else:
             accepted.append(item)
     seen = await store.record_receipts(list(first_hash.items()), now)
@@ -54,17 +69,17 @@ async def screen_conflicts(
     for item in accepted:
         previous = seen.get(receipt_key(item))
         if previous is not None and previous != item.payload_hash:
-            poisons.append(_conflict(item))
+            poisons.append(conflict(item, "seen"))
         else:
             kept.append(item)
     return kept, poisons
 
 
-def _conflict(item: Decoded) -> Poison:
+def conflict(item: Decoded, how: str) -> Poison:
     return Poison(
         item.message,
         "conflict",
-        f"message id {item.envelope.id!r} was seen before with a different payload",
+        f"message id {item.envelope.id!r} was {how} before with a different payload",
         item.envelope.id,
     )
 
@@ -86,12 +101,23 @@ async def intake(
     report_of: Callable[[Decoded], str],
 ) -> Intake:
     """Decode, then record receipts and load the reports together (independent round trips)."""
-    decoded, poisons = decode_batch(batch, catalogue)
+    decoded = decode_batch(batch, catalogue)
     (accepted, conflicts), stored = await asyncio.gather(
-        screen_conflicts(store, decoded, now),
-        store.load_reports(report_of(item) for item in decoded),
+        screen_conflicts(store, decoded.decoded, now),
+        store.load_reports(report_of(item) for item in decoded.decoded),
     )
     by_report: dict[str, list[Decoded]] = defaultdict(list)
     for item in accepted:
         by_report[report_of(item)].append(item)
-    return Intake(dict(by_report), stored, poisons + conflicts)
+    return Intake(dict(by_report), stored, decoded.poisons + conflicts)
+
+
+def set_aside(
+    failed: Mapping[str, str], by_report: Mapping[str, Sequence[Decoded]]
+) -> list[Poison]:
+    """The messages of reports the rules could not handle, dead-lettered with the reason."""
+    return [
+        Poison(item.message, "processing_error", f"report {rid}: {reason}", item.envelope.id)
+        for rid, reason in failed.items()
+        for item in by_report.get(rid, ())
+    ]

@@ -1,7 +1,10 @@
-"""Pricing: ``lmp.pricing.v1`` -> price lists and promotional codes in MongoDB.
+"""Pricing: ``lmp.pricing.v1`` -> price lists and promotional codes.
 
 Reports pick up a new list price the next time they are written (usage, an action
 or the timer); prices already overridden by a promotional code stay as they are.
+The topic is compacted; a tombstone withdraws what its key names: ``<region>/<product>``
+a list price (lines keep the price they hold), any other key a promotional code (it is
+then refused as unknown).
 """
 
 from __future__ import annotations
@@ -9,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from schemas.pricing import PriceListed, PromotionPublished
-from services.adapters.codec import InboundMessage, Poison
-from services.app import ProcessorSpec, Runtime
+from services.adapters.codec import InboundMessage, Poison, Tombstone
 from services.processors.common import decode_batch, screen_conflicts
+from services.runtime.context import ProcessorSpec, Runtime
 
 
 class PricingProcessor:
@@ -19,15 +22,22 @@ class PricingProcessor:
         self.rt = runtime
 
     async def handle(self, batch: Sequence[InboundMessage]) -> list[Poison]:
-        now = self.rt.clock()
-        decoded, poisons = decode_batch(batch, self.rt.catalogue)
-        accepted, conflicts = await screen_conflicts(self.rt.store, decoded, now)
-        for item in accepted:
-            if isinstance(item.data, PriceListed):
-                await self.rt.store.save_price(item.data, now)
-            elif isinstance(item.data, PromotionPublished):
-                await self.rt.store.save_promotion(item.data, now)
-        return poisons + conflicts
+        store, now = self.rt.store, self.rt.now()
+        decoded = decode_batch(batch, self.rt.catalogue)
+        accepted, conflicts = await screen_conflicts(store, decoded.decoded, now)
+        keep = {id(item) for item in accepted}
+        for item in decoded.items:
+            if isinstance(item, Tombstone):
+                region, slash, product = (item.key or "").partition("/")
+                if slash and region and product:
+                    await store.delete_price(region, product)
+                elif item.key:
+                    await store.delete_promotion(item.key)
+            elif id(item) in keep and isinstance(item.data, PriceListed):
+                await store.save_price(item.data, now)
+            elif id(item) in keep and isinstance(item.data, PromotionPublished):
+                await store.save_promotion(item.data, now)
+        return [*decoded.poisons, *conflicts]
 
 
 PROCESSOR = ProcessorSpec(name="pricing", topics=("lmp.pricing.v1",), create=PricingProcessor)

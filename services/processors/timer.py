@@ -1,70 +1,139 @@
-"""The timer: reminders before deadlines and automatic submission of overdue reports.
+"""The timer: reminders before deadlines, automatic submission of overdue reports, and
+the purge of what is past its retention.
 
 Runs as a leader-only faust timer, so one instance acts at a time; every write is
 conditional on the version it read, so even a leader hand-over that double-fires
 cannot auto-submit a report twice. Due reports are found through indexes
-(status+deadline, next_reminder_at), never by scanning every report.
+(status+deadline, next_reminder_at) a page at a time; a report the rules cannot handle
+(bad data) is logged, counted and skipped, and the pass goes on with the next page.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from schemas.report import Report
 from services.adapters.codec import InboundMessage, Poison
-from services.adapters.counters import AUTO_SUBMITTED, REMINDERS_SENT, TIMER_RUNS
-from services.app import ProcessorSpec, Runtime
+from services.adapters.counters import (
+    AUTO_SUBMITTED,
+    RECEIPTS_PURGED,
+    REMINDERS_SENT,
+    REPORTS_PURGED,
+    TIMER_RUNS,
+    TIMER_SKIPPED,
+)
+from services.adapters.publisher import DEAD_LETTER_TOPIC, Outbox
+from services.adapters.store import Store
 from services.domain.events import Outcome
 from services.domain.pricing import PriceList
 from services.domain.reminders import auto_submit, remind
+from services.runtime.context import ProcessorSpec, Runtime
+from services.runtime.unit_of_work import Verdict
+
+log = logging.getLogger(__name__)
 
 BATCH = 500
 
-Finder = Callable[[datetime, int], Awaitable[list[Report]]]
+Finder = Callable[[datetime, int, tuple[datetime, str] | None], Awaitable[list[Report]]]
 Rule = Callable[[Report, datetime, PriceList], Outcome]
+
+
+@dataclass
+class ApplyRule:
+    """Applies a deadline rule (remind, auto-submit) to each report of a page."""
+
+    rule: Rule
+    store: Store
+    outbox: Outbox
+    announced: dict[str, bool] = field(default_factory=dict)
+    """Whether the latest decision on each report published something."""
+
+    async def prepare(
+        self, stored: Mapping[str, Report], report_ids: set[str]
+    ) -> Mapping[str, PriceList]:
+        return await self.store.price_lists(r.region for r in stored.values())
+
+    def decide(
+        self, report_id: str, stored: Report | None, prices: Mapping[str, PriceList], now: datetime
+    ) -> Verdict:
+        if stored is None:
+            return Verdict()
+        outcome = self.rule(stored, now, prices.get(stored.region or "", {}))
+        self.announced[report_id] = bool(outcome.events)
+        if not outcome.changed:
+            return Verdict()
+        entries = self.outbox.entries(outcome.events)
+        return Verdict(report=self.outbox.stage(outcome.report, entries, now))
 
 
 class DeadlineTimer:
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
+        self.uow = runtime.unit_of_work()
 
     async def handle(self, batch: Sequence[InboundMessage]) -> list[Poison]:
         raise RuntimeError("the timer consumes no topic")
 
     async def tick(self) -> tuple[int, int]:
         """One pass: returns (reports auto-submitted, reminders sent)."""
-        now = self.rt.clock()
-        submitted = await self._pass(now, self.rt.store.due_for_auto_submission, auto_submit)
-        reminded = await self._pass(now, self.rt.store.due_for_reminder, remind)
-        self.rt.counters.add("", TIMER_RUNS)
-        self.rt.counters.add("", AUTO_SUBMITTED, submitted)
-        self.rt.counters.add("", REMINDERS_SENT, reminded)
+        now = self.rt.now()
+        store = self.rt.store
+        submitted = await self._pass(now, store.due_for_auto_submission, auto_submit)
+        reminded = await self._pass(now, store.due_for_reminder, remind)
+        await self._purge(now)
+        counters = self.rt.counters
+        counters.add("", TIMER_RUNS)
+        counters.add("", AUTO_SUBMITTED, submitted)
+        counters.add("", REMINDERS_SENT, reminded)
         return submitted, reminded
 
     async def _pass(self, now: datetime, find: Finder, rule: Rule) -> int:
-        """Apply ``rule`` to every report ``find`` returns, a batch at a time."""
+        """Apply ``rule`` to every report ``find`` returns, a page at a time."""
         acted = 0
+        after: tuple[datetime, str] | None = None
+        decider = ApplyRule(rule, self.rt.store, self.rt.outbox)
         while True:
-            reports = await find(now, BATCH)
-            if not reports:
+            page = await find(now, BATCH, after)
+            if not page:
                 return acted
-            prices = await self.rt.store.price_lists(r.region for r in reports)
-            changes: list[tuple[Report, int | None]] = []
-            with_events: set[str] = set()
-            for report in reports:
-                outcome = rule(report, now, prices.get(report.region or "", {}))
-                if outcome.changed:
-                    staged = self.rt.outbox.stage(outcome.report, outcome.events, now)
-                    changes.append((staged, report.version))
-                    if outcome.events:
-                        with_events.add(report.id)
-            lost = await self.rt.store.save_reports(changes)
-            written = [r for r, _ in changes if r.id not in lost]
-            await self.rt.outbox.drain(written)
-            acted += len(with_events - lost)
-            if len(reports) < BATCH or not changes:
+            result = await self.uow.run(
+                [r.id for r in page], decider, preloaded={r.id: r for r in page}
+            )
+            await self.uow.publish(result)
+            acted += sum(1 for rid in result.saved if decider.announced.get(rid))
+            for rid, reason in result.failed.items():
+                log.error("timer skipped report %s: %s", rid, reason)
+            self.rt.counters.add("", TIMER_SKIPPED, len(result.failed))
+            last = page[-1]
+            moment = last.deadline if rule is auto_submit else last.next_reminder_at
+            if len(page) < BATCH or moment is None:
                 return acted
+            after = (moment, last.id)
+
+    async def _purge(self, now: datetime) -> None:
+        """Reports past their retention, and receipts past every redelivery, in bounded bites."""
+        settings, store = self.rt.settings, self.rt.store
+        reports = await store.purge_expired_reports(now, settings.purge_batch)
+        receipts = await store.purge_receipts(now - self.receipt_horizon(), settings.purge_batch)
+        self.rt.counters.add("", REPORTS_PURGED, reports)
+        self.rt.counters.add("", RECEIPTS_PURGED, receipts)
+
+    def receipt_horizon(self) -> timedelta:
+        """How long a message may still come back: the longest retention of an inbound
+        topic or the dead-letter topic (a replay), plus a margin."""
+        dead_letters = self.rt.catalogue.physical(DEAD_LETTER_TOPIC)
+        longest = max(
+            (
+                t.retention_ms
+                for t in self.rt.catalogue.topics.values()
+                if t.retention_ms > 0 and (t.direction == "in" or t.name == dead_letters)
+            ),
+            default=0,
+        )
+        return timedelta(milliseconds=longest, days=self.rt.settings.receipt_margin_days)
 
 
 def tick(runtime: Runtime) -> Callable[[], Awaitable[None]]:

@@ -1,19 +1,29 @@
-"""Usage ingestion: ``lmp.usage.v1`` -> report peaks and line totals in MongoDB."""
+"""Usage ingestion: ``lmp.usage.v1`` -> report peaks and line totals.
+
+Each report touched by a batch is read once, folded with every usage message of the
+batch (peaks, so redelivery and reordering change nothing) and written once.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
+from schemas.accounts import PartnerAccount, RegionSettings
 from schemas.report import Report
 from schemas.usage import UsageReported
 from services.adapters.codec import Decoded, InboundMessage, Poison
-from services.app import ProcessorSpec, Runtime
+from services.adapters.publisher import Outbox
+from services.adapters.store import Store
+from services.domain.events import DomainEvent
 from services.domain.ids import report_id
 from services.domain.usage import UsageRecord, apply_usage, attach_account, new_report
-from services.processors.common import intake
+from services.processors.common import intake, set_aside
+from services.runtime.context import ProcessorSpec, Runtime
+from services.runtime.unit_of_work import Verdict
 
 TOPIC = "lmp.usage.v1"
-MAX_RACE_RETRIES = 20
 
 
 def _report_of(item: Decoded) -> str:
@@ -22,90 +32,106 @@ def _report_of(item: Decoded) -> str:
     return report_id(usage.partner_id, usage.cycle)
 
 
-class UsageIngestion:
-    """One read and one conditional write per batch, whatever the batch size."""
+@dataclass
+class Accounts:
+    """The partner accounts (and their regions' settings) an attempt may attach."""
 
+    partners: Mapping[str, PartnerAccount]
+    regions: Mapping[str, RegionSettings]
+
+    def attach(self, report: Report, now: datetime) -> tuple[Report, list[DomainEvent], bool]:
+        account = self.partners.get(report.partner_id)
+        if account is None or not report.account_pending:
+            return report, [], False
+        outcome = attach_account(report, account, now, self.regions.get(account.region))
+        return outcome.report, outcome.events, True
+
+
+async def load_accounts(store: Store, partner_ids: set[str]) -> Accounts:
+    partners = await store.load_partners(partner_ids) if partner_ids else {}
+    regions = await store.load_regions(a.region for a in partners.values())
+    return Accounts(partners, regions)
+
+
+@dataclass
+class FoldUsage:
+    """Decides what each report becomes with the batch's usage."""
+
+    records: Mapping[str, list[UsageRecord]]
+    store: Store
+    outbox: Outbox
+
+    async def prepare(self, stored: Mapping[str, Report], report_ids: set[str]) -> Accounts:
+        pending = {
+            self.records[rid][0].usage.partner_id
+            for rid in report_ids
+            if rid not in stored or stored[rid].account_pending
+        }
+        return await load_accounts(self.store, pending)
+
+    def decide(
+        self, report_id_: str, stored: Report | None, accounts: Accounts, now: datetime
+    ) -> Verdict:
+        records = self.records[report_id_]
+        first = records[0]
+        current = stored or new_report(
+            first.usage.partner_id, first.usage.cycle, now, first.message_id
+        )
+        outcome = apply_usage(current, records, now)
+        report, events, changed = outcome.report, outcome.events, outcome.changed
+        report, attached_events, attached = accounts.attach(report, now)
+        if not (changed or attached or stored is None):
+            return Verdict()
+        entries = self.outbox.entries([*events, *attached_events])
+        return Verdict(report=self.outbox.stage(report, entries, now))
+
+
+@dataclass
+class AttachAccounts:
+    """Completes reports that are still waiting for their partner's account."""
+
+    partner_ids: Mapping[str, str]
+    """Report id -> partner id."""
+    store: Store
+    outbox: Outbox
+
+    async def prepare(self, stored: Mapping[str, Report], report_ids: set[str]) -> Accounts:
+        return await load_accounts(self.store, {self.partner_ids[rid] for rid in report_ids})
+
+    def decide(
+        self, report_id_: str, stored: Report | None, accounts: Accounts, now: datetime
+    ) -> Verdict:
+        if stored is None:
+            return Verdict()
+        report, events, attached = accounts.attach(stored, now)
+        if not attached:
+            return Verdict()
+        return Verdict(report=self.outbox.stage(report, self.outbox.entries(events), now))
+
+
+class UsageIngestion:
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
+        self.uow = runtime.unit_of_work()
 
     async def handle(self, batch: Sequence[InboundMessage]) -> list[Poison]:
-        now = self.rt.clock()
-        batch_in = await intake(self.rt.store, self.rt.catalogue, batch, now, _report_of)
-        by_report = {
+        store, outbox = self.rt.store, self.rt.outbox
+        batch_in = await intake(store, self.rt.catalogue, batch, self.rt.now(), _report_of)
+        records = {
             rid: [UsageRecord(item.envelope.id, item.data) for item in items]  # type: ignore[arg-type]
             for rid, items in batch_in.by_report.items()
         }
-        saved = await self._apply(by_report, batch_in.stored)
-        await self.rt.outbox.drain(saved)
-        return batch_in.poisons
-
-    async def _apply(
-        self, by_report: dict[str, list[UsageRecord]], preloaded: dict[str, Report]
-    ) -> list[Report]:
-        """Fold the usage into each report; reports that lost a race are reloaded and redone."""
-        saved: dict[str, Report] = {}
-        todo = dict(by_report)
-        for _ in range(MAX_RACE_RETRIES):
-            if not todo:
-                break
-            now = self.rt.clock()
-            stored = preloaded if preloaded else await self.rt.store.load_reports(todo)
-            preloaded = {}
-            partners = await self.rt.store.load_partners(
-                records[0].usage.partner_id
-                for rid, records in todo.items()
-                if rid not in stored or stored[rid].account_pending
-            )
-            changes: list[tuple[Report, int | None]] = []
-            for rid, records in todo.items():
-                first = records[0]
-                current = stored.get(rid) or new_report(
-                    first.usage.partner_id, first.usage.cycle, now, first.message_id
-                )
-                outcome = apply_usage(current, records, now)
-                report, events, changed = outcome.report, outcome.events, outcome.changed
-                account = partners.get(report.partner_id)
-                if account is not None:
-                    attached = attach_account(report, account, now)
-                    report, changed = attached.report, changed or attached.changed
-                    events += attached.events
-                if changed or rid not in stored:
-                    report = self.rt.outbox.stage(report, events, now)
-                    changes.append((report, stored[rid].version if rid in stored else None))
-            lost = await self.rt.store.save_reports(changes)
-            saved.update({r.id: r for r, _ in changes if r.id not in lost})
-            todo = {rid: todo[rid] for rid in lost}
-        else:
-            raise RuntimeError(
-                f"reports still contended after {MAX_RACE_RETRIES} tries: {list(todo)}"
-            )
-        await self._attach_late_accounts(saved)
-        return list(saved.values())
-
-    async def _attach_late_accounts(self, saved: dict[str, Report]) -> None:
-        """An account may have been stored while this batch was written; finish those reports.
-
-        The accounts processor does the mirror image (store account, then complete pending
-        reports), so whichever side writes second sees the other's write.
-        """
-        pending = [r for r in saved.values() if r.account_pending]
-        if not pending:
-            return
-        partners = await self.rt.store.load_partners(r.partner_id for r in pending)
-        now = self.rt.clock()
-        changes = []
-        for report in pending:
-            account = partners.get(report.partner_id)
-            if account is None:
-                continue
-            outcome = attach_account(report, account, now)
-            changes.append(
-                (self.rt.outbox.stage(outcome.report, outcome.events, now), report.version)
-            )
-        lost = await self.rt.store.save_reports(changes)
-        for report, _ in changes:
-            if report.id not in lost:
-                saved[report.id] = report
+        folded = await self.uow.run(
+            records, FoldUsage(records, store, outbox), preloaded=batch_in.stored
+        )
+        await self.uow.publish(folded)
+        # An account stored while this batch was written: finish those reports now. The
+        # accounts processor does the mirror image, so whichever writes second sees both.
+        waiting = {r.id: r.partner_id for r in folded.saved.values() if r.account_pending}
+        if waiting:
+            attached = await self.uow.run(waiting, AttachAccounts(waiting, store, outbox))
+            await self.uow.publish(attached)
+        return [*batch_in.poisons, *set_aside(folded.failed, batch_in.by_report)]
 
 
 PROCESSOR = ProcessorSpec(name="usage", topics=(TOPIC,), create=UsageIngestion)

@@ -1,4 +1,5 @@
-"""Operators' commands against the real broker: topics list, tail, dlq list and replay.
+"""Operators' commands against the real servers: topics list, tail, dlq list and replay,
+outbox list and retry.
 
 The commands run as `python -m services.cli` subprocesses, as an operator runs them.
 """
@@ -6,7 +7,7 @@ The commands run as `python -m services.cli` subprocesses, as an operator runs t
 from __future__ import annotations
 
 import asyncio
-import base64
+import io
 import json
 import os
 import signal
@@ -18,7 +19,10 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 
+from schemas.report import OutboxEntry
+from services import ops
 from services.adapters.codec import InboundMessage, Poison, dead_letter
 from services.adapters.kafka_admin import topic_status
 from services.settings import PROJECT_ROOT
@@ -84,7 +88,7 @@ async def raw_records(system: System, contract_topic: str) -> list[Any]:
 
 
 async def send(
-    system: System, contract_topic: str, key: bytes | None, value: bytes, **kwargs: Any
+    system: System, contract_topic: str, key: bytes | None, value: bytes | None, **kwargs: Any
 ) -> Any:
     """One record, acknowledged; returns its metadata (partition, offset)."""
     producer = await system.producer()
@@ -110,21 +114,37 @@ def report_event(month: Month, type_: str) -> tuple[bytes, bytes]:
     return month.report_id.encode(), value
 
 
+def letter_record(
+    system: System,
+    contract_topic: str,
+    key: bytes | None,
+    value: bytes | None,
+    kind: str,
+    *,
+    where: tuple[int, int] = (0, 0),
+    max_bytes: int = 512 * 1024,
+) -> tuple[bytes | None, bytes]:
+    """Key and value of a dead letter as a processor writes one."""
+    message = InboundMessage(system.topic(contract_topic), *where, key, value)
+    return dead_letter(Poison(message, kind, f"{kind} (test)", None), "test", max_bytes)
+
+
 async def dead_letter_of(
     system: System,
     contract_topic: str,
     key: bytes | None,
-    value: bytes,
+    value: bytes | None,
     kind: str,
     *,
     where: tuple[int, int] = (0, 0),
+    max_bytes: int = 512 * 1024,
 ) -> bytes:
     """Publish a dead letter the way a processor writes one; returns its value."""
-    message = InboundMessage(system.topic(contract_topic), *where, key, value)
-    poison = Poison(message, kind, f"{kind} (test)", None)
-    dl_key, dl_value = dead_letter(poison, "test", datetime.now(UTC))
-    await send(system, DLQ, dl_key, dl_value)
-    return dl_value
+    record = letter_record(
+        system, contract_topic, key, value, kind, where=where, max_bytes=max_bytes
+    )
+    await send(system, DLQ, *record)
+    return record[1]
 
 
 # topics list ----------------------------------------------------------------
@@ -184,7 +204,14 @@ async def test_topics_list_flags_missing_topics(system: System) -> None:
 
 
 @pytest.mark.parametrize(
-    "command", [("topics", "list"), ("tail",), ("dlq", "list"), ("dlq", "replay", "--all")]
+    "command",
+    [
+        ("topics", "list"),
+        ("tail",),
+        ("dlq", "list"),
+        ("dlq", "replay", "--all"),
+        ("outbox", "retry"),
+    ],
 )
 async def test_operations_commands_need_a_broker(
     system: System, command: tuple[str, ...], tmp_path: Path
@@ -299,7 +326,7 @@ async def test_tail_shows_undecodable_messages_and_starts_where_asked(system: Sy
     assert len(lines) == 6
     errors = [line["error"] for line in lines]
     assert errors[0] is None
-    assert errors[1].startswith("parse: not JSON")
+    assert errors[1].startswith("parse: not UTF-8: invalid start byte at byte 0")
     assert errors[2].startswith("schema: not a CloudEvent")
     assert errors[3].startswith("unknown_type: type 'lmp.account.distributor'")
     assert errors[4].startswith("schema: lmp.usage.reported: provisioned_units")
@@ -355,6 +382,75 @@ async def test_tail_follow_prints_new_messages_until_interrupted(system: System)
             await proc.wait()
 
 
+async def test_tail_merges_partitions_and_topics_in_time_order(
+    system: System, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Records written to several partitions of two topics, each partition in time order
+    but the partitions written one after the other and out of time order: tail prints them
+    in time order, holding a small buffer per partition rather than the whole range."""
+    month = Month(system)
+    base = int((datetime.now(UTC) - timedelta(minutes=30)).timestamp() * 1000)
+    spread: dict[tuple[str, int], list[tuple[int, bytes]]] = {}
+    for step in range(24):
+        where = (USAGE, step % 3) if step % 4 else ("lmp.partner-actions.v1", step // 4 % 2)
+        value = month.usage(PRODUCT_A, f"sub-{step}", step, None)[1]
+        spread.setdefault(where, []).append((base + step * 1000, value))
+    for (topic, partition), records in sorted(spread.items(), reverse=True):
+        for timestamp, value in records:
+            await send(system, topic, b"k", value, partition=partition, timestamp_ms=timestamp)
+    expected = [
+        event_id(value) for _, value in sorted(v for records in spread.values() for v in records)
+    ]
+
+    run = await lmp(system, "tail", USAGE, "lmp.partner-actions.v1", "--json")
+    assert run.code == 0, run.err
+    lines = run.json_lines()
+    assert [line["event"]["id"] for line in lines] == expected
+    assert [line["time"] for line in lines] == sorted(line["time"] for line in lines)
+    assert len({(line["topic"], line["partition"]) for line in lines}) == 5
+
+    held: list[int] = []
+    add = ops._TimeMerge.add
+
+    def watched(merge: ops._TimeMerge, tp: TopicPartition, records: Any) -> None:
+        add(merge, tp, records)
+        held.append(max(len(buffer) for buffer in merge.buffers.values()))
+
+    monkeypatch.setattr(ops, "MERGE_BUFFER", 2)
+    monkeypatch.setattr(ops._TimeMerge, "add", watched)
+    out = io.StringIO()
+    topics = [system.topic(USAGE), system.topic("lmp.partner-actions.v1")]
+    request = ops.TailRequest(topics=topics, as_json=True)
+    bootstrap = system.servers.bootstrap_servers
+    assert await ops.tail(bootstrap, system.catalogue, request, out) == 0
+    assert [json.loads(line)["event"]["id"] for line in out.getvalue().splitlines()] == expected
+    assert held
+    assert max(held) <= 2
+
+
+async def test_tail_shows_tombstones(system: System) -> None:
+    """A null value on a compacted topic withdraws its key; elsewhere it cannot be applied."""
+    await send(system, "lmp.accounts.v1", b"P-GONE", None)
+    await send(system, USAGE, b"P-NULL", None)
+    accounts, usage, text = await asyncio.gather(
+        lmp(system, "tail", "lmp.accounts.v1", "--json"),
+        lmp(system, "tail", USAGE, "--json"),
+        lmp(system, "tail", "lmp.accounts.v1", USAGE),
+    )
+    for run in (accounts, usage, text):
+        assert run.code == 0, run.err
+    [withdrawn] = accounts.json_lines()
+    assert (withdrawn["key"], withdrawn["tombstone"], withdrawn["error"]) == ("P-GONE", True, None)
+    assert (withdrawn["event"], withdrawn["value"]) == (None, None)
+    [refused] = usage.json_lines()
+    assert refused["tombstone"] is False
+    assert refused["error"].startswith("tombstone: null value (tombstone)")
+    assert refused["value"] is None
+    lines = text.out.splitlines()
+    assert any("TOMBSTONE" in line and "withdraws P-GONE" in line for line in lines)
+    assert any("UNDECODABLE" in line and "P-NULL" in line for line in lines)
+
+
 async def test_tail_refuses_an_unknown_topic(system: System) -> None:
     result = await lmp(system, "tail", "lmp.nothing.v1")
     assert result.code == 1
@@ -407,7 +503,7 @@ async def test_dlq_replay_puts_the_original_bytes_back_and_refuses_a_second_repl
     letters = await eventually(lambda: _records_when(system, DLQ, 2))
     again = json.loads(letters[1].value)["data"]
     assert (again["partition"], again["offset"]) == (copies[1].partition, copies[1].offset)
-    assert base64.b64decode(again["value_base64"]) == broken
+    assert (again["value"], again["value_base64"]) == (broken.decode(), None)
 
     sweep = await lmp(system, "dlq", "replay", "--all")
     assert sweep.code == 0, sweep.err
@@ -456,6 +552,124 @@ async def test_dlq_replay_all_of_one_kind_is_applied_by_the_processor(system: Sy
     assert len([r for r in await raw_records(system, USAGE) if r.value == usage[1]]) == 2
 
 
+async def test_dlq_replay_offset_seeks_to_the_dead_letter(
+    system: System, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Among many dead letters, --offset reads the one it replays and no other."""
+    letters = [
+        letter_record(system, USAGE, b"k", f"letter {i}".encode(), "parse", where=(0, i))
+        for i in range(300)
+    ]
+    await system.publish(DLQ, letters)
+    dlq = system.topic(DLQ)
+    read_from_dlq: list[int] = []
+    getmany = AIOKafkaConsumer.getmany
+
+    async def counted(consumer: AIOKafkaConsumer, *tps: TopicPartition, **kwargs: Any) -> Any:
+        batch = await getmany(consumer, *tps, **kwargs)
+        read_from_dlq.extend(r.offset for tp, rs in batch.items() if tp.topic == dlq for r in rs)
+        return batch
+
+    async def whole_topic(*_: Any) -> Any:
+        raise AssertionError("--offset read the whole dead-letter topic")
+
+    monkeypatch.setattr(AIOKafkaConsumer, "getmany", counted)
+    monkeypatch.setattr(ops, "dead_letters", whole_topic)
+    out, err = io.StringIO(), io.StringIO()
+    request = ops.ReplayRequest([(0, 250)])
+    bootstrap = system.servers.bootstrap_servers
+    code = await ops.replay_dead_letters(bootstrap, system.catalogue, request, out, err)
+    assert code == 0, err.getvalue()
+    assert read_from_dlq == [250]
+    assert out.getvalue().startswith("replayed dead letter 250 (parse")
+    monkeypatch.undo()
+
+    by_cli = await lmp(system, "dlq", "replay", "--offset", "0:251")
+    assert by_cli.code == 0, by_cli.err
+    replayed = [r for r in await raw_records(system, USAGE) if r.headers]
+    assert [(r.value, dict(r.headers)["lmp-replayed-from"]) for r in replayed] == [
+        (b"letter 250", f"{dlq}:0:250".encode()),
+        (b"letter 251", f"{dlq}:0:251".encode()),
+    ]
+    unknown = await lmp(system, "dlq", "replay", "--offset", "300", "--offset", "1:0")
+    assert unknown.code == 1
+    assert f"no dead letter at offset 300, 1:0 on {dlq} (it holds partition 0: 0..299)" in (
+        unknown.err
+    )
+
+
+async def test_dlq_replay_reads_a_left_out_value_at_its_origin(system: System) -> None:
+    """A dead letter over the size cap points at its original: replay republishes the
+    original's bytes while the topic retains them, and refuses once they are gone."""
+    big = cloud_event("lmp.usage.reported", {"note": "x" * 6000})
+    original = await send(system, USAGE, b"P-BIG", big, partition=2)
+    letter = await dead_letter_of(
+        system, USAGE, b"P-BIG", big, "schema", where=(2, original.offset), max_bytes=4096
+    )
+    data = json.loads(letter)["data"]
+    assert (data["value_omitted"], data["value"], data["value_size"]) == (True, None, len(big))
+
+    gone = await send(system, USAGE, b"P-GONE", b"short-lived", partition=3)
+    await _delete_up_to(system, USAGE, 3, gone.offset + 1)
+    await dead_letter_of(
+        system,
+        USAGE,
+        b"P-GONE",
+        b"short-lived" * 500,
+        "schema",
+        where=(3, gone.offset),
+        max_bytes=4096,
+    )
+
+    tail = await lmp(system, "tail", DLQ, "--json")
+    assert tail.code == 0, tail.err
+    shown = tail.json_lines()[0]["original"]
+    assert shown["error"].startswith(f"value omitted ({len(big)} bytes): the original is at ")
+    assert shown["key"] == "P-BIG"
+
+    replayed = await lmp(system, "dlq", "replay", "--offset", "0")
+    assert replayed.code == 0, replayed.err
+    assert f"{len(big)} bytes, read back at the origin" in replayed.out
+    copies = [r for r in await raw_records(system, USAGE) if r.value == big]
+    assert [(r.partition, r.key) for r in copies] == [(2, b"P-BIG")] * 2
+    assert dict(copies[1].headers)["lmp-replayed-from"] == f"{system.topic(DLQ)}:0:0".encode()
+
+    refused = await lmp(system, "dlq", "replay", "--offset", "1")
+    assert refused.code == 1
+    assert "dead letter 1 cannot be replayed: its original value (5500 bytes) was left out" in (
+        refused.err
+    )
+    assert f"{system.topic(USAGE)} 3:{gone.offset} is no longer retained" in refused.err
+    sweep = await lmp(system, "dlq", "replay", "--all")
+    assert sweep.code == 1
+    assert "dead letter 0 was already replayed" in sweep.out
+    assert "dead letter 1 cannot be replayed" in sweep.err
+    assert len([r for r in await raw_records(system, USAGE) if r.value == big]) == 2
+
+
+async def test_dlq_replay_of_a_tombstone_publishes_a_null_value(system: System) -> None:
+    original = await send(system, USAGE, b"P-NULL", None, partition=1)
+    await dead_letter_of(system, USAGE, b"P-NULL", None, "tombstone", where=(1, original.offset))
+    listed = await lmp(system, "dlq", "list", "--json")
+    assert listed.code == 0, listed.err
+    [row] = listed.json_lines()
+    assert (row["error_kind"], row["value_size"], row["value_omitted"]) == (
+        "tombstone",
+        None,
+        False,
+    )
+
+    replayed = await lmp(system, "dlq", "replay", "--offset", "0")
+    assert replayed.code == 0, replayed.err
+    assert "a tombstone)" in replayed.out
+    copies = [r for r in await raw_records(system, USAGE) if r.key == b"P-NULL"]
+    assert [(r.partition, r.value) for r in copies] == [(1, None)] * 2
+    assert dict(copies[1].headers)["lmp-replayed-from"] == f"{system.topic(DLQ)}:0:0".encode()
+    again = await lmp(system, "dlq", "replay", "--offset", "0")
+    assert again.code == 1
+    assert "already replayed" in again.err
+
+
 async def _count(system: System, contract_topic: str, n: int) -> bool:
     return len(await raw_records(system, contract_topic)) >= n
 
@@ -479,3 +693,67 @@ async def _commit(system: System, group: str, contract_topic: str, partition: in
         await consumer.commit({tp: at})
     finally:
         await consumer.stop()
+
+
+# quarantined outbound events -----------------------------------------------------
+
+
+async def test_outbox_list_and_retry_publish_quarantined_events(system: System) -> None:
+    events = system.topic("lmp.report-events.v1")
+    first = OutboxEntry(id=unique("evt-"), topic=events, key="P1:2026-10", value='{"a": 1}')
+    second = OutboxEntry(id=unique("evt-"), topic=events, key="P2:2026-10", value='{"b": 2}')
+    huge = OutboxEntry(id=unique("evt-"), topic=events, key="P3:2026-10", value="x" * 1_200_000)
+    entries = [first, second, huge]
+    await system.store.quarantine_events(
+        [(e, "TopicAuthorizationFailedError: no") for e in entries]
+    )
+
+    text, listed = await asyncio.gather(
+        lmp(system, "outbox", "list"), lmp(system, "outbox", "list", "--json")
+    )
+    assert text.code == 0, text.err
+    assert f"{first.id}  {events}  TopicAuthorizationFailedError: no" in text.out.splitlines()
+    assert {row["id"]: row["topic"] for row in listed.json_lines()} == {
+        e.id: events for e in entries
+    }
+
+    unknown = await lmp(system, "outbox", "retry", "evt-nothing")
+    assert unknown.code == 1
+    assert "no quarantined event 'evt-nothing'" in unknown.err
+
+    one = await lmp(system, "outbox", "retry", first.id)
+    assert one.code == 0, one.err
+    assert one.out.startswith(f"published event {first.id} to {events} ")
+    assert {e.id for e, _ in await system.store.quarantined()} == {second.id, huge.id}
+
+    rest = await lmp(system, "outbox", "retry")
+    assert rest.code == 1
+    assert f"published event {second.id}" in rest.out
+    assert f"event {huge.id} still cannot be published to {events}: MessageSizeTooLarge" in (
+        rest.err
+    )
+    [(left, reason)] = await system.store.quarantined()
+    assert left.id == huge.id
+    assert reason.startswith("MessageSizeTooLarge")
+    published = await raw_records(system, "lmp.report-events.v1")
+    assert sorted((r.key, r.value) for r in published) == [
+        (first.key.encode(), first.value.encode()),
+        (second.key.encode(), second.value.encode()),
+    ]
+
+
+async def test_outbox_commands_need_a_database(system: System, tmp_path: Path) -> None:
+    result = await lmp(system, "outbox", "list", MONGODB_URI="", LMP_HOME=str(tmp_path))
+    assert result.code == 2
+    assert "MONGODB_URI is not set" in result.err
+
+
+async def _delete_up_to(system: System, contract_topic: str, partition: int, before: int) -> None:
+    """Drop a partition's records before ``before``, as retention would."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=system.servers.bootstrap_servers)
+    await admin.start()
+    try:
+        tp = TopicPartition(system.topic(contract_topic), partition)
+        await admin.delete_records({tp: RecordsToDelete(before)})
+    finally:
+        await admin.close()

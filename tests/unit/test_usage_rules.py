@@ -151,10 +151,12 @@ def test_overprovisioned_percentage_has_two_decimals(
     assert overprovisioned_pct(provisioned, used) == Decimal(expected)
 
 
-def test_subtotal_is_exact_decimal_rounded_to_the_cent() -> None:
-    assert subtotal(3, Decimal("19.99"), Decimal("0.15")) == Decimal("50.97")
-    assert subtotal(1, Decimal("0.10"), Decimal("0")) == Decimal("0.10")
-    assert subtotal(5, None, Decimal("0.1")) is None
+def test_subtotal_is_exact_decimal_rounded_to_the_currency_minor_unit() -> None:
+    assert subtotal(3, Decimal("19.99"), Decimal("0.15"), "EUR") == Decimal("50.97")
+    assert subtotal(1, Decimal("0.10"), Decimal("0"), "EUR") == Decimal("0.10")
+    assert str(subtotal(3, Decimal("19.99"), Decimal("0.15"), "JPY")) == "51"
+    assert str(subtotal(3, Decimal("19.99"), Decimal("0.15"), "KWD")) == "50.975"
+    assert subtotal(5, None, Decimal("0.1"), "EUR") is None
 
 
 def test_deadline_and_retention_are_utc_calendar_arithmetic() -> None:

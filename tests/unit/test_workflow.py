@@ -24,7 +24,7 @@ from schemas.actions import (
     TrendMicroReportReturned,
 )
 from schemas.pricing import PriceListed, PromoEditableField, PromoKind, PromotionPublished
-from schemas.report import Report, ReportStatus, SubmissionKind
+from schemas.report import Decision, Report, ReportStatus, SubmissionKind
 from schemas.usage import UsageReported
 from services.domain.errors import (
     NotAuthorized,
@@ -34,7 +34,12 @@ from services.domain.errors import (
     WrongStatus,
 )
 from services.domain.usage import UsageRecord, apply_usage, attach_account, new_report
-from services.domain.workflow import ActionContext, ConflictingDuplicate, decide
+from services.domain.workflow import (
+    ActionContext,
+    ConflictingDuplicate,
+    decide,
+    recorded_decision,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -316,13 +321,21 @@ def test_invalid_promo_codes_are_refused_with_a_reason(
         decide(opened_report(S.UNDER_REVIEW), action, ctx())
 
 
-def test_a_redelivered_action_changes_nothing_and_a_conflicting_one_is_detected() -> None:
-    first = decide(opened_report(), ACTIONS["partner draft"], ctx("m7", payload_hash="h"))
-    again = decide(first.report, ACTIONS["partner draft"], ctx("m7", payload_hash="h"))
-    assert again.changed is False
-    assert again.report.version == first.report.version
+def test_a_recorded_decision_is_found_and_a_conflicting_payload_is_detected() -> None:
+    decision = Decision(
+        message_id="m7",
+        payload_hash="h",
+        action_type="lmp.partner.draft-saved",
+        outcome="refused",
+        reason="no",
+        decided_at=NOW,
+    )
+    report = opened_report().model_copy(update={"decisions": [decision]})
+    assert recorded_decision(report, "m7", "h") == decision
+    assert recorded_decision(report, "m8", "h") is None
+    assert recorded_decision(None, "m7", "h") is None
     with pytest.raises(ConflictingDuplicate):
-        decide(first.report, ACTIONS["partner draft"], ctx("m7", payload_hash="other"))
+        recorded_decision(report, "m7", "other")
 
 
 def test_edit_of_a_missing_line_is_refused() -> None:

@@ -1,0 +1,1 @@
+"""What runs a processor: its context, the unit of work and the batch runner."""

@@ -1,0 +1,64 @@
+"""What a processor is given, and how it is declared."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+from services.adapters.catalogue import Catalogue
+from services.adapters.codec import InboundMessage, Poison
+from services.adapters.counters import Counters
+from services.adapters.publisher import Outbox
+from services.adapters.store import Store
+from services.domain.calendar import stored_precision
+from services.runtime.unit_of_work import UnitOfWork
+from services.settings import Settings
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Runtime:
+    """What a handler needs from the outside world, injected."""
+
+    name: str
+    settings: Settings
+    catalogue: Catalogue
+    store: Store
+    outbox: Outbox
+    clock: Clock = utc_now
+    counters: Counters = field(default_factory=Counters)
+
+    def now(self) -> datetime:
+        """The clock at the precision the database keeps: what is published is what is stored."""
+        return stored_precision(self.clock())
+
+    def unit_of_work(self) -> UnitOfWork:
+        return UnitOfWork(self.store, self.outbox, self.now)
+
+
+class BatchHandler(Protocol):
+    """Applies a batch idempotently; returns the messages that are poison.
+
+    Raises only for what a retry can cure (a server away, contention); a message that
+    can never be applied comes back as a ``Poison`` with the reason.
+    """
+
+    async def handle(self, batch: Sequence[InboundMessage]) -> list[Poison]: ...
+
+
+@dataclass(frozen=True)
+class ProcessorSpec:
+    name: str
+    topics: tuple[str, ...]
+    create: Callable[[Runtime], BatchHandler]
+    timers: tuple[Callable[[Runtime], Callable[[], Awaitable[None]]], ...] = ()
+    """Leader-only periodic jobs, every ``timer_interval_seconds``."""
+    latency_sensitive: bool = False
+    """People wait on it: batch within ``action_batch_window_seconds``, not the bulk window."""

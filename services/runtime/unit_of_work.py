@@ -1,0 +1,161 @@
+"""The one load-decide-save-retry loop every processor uses.
+
+Load the touched reports, let the processor's decider say what each becomes (pure,
+per report), write every change conditionally on the version it read, reload only the
+reports that lost a race and decide them again, then publish what was committed. A
+report the rules cannot handle (its decider raised) is set aside with the reason, so
+it never holds up the others; contention that outlasts every retry is ``Contended``,
+a retryable condition for the whole batch, never a dead letter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol, TypeVar
+
+from schemas.report import OrphanOutcome, OutboxEntry, Report
+from services.adapters.codec import Poison
+from services.adapters.failures import describe
+from services.adapters.publisher import Outbox
+from services.adapters.store import Store
+
+log = logging.getLogger(__name__)
+
+C = TypeVar("C")
+
+
+class Contended(Exception):
+    """Reports kept losing their conditional writes: the batch is tried again later.
+
+    Contention is never the message's fault, so it never makes a dead letter.
+    """
+
+    def __init__(self, report_ids: set[str]) -> None:
+        super().__init__(f"{len(report_ids)} reports still contended: {sorted(report_ids)[:5]}")
+        self.report_ids = report_ids
+
+
+@dataclass
+class Verdict:
+    """What deciding one report came to."""
+
+    report: Report | None = None
+    """The report to write (its events staged in the outbox); None writes nothing."""
+    orphans: list[OrphanOutcome] = field(default_factory=list)
+    """Answers about a report that does not exist, recorded once under the message id."""
+    replays: list[OutboxEntry] = field(default_factory=list)
+    """Answers given before, sent again byte for byte."""
+    poisons: list[Poison] = field(default_factory=list)
+
+
+class Decider(Protocol[C]):
+    """What a processor decides; the unit of work does the rest."""
+
+    async def prepare(self, stored: Mapping[str, Report], report_ids: set[str]) -> C:
+        """Whatever the decisions of this attempt need besides the reports (prices...)."""
+        ...
+
+    def decide(self, report_id: str, stored: Report | None, context: C, now: datetime) -> Verdict:
+        """The verdict on one report; may raise when the report cannot be handled."""
+        ...
+
+
+@dataclass
+class Result:
+    saved: dict[str, Report] = field(default_factory=dict)
+    verdicts: dict[str, Verdict] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+    """Reports set aside, with the reason."""
+
+    @property
+    def poisons(self) -> list[Poison]:
+        return [p for v in self.verdicts.values() for p in v.poisons]
+
+
+@dataclass
+class UnitOfWork:
+    store: Store
+    outbox: Outbox
+    clock: Callable[[], datetime]
+    attempts: int = 8
+    backoff_seconds: float = 0.02
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+
+    async def run(
+        self,
+        report_ids: Iterable[str],
+        decider: Decider[C],
+        preloaded: Mapping[str, Report] | None = None,
+    ) -> Result:
+        """Decide and save every report of ``report_ids``, retrying only the losers."""
+        result = Result()
+        pending = set(report_ids)
+        stored: Mapping[str, Report] | None = preloaded
+        for attempt in range(self.attempts):
+            if not pending:
+                break
+            if attempt:
+                await self.sleep(self.backoff_seconds * (2**attempt) * random.uniform(0.5, 1.5))
+            if stored is None:
+                stored = await self.store.load_reports(pending)
+            lost = await self._attempt(pending, stored, decider, result)
+            pending, stored = lost, None
+        if pending:
+            raise Contended(pending)
+        return result
+
+    async def _attempt(
+        self,
+        pending: set[str],
+        stored: Mapping[str, Report],
+        decider: Decider[C],
+        result: Result,
+    ) -> set[str]:
+        context = await decider.prepare(stored, pending)
+        now = self.clock()
+        changes: list[tuple[Report, int | None]] = []
+        orphans: dict[str, list[OrphanOutcome]] = {}
+        for rid in sorted(pending):
+            report = stored.get(rid)
+            try:
+                verdict = decider.decide(rid, report, context, now)
+            except Exception as exc:
+                log.exception("report %s cannot be decided; its messages are set aside", rid)
+                result.failed[rid] = describe(exc)
+                result.verdicts.pop(rid, None)
+                continue
+            result.verdicts[rid] = verdict
+            if verdict.report is not None:
+                changes.append((verdict.report, report.version if report is not None else None))
+            if verdict.orphans:
+                orphans[rid] = verdict.orphans
+        lost = await self.store.save_reports(changes)
+        taken = await self.store.record_outcomes([o for os in orphans.values() for o in os])
+        lost |= {rid for rid, os in orphans.items() if any(o.message_id in taken for o in os)}
+        # A report that appeared while its actions were refused as unknown is decided
+        # again against it (the recorded answers are adopted there, never contradicted).
+        recorded = [rid for rid in orphans if rid not in lost]
+        lost |= await self.store.existing_reports(recorded)
+        for report, _ in changes:
+            if report.id not in lost:
+                result.saved[report.id] = report
+        return lost
+
+    async def publish(self, result: Result) -> None:
+        """Send what was committed: the saved outboxes, then answers to send again."""
+        await self.outbox.drain(list(result.saved.values()))
+        again = [
+            entry
+            for verdict in result.verdicts.values()
+            for entry in [
+                *verdict.replays,
+                *(e for o in verdict.orphans for e in o.decision.events),
+            ]
+        ]
+        if again:
+            await self.outbox.send(again)
