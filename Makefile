@@ -2,7 +2,7 @@
 BIN := .venv/bin
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: install run up down status demo test lint typecheck unit integration e2e bench schemas
+.PHONY: install run up down status demo test lint typecheck unit integration e2e faults bench schemas
 
 install:
 	@scripts/bootstrap.sh
@@ -23,7 +23,7 @@ status:
 	$(BIN)/lmp-billing infra status
 
 test: install lint typecheck   ## everything CI runs
-	$(PYTEST) -m "unit or integration or e2e"
+	$(PYTEST) -m "unit or integration or e2e or faults"
 
 lint: install
 	$(BIN)/ruff check .
@@ -40,6 +40,9 @@ integration: install
 
 e2e: install
 	$(PYTEST) -m e2e
+
+faults: install         ## the fault suite alone: kill -9, SIGTERM, restarts, poison
+	$(PYTEST) -m faults -s
 
 bench: install          ## every benchmark, one after the other (see README, Performance)
 	$(BIN)/python -m benchmarks.bench_ingestion
