@@ -264,7 +264,9 @@ def cmd_up(args: argparse.Namespace) -> int:
             argv=[sys.executable, "-m", "services.cli", "process", name],
             log_path=logs / f"{name}.log",
             pid_path=settings.home / "run" / f"{name}.pid",
-            env=infra.environment(),
+            # A static group member: restarted after a crash, it takes its partitions
+            # back at once instead of after the session timeout.
+            env={**infra.environment(), "LMP_INSTANCE_ID": settings.instance_id or "0"},
         )
         for name in registry()
     ]

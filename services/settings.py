@@ -37,6 +37,12 @@ class Settings(BaseSettings):
         default=MongoDriver.MOTOR,
         validation_alias=AliasChoices("MONGODB_DRIVER", "LMP_MONGODB_DRIVER"),
     )
+    mongodb_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="a database request that has not answered in this long fails (and is "
+        "retried): a server that stops answering must not hold a batch forever",
+    )
     home: Path = Field(default=PROJECT_ROOT / ".lmp", description="embedded servers' data")
     topics_file: Path = PROJECT_ROOT / "topics.yaml"
     topic_namespace: str = Field(default="", description="prefix of every topic name")
@@ -63,6 +69,10 @@ class Settings(BaseSettings):
         description="a stable identity of this process among its processor's instances; "
         "when set, it joins its consumer group as a static member, so a restart takes its "
         "partitions back at once instead of after the session timeout",
+    )
+    action_consumer: Literal["agent", "bulk"] = Field(
+        default="agent",
+        description="the consumer path of the action processors (README, Two consumer paths)",
     )
     shutdown_grace_seconds: float = Field(
         default=30.0,

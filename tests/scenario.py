@@ -32,6 +32,7 @@ class Month:
 
     system: System
     auto_submit_days: int = 3
+    usage_reports: bool = True
     partner: str = field(default_factory=lambda: unique("P-"))
     distributor: str = field(default_factory=lambda: unique("D-"))
     other_distributor: str = field(default_factory=lambda: unique("D-"))
@@ -53,6 +54,7 @@ class Month:
             "currency": CURRENCY,
             "auto_submit_days": self.auto_submit_days,
             "overprovision_threshold_pct": "10",
+            "usage_reports": self.usage_reports,
         }
         records: list[Record] = [
             (self.partner.encode(), cloud_event("lmp.account.partner", partner)),
@@ -218,7 +220,10 @@ class Month:
                     return event
             return None
 
-        found: dict[str, Any] = await eventually(find)
+        try:
+            found: dict[str, Any] = await eventually(find)
+        except AssertionError as exc:
+            raise AssertionError(f"no {type_} caused by {action_id}: {exc}") from None
         return found
 
     async def refusal(self, action_id: str) -> str:

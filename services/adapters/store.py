@@ -123,14 +123,21 @@ def report_filter(
 def connect(settings: Settings) -> Store:
     """Build the store on the configured driver (motor by default, or PyMongo's async)."""
     client: Any
+    timeout_ms = int(settings.mongodb_timeout_seconds * 1000)
+    options: dict[str, Any] = {
+        "tz_aware": True,
+        "socketTimeoutMS": timeout_ms,
+        "serverSelectionTimeoutMS": timeout_ms,
+        "connectTimeoutMS": min(timeout_ms, 10_000),
+    }
     if settings.mongodb_driver is MongoDriver.PYMONGO:
         from pymongo import AsyncMongoClient
 
-        client = AsyncMongoClient(settings.mongodb_uri, tz_aware=True)
+        client = AsyncMongoClient(settings.mongodb_uri, **options)
     else:
         from motor.motor_asyncio import AsyncIOMotorClient
 
-        client = AsyncIOMotorClient(settings.mongodb_uri, tz_aware=True)
+        client = AsyncIOMotorClient(settings.mongodb_uri, **options)
     return Store(client, settings.mongodb_database, settings.mongodb_driver)
 
 

@@ -173,6 +173,9 @@ async def test_rejected_then_fixed_and_resubmitted(running: System) -> None:
     assert rejected is not None
     assert rejected["rejection_reasons"] == ["trial seats are chargeable"]
     assert rejected["deadline"] > rejected["history"][-1]["at"].replace(microsecond=0)
+    # The new deadline is set from "now": the event says exactly what the database keeps.
+    assert datetime.fromisoformat(event["data"]["deadline"]) == rejected["deadline"]
+    assert datetime.fromisoformat(event["time"]) == rejected["history"][-1]["at"]
 
     fix = await month.partner_does(
         "draft-saved", {"lines": [{"product_id": PRODUCT_A, "chargeable_units": 15}]}
@@ -368,3 +371,17 @@ async def test_duplicate_applies_once_and_conflicting_duplicate_is_quarantined(
     saved = [e for e in await month.events() if e["data"].get("caused_by") == action_id]
     assert len(saved) == 1
     assert [h["message_id"] for h in after["history"]].count(action_id) == 1
+
+
+async def test_a_partner_without_access_to_usage_reports_cannot_act_on_its_report(
+    running: System,
+) -> None:
+    month = await opened(running, usage_reports=False)
+    doc = await month.report()
+    assert doc is not None
+    assert (doc["partner_review"], doc["next_reminder_at"]) == (False, None)
+    assert doc["deadline"] is not None
+    refused = await month.partner_does(
+        "report-submitted", {"lines": [{"product_id": PRODUCT_A, "comment": "ok"}]}
+    )
+    assert "no access to usage reports" in await month.refusal(refused)

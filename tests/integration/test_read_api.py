@@ -13,7 +13,7 @@ import pytest
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 
-from schemas.accounts import DistributorAccount, PartnerAccount
+from schemas.accounts import DistributorAccount, PartnerAccount, RegionSettings
 from schemas.api import Role
 from schemas.report import ReportStatus, SubmissionKind
 from services.adapters.store import Store, connect
@@ -399,3 +399,34 @@ async def test_health_readiness_openapi_and_metrics(api: Api) -> None:
     )
     assert f'lmp_reports{{status="msp_preparing",submission_kind=""}} {PAGED + 1}.0' in text
     assert 'lmp_api_requests_total{route="/v1/billing-reports",status="200"}' in text
+
+
+async def test_a_partner_without_access_to_usage_reports_is_told_so(api: Api) -> None:
+    closed_region = RegionSettings(region="NORTH", usage_reports=False)
+    await api.store.save_region(closed_region, NOW)
+    for partner_id, region, access in (("P-NOACCESS", "EU", False), ("P-NORTH", "NORTH", True)):
+        await api.store.save_partner(
+            PartnerAccount(
+                partner_id=partner_id,
+                name=partner_id,
+                distributor_id="D1",
+                region=region,
+                currency="EUR",
+                usage_reports=access,
+            ),
+            NOW,
+        )
+        plaintext, stored = new_key(Role.PARTNER, partner_id, partner_id, NOW)
+        await api.store.save_api_key(stored)
+        api.keys[partner_id] = plaintext
+        status, body, _ = await api.get("/v1/usage-reports", key=partner_id)
+        assert status == 403, body
+        assert "no access to usage reports" in body["message"]
+    closed = report("P-NOACCESS", "2026-10", ReportStatus.MSP_PREPARING).model_copy(
+        update={"partner_review": False}
+    )
+    await api.store.reports.insert_one(closed.to_document())
+    status, body, _ = await api.get("/v1/usage-reports/P-NOACCESS:2026-10", key="P-NOACCESS")
+    assert status == 403
+    status, body, _ = await api.get("/v1/billing-reports/P-NOACCESS:2026-10")
+    assert status == 200, body

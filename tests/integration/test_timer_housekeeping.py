@@ -1,0 +1,59 @@
+"""The timer's housekeeping on the real database: retention purges in bounded bites."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from schemas.report import Report
+from services.adapters.counters import RECEIPTS_PURGED, REPORTS_PURGED
+from services.processors.timer import DeadlineTimer
+from tests.harness import System
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime(2028, 12, 1, tzinfo=UTC)
+
+
+def expiring(rid: str, expires_at: datetime) -> Report:
+    return Report.model_validate(
+        {
+            "_id": rid,
+            "partner_id": rid.split(":")[0],
+            "cycle": "2026-10",
+            "created_at": NOW,
+            "updated_at": NOW,
+            "expires_at": expires_at,
+            "account_pending": True,
+        }
+    )
+
+
+async def test_expired_reports_and_old_receipts_are_purged_a_bite_per_pass(
+    system: System,
+) -> None:
+    old = [expiring(f"OLD{i}:2026-10", NOW - timedelta(days=1)) for i in range(7)]
+    kept = [expiring(f"NEW{i}:2026-10", NOW + timedelta(days=1)) for i in range(3)]
+    assert await system.store.save_reports([(r, None) for r in old + kept]) == set()
+    horizon_days = 40 + system.settings.receipt_margin_days  # usage retention + margin
+    stale, fresh = NOW - timedelta(days=horizon_days + 1), NOW - timedelta(days=horizon_days - 1)
+    await system.store.record_receipts([(f"stale{i}", "h") for i in range(5)], stale)
+    await system.store.record_receipts([(f"fresh{i}", "h") for i in range(2)], fresh)
+    runtime = await system.runtime("timer", lambda: NOW)
+    runtime.settings = runtime.settings.model_copy(update={"purge_batch": 4})
+    timer = DeadlineTimer(runtime)
+    assert timer.receipt_horizon() == timedelta(days=horizon_days)
+
+    await timer.tick()
+    left = await system.store.reports.count_documents({})
+    assert left == 10 - 4
+    await timer.tick()
+    await timer.tick()
+    ids = {d["_id"] for d in await system.store.reports.find({}, {"_id": 1}).to_list(None)}
+    assert ids == {r.id for r in kept}
+    receipts = {d["_id"] for d in await system.store.receipts.find({}).to_list(None)}
+    assert receipts == {"fresh0", "fresh1"}
+    counted = runtime.counters.take()
+    assert counted[("", REPORTS_PURGED)] == 7
+    assert counted[("", RECEIPTS_PURGED)] == 5
