@@ -21,20 +21,15 @@ PRICE_DIGITS = 18
 PRICE_PLACES = 6
 
 
-def _exact(value: Decimal) -> Decimal:
-    if not value.is_finite():
-        raise ValueError("must be a finite decimal")
-    return value
-
-
 _AS_STRING = PlainSerializer(lambda v: str(v), return_type=str, when_used="always")
 
-Money = Annotated[Decimal, AfterValidator(_exact), _AS_STRING]
-"""An exact decimal amount; serialized as a string so no float ever touches it."""
+Money = Annotated[Decimal, _AS_STRING]
+"""An exact decimal amount; serialized as a string so no float ever touches it.
+
+pydantic refuses NaN and infinities for every ``Decimal`` (``finite_number``)."""
 
 Price = Annotated[
     Decimal,
-    AfterValidator(_exact),
     Field(ge=0, max_digits=PRICE_DIGITS, decimal_places=PRICE_PLACES),
     _AS_STRING,
 ]
@@ -42,17 +37,15 @@ Price = Annotated[
 
 Fraction = Annotated[
     Decimal,
-    AfterValidator(_exact),
     Field(ge=0, le=1, max_digits=PRICE_PLACES + 1, decimal_places=PRICE_PLACES),
     _AS_STRING,
 ]
 """A channel margin, 0 to 1 (0.15 is 15 %)."""
 
-Percentage = Annotated[Decimal, AfterValidator(_exact), _AS_STRING]
+Percentage = Annotated[Decimal, _AS_STRING]
 
 Threshold = Annotated[
     Decimal,
-    AfterValidator(_exact),
     Field(ge=0, le=100, max_digits=5, decimal_places=2),
     _AS_STRING,
 ]

@@ -24,5 +24,5 @@ def payload_hash(message_type: str, data: BaseModel) -> str:
     """
     digest = hashlib.sha256(message_type.encode())
     digest.update(b"\x00")
-    digest.update(data.model_dump_json().encode())
+    digest.update(data.__pydantic_serializer__.to_json(data))
     return digest.hexdigest()

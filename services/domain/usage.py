@@ -7,8 +7,8 @@ and order-free: a redelivered or reordered message can never lower or double a f
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from schemas.accounts import PartnerAccount, RegionSettings
 from schemas.events import LateUsage
@@ -29,9 +29,11 @@ from services.domain.reminders import schedule_reminders
 from services.domain.status import accepts_usage
 
 
-@dataclass(frozen=True)
-class UsageRecord:
-    """A validated usage message and the id of the message that carried it."""
+class UsageRecord(NamedTuple):
+    """A validated usage message and the id of the message that carried it.
+
+    A named tuple: the usage path makes one per message, and a tuple is the cheapest
+    immutable record Python has."""
 
     message_id: str
     usage: UsageReported

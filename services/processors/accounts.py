@@ -66,4 +66,6 @@ class AccountsProcessor:
             await store.save_region(data, now)  # type: ignore[arg-type]
 
 
-PROCESSOR = ProcessorSpec(name="accounts", topics=(TOPIC,), create=AccountsProcessor)
+PROCESSOR = ProcessorSpec(
+    name="accounts", topics=(TOPIC,), create=AccountsProcessor, consumer="bulk"
+)

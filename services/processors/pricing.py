@@ -40,4 +40,6 @@ class PricingProcessor:
         return [*decoded.poisons, *conflicts]
 
 
-PROCESSOR = ProcessorSpec(name="pricing", topics=("lmp.pricing.v1",), create=PricingProcessor)
+PROCESSOR = ProcessorSpec(
+    name="pricing", topics=("lmp.pricing.v1",), create=PricingProcessor, consumer="bulk"
+)

@@ -128,10 +128,12 @@ class UsageIngestion:
         # An account stored while this batch was written: finish those reports now. The
         # accounts processor does the mirror image, so whichever writes second sees both.
         waiting = {r.id: r.partner_id for r in folded.saved.values() if r.account_pending}
+        known = await store.load_partners(set(waiting.values())) if waiting else {}
+        waiting = {rid: pid for rid, pid in waiting.items() if pid in known}
         if waiting:
             attached = await self.uow.run(waiting, AttachAccounts(waiting, store, outbox))
             await self.uow.publish(attached)
         return [*batch_in.poisons, *set_aside(folded.failed, batch_in.by_report)]
 
 
-PROCESSOR = ProcessorSpec(name="usage", topics=(TOPIC,), create=UsageIngestion)
+PROCESSOR = ProcessorSpec(name="usage", topics=(TOPIC,), create=UsageIngestion, consumer="bulk")

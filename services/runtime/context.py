@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Literal, Protocol
 
 from services.adapters.catalogue import Catalogue
 from services.adapters.codec import InboundMessage, Poison
@@ -62,3 +62,5 @@ class ProcessorSpec:
     """Leader-only periodic jobs, every ``timer_interval_seconds``."""
     latency_sensitive: bool = False
     """People wait on it: batch within ``action_batch_window_seconds``, not the bulk window."""
+    consumer: Literal["agent", "bulk"] = "agent"
+    """How it consumes: a faust agent, or aiokafka batches (README, "Two consumer paths")."""

@@ -1,0 +1,185 @@
+"""The bulk consumer path: aiokafka batches, committed after they are applied.
+
+faust's per-event machinery caps a processor at a few thousand messages a second on this
+machine (README, "Two consumer paths"); the bulk processors consume with a plain
+``AIOKafkaConsumer`` instead, hosted as a service inside the faust worker so the process
+keeps faust's lifecycle, signals, logging and timers. The guarantees are the agents':
+
+- a batch's offsets are committed only after ``BatchRunner.run`` applied it (manual
+  commit, ``enable_auto_commit=False``), so a crash redelivers, never skips;
+- when partitions are revoked (a rebalance), the batch in flight is finished and
+  committed first, so the next owner starts where this one stopped;
+- on stop (SIGTERM) the batch in flight is finished and committed, then the consumer
+  leaves its group; a batch that cannot finish within the grace ends the process
+  uncommitted, as the agents do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+from mode import Service
+
+from services.adapters.codec import InboundMessage
+from services.adapters.failures import is_transient
+from services.runtime.batch_runner import BatchRunner
+from services.runtime.in_flight import finish_before_acking
+from services.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class _FinishBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, consumer: BulkConsumer) -> None:
+        self._owner = consumer
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        # Waits for the batch in flight and its commit: they hold the lock.
+        async with self._owner.applying:
+            if revoked:
+                log.info("%s: partitions revoked: %s", self._owner.group, sorted(revoked))
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        log.info("%s: partitions assigned: %s", self._owner.group, sorted(assigned))
+
+
+class BulkConsumer(Service):
+    """Feeds a processor's batch runner from an aiokafka consumer group."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        group_id: str,
+        topics: Sequence[str],
+        runner: Callable[[], Any],
+        window_seconds: float,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.settings = settings
+        self.group_id = group_id
+        self.group = group_id
+        self.topics = list(topics)
+        self._runner_factory = runner
+        self._window = window_seconds
+        self.applying = asyncio.Lock()
+        self._stopping = False
+        self._consumer: AIOKafkaConsumer | None = None
+        self._loop_task: asyncio.Task[None] | None = None
+
+    async def on_start(self) -> None:
+        settings = self.settings
+        session_ms = int(settings.kafka_session_timeout_seconds * 1000)
+        instance = f"{self.group_id}-{settings.instance_id}" if settings.instance_id else None
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            group_id=self.group_id,
+            group_instance_id=instance,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=session_ms,
+            heartbeat_interval_ms=min(3000, session_ms // 3),
+            rebalance_timeout_ms=session_ms,
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+            fetch_max_bytes=64 * 1024 * 1024,
+        )
+        consumer.subscribe(self.topics, listener=_FinishBeforeRevoke(self))
+        await consumer.start()
+        self._consumer = consumer
+        runner: BatchRunner = await self._runner_factory()
+        self._loop_task = asyncio.create_task(self._consume(consumer, runner))
+
+    async def _consume(self, consumer: AIOKafkaConsumer, runner: BatchRunner) -> None:
+        """Nothing may escape this loop unseen: a stalled partition is the one failure
+        with no symptom. What a retry can cure is retried; anything else ends the process
+        uncommitted and loudly, for the supervisor to restart it."""
+        delay = self.settings.retry_backoff_seconds
+        while not self._stopping:
+            try:
+                records = await self._gather(consumer)
+                if not records:
+                    continue
+                async with self.applying:
+                    await finish_before_acking(
+                        runner.run(records), self.settings.shutdown_grace_seconds
+                    )
+                    await self._commit(consumer, records)
+                delay = self.settings.retry_backoff_seconds
+            except Exception as exc:
+                if not is_transient(exc):
+                    log.critical(
+                        "%s: consumer failed; exiting uncommitted", self.group, exc_info=True
+                    )
+                    logging.shutdown()
+                    os._exit(70)
+                log.warning("%s: %r; retrying in %.1fs", self.group, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.settings.retry_backoff_max_seconds)
+
+    async def _gather(self, consumer: AIOKafkaConsumer) -> list[InboundMessage]:
+        """Up to ``batch_size`` records, waiting at most the window for more to come."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._window
+        batch: list[InboundMessage] = []
+        size = self.settings.batch_size
+        while len(batch) < size and not self._stopping:
+            left_ms = int((deadline - loop.time()) * 1000)
+            if left_ms <= 0:
+                break
+            fetched = await consumer.getmany(timeout_ms=left_ms, max_records=size - len(batch))
+            if not fetched:
+                break
+            for records in fetched.values():
+                batch.extend(
+                    InboundMessage(
+                        topic=r.topic,
+                        partition=r.partition,
+                        offset=r.offset,
+                        key=r.key,
+                        value=r.value,
+                        timestamp_ms=r.timestamp,
+                    )
+                    for r in records
+                )
+        return batch
+
+    async def _commit(self, consumer: AIOKafkaConsumer, batch: Sequence[InboundMessage]) -> None:
+        offsets: dict[TopicPartition, int] = {}
+        for message in batch:
+            tp = TopicPartition(message.topic, message.partition)
+            offsets[tp] = max(offsets.get(tp, 0), message.offset + 1)
+        try:
+            await consumer.commit(offsets)
+        except (CommitFailedError, KafkaError) as exc:
+            # The group moved on (a rebalance): whoever owns the partitions now gets
+            # these messages again, and applying them twice changes nothing.
+            log.warning("%s: commit failed, the batch will be redelivered: %r", self.group, exc)
+
+    async def on_stop(self) -> None:
+        self._stopping = True
+        task = self._loop_task
+        if task is not None and not task.done():
+            try:
+                await asyncio.wait_for(
+                    asyncio.shield(task), timeout=self.settings.shutdown_grace_seconds
+                )
+            except TimeoutError:
+                log.error(
+                    "%s: the batch in flight did not finish within %.0fs of the stop; exiting "
+                    "without committing it (it will be delivered again)",
+                    self.group,
+                    self.settings.shutdown_grace_seconds,
+                )
+                logging.shutdown()
+                os._exit(75)
+            except Exception:
+                log.critical("%s: consumer loop failed", self.group, exc_info=True)
+        if self._consumer is not None:
+            await self._consumer.stop()
