@@ -12,15 +12,17 @@ import gc
 import logging
 import os
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 import faust
+from mode import Service
 
 from services.adapters.catalogue import Catalogue
 from services.adapters.codec import InboundMessage
 from services.adapters.kafka_admin import group_name
-from services.adapters.publisher import Outbox, Publisher
+from services.adapters.publisher import AiokafkaProducer, Outbox, Producer, Publisher
 from services.adapters.store import connect
 from services.runtime.batch_runner import BatchRunner
 from services.runtime.bulk_consumer import BulkConsumer
@@ -33,7 +35,20 @@ log = logging.getLogger(__name__)
 GC_THRESHOLDS = (50_000, 20, 100)
 
 
+@dataclass
+class Processor:
+    """One processor's faust app and the services its worker starts before the app."""
+
+    app: faust.App
+    services: list[Service] = field(default_factory=list)
+
+
 def build_app(settings: Settings, spec: ProcessorSpec) -> faust.App:
+    """The faust app of ``spec`` (its bulk consumer, if any, is in ``build_processor``)."""
+    return build_processor(settings, spec).app
+
+
+def build_processor(settings: Settings, spec: ProcessorSpec) -> Processor:
     """A faust app for one processor: its own consumer group, no web server, raw bytes."""
     faust_dirs = settings.home / "faust"
     faust_dirs.mkdir(parents=True, exist_ok=True)
@@ -76,6 +91,14 @@ def build_app(settings: Settings, spec: ProcessorSpec) -> faust.App:
     catalogue = Catalogue.load(*settings.catalogue_args())
     state: dict[str, Any] = {}
     lock = asyncio.Lock()
+    # A bulk processor publishes through a producer of its own, started with its consumer
+    # before the faust app (faust's start-up takes a second it need not wait for).
+    consumer: BulkConsumer | None = None
+
+    def producer() -> Producer:
+        if consumer is not None:
+            return AiokafkaProducer(consumer.producer)
+        return app.producer
 
     async def runtime() -> Runtime:
         async with lock:
@@ -87,7 +110,7 @@ def build_app(settings: Settings, spec: ProcessorSpec) -> faust.App:
             await store.ensure_indexes()
             outbox = Outbox(
                 store,
-                Publisher(lambda: app.producer),
+                Publisher(producer),
                 catalogue,
                 f"lmp-billing/{spec.name}",
                 settings.dead_letter_max_bytes,
@@ -96,8 +119,10 @@ def build_app(settings: Settings, spec: ProcessorSpec) -> faust.App:
         rt: Runtime = state["runtime"]
         return rt
 
+    processor = Processor(app)
     if bulk:
-        _attach_bulk_consumer(app, settings, catalogue, spec, group, runtime)
+        consumer = _bulk_consumer(app, settings, catalogue, spec, group, runtime)
+        processor.services.append(consumer)
     elif spec.topics:
         _attach_agent(app, settings, catalogue, spec, runtime)
 
@@ -121,7 +146,7 @@ def build_app(settings: Settings, spec: ProcessorSpec) -> faust.App:
 
     for make in spec.timers:
         _attach_timer(app, settings.timer_interval_seconds, runtime, make)
-    return app
+    return processor
 
 
 def run_processor(settings: Settings, spec: ProcessorSpec) -> None:
@@ -134,7 +159,7 @@ def run_processor(settings: Settings, spec: ProcessorSpec) -> None:
 
     # faust's own uvloop extra: less scheduling overhead per message on a busy machine.
     mode.loop.use("uvloop")
-    worker = build_worker(build_app(settings, spec), settings)
+    worker = build_worker(build_processor(settings, spec), settings)
     # The modules and the app built so far live as long as the process: keeping them out
     # of the collector's generations shortens each full collection, a pause every
     # message in flight would wait through. Garbage first, so none is kept for good.
@@ -148,14 +173,18 @@ def run_processor(settings: Settings, spec: ProcessorSpec) -> None:
     worker.execute_from_commandline()
 
 
-def build_worker(app: faust.App, settings: Settings) -> faust.Worker:
+def build_worker(processor: Processor | faust.App, settings: Settings) -> faust.Worker:
     """The worker that runs ``app``, logging at ``settings.log_level``.
 
     At WARNING and above faust's progress spinner sets the root logger to DEBUG so it can
     spin on every record: aiokafka and PyMongo would then build a debug record for every
     request and command, a good share of a busy processor's CPU. No spinner, then.
     """
-    worker = faust.Worker(app, loglevel=settings.log_level.upper(), quiet=True)
+    if isinstance(processor, faust.App):
+        processor = Processor(processor)
+    worker = faust.Worker(
+        processor.app, *processor.services, loglevel=settings.log_level.upper(), quiet=True
+    )
     worker.spinner = None
     return worker
 
@@ -175,15 +204,15 @@ def _attach_timer(
             log.warning("timer %s failed, will retry: %r", make.__name__, exc)
 
 
-def _attach_bulk_consumer(
+def _bulk_consumer(
     app: faust.App,
     settings: Settings,
     catalogue: Catalogue,
     spec: ProcessorSpec,
     group: str,
     runtime: Callable[[], Awaitable[Runtime]],
-) -> None:
-    """aiokafka batches in the processor's group, started and stopped with the app."""
+) -> BulkConsumer:
+    """aiokafka batches in the processor's group, started before the app, stopped after."""
 
     async def runner() -> BatchRunner:
         rt = await runtime()
@@ -194,19 +223,14 @@ def _attach_bulk_consumer(
         if spec.latency_sensitive
         else settings.batch_window_seconds
     )
-
-    @app.task
-    async def start_bulk_consumer() -> None:
-        consumer = BulkConsumer(
-            settings=settings,
-            group_id=group,
-            topics=[catalogue.physical(name) for name in spec.topics],
-            runner=runner,
-            window_seconds=window,
-            loop=app.loop,
-            beacon=app.beacon,
-        )
-        await app.add_runtime_dependency(consumer)
+    return BulkConsumer(
+        settings=settings,
+        group_id=group,
+        topics=[catalogue.physical(name) for name in spec.topics],
+        runner=runner,
+        window_seconds=window,
+        loop=app.loop,
+    )
 
 
 def _attach_agent(

@@ -54,7 +54,9 @@ class Settings(BaseSettings):
         default="secantusd-rs", description="the embedded MongoDB-wire server"
     )
     consumer_group_prefix: str = "lmp-billing"
-    batch_size: int = Field(default=20_000, ge=1)
+    batch_size: int = Field(
+        default=20_000, ge=1, description="most messages a bulk batch holds (memory grows with it)"
+    )
     batch_window_seconds: float = Field(default=1.0, gt=0)
     action_batch_window_seconds: float = Field(
         default=0.02, gt=0, description="batching window of the action processors"

@@ -45,10 +45,6 @@ def _max(current: int | None, new: int | None) -> int | None:
     return new if current is None else max(current, new)
 
 
-def _later(current: datetime | None, new: datetime) -> datetime:
-    return new if current is None else max(current, new)
-
-
 def new_report(partner_id: str, cycle: str, now: datetime, cause: str) -> Report:
     """An empty report in MSP preparing; the account completes it (see attach_account)."""
     rid = report_id(partner_id, cycle)
@@ -96,21 +92,22 @@ def _subscription(line: ReportLine, subscription_id: str) -> SubscriptionUsage:
     return sub
 
 
-def _known(report: Report, usage: UsageReported) -> bool:
-    return any(
-        sub.subscription_id == usage.subscription_id
-        for line in report.lines
-        if line.product_id == usage.product_id
-        for sub in line.subscriptions
-    )
-
-
 def _apply_peak(sub: SubscriptionUsage, usage: UsageReported) -> bool:
-    before = (sub.provisioned_units, sub.used_units)
-    sub.provisioned_units = max(sub.provisioned_units, usage.provisioned_units)
-    sub.used_units = _max(sub.used_units, usage.used_units)
-    sub.last_observed_at = _later(sub.last_observed_at, usage.observed_at)
-    return (sub.provisioned_units, sub.used_units) != before
+    """Raise the subscription's peaks to the snapshot's; True when a peak moved.
+
+    Fields are assigned only when they change (most snapshots of a busy topic do not
+    raise a peak, and a model's assignment is not free)."""
+    changed = False
+    if usage.provisioned_units > sub.provisioned_units:
+        sub.provisioned_units = usage.provisioned_units
+        changed = True
+    used = usage.used_units
+    if used is not None and (sub.used_units is None or used > sub.used_units):
+        sub.used_units = used
+        changed = True
+    if sub.last_observed_at is None or usage.observed_at > sub.last_observed_at:
+        sub.last_observed_at = usage.observed_at
+    return changed
 
 
 def _above(value: int | None, *held: int | None) -> bool:
@@ -138,12 +135,22 @@ def apply_usage(report: Report, records: Sequence[UsageRecord], now: datetime) -
     report = report.clone()
     late: list[UsageRecord] = []
     changed = False
+    accepting = accepts_usage(report.status)
+    subscriptions = {
+        (line.product_id, sub.subscription_id): (line, sub)
+        for line in report.lines
+        for sub in line.subscriptions
+    }
     for record in records:
         usage = record.usage
-        known = _known(report, usage)
-        line = _line(report, usage.product_id)
-        sub = _subscription(line, usage.subscription_id)
-        if accepts_usage(report.status):
+        key = (usage.product_id, usage.subscription_id)
+        found = subscriptions.get(key)
+        known = found is not None
+        if found is None:
+            line = _line(report, usage.product_id)
+            found = subscriptions[key] = (line, _subscription(line, usage.subscription_id))
+        line, sub = found
+        if accepting:
             changed |= _apply_peak(sub, usage) or not known
         elif _apply_late_peak(sub, usage) or not known:
             line.late_usage = True

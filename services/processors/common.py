@@ -10,7 +10,7 @@ from datetime import datetime
 
 from schemas.report import Report
 from services.adapters.catalogue import Catalogue
-from services.adapters.codec import Decoded, InboundMessage, Poison, Tombstone, decode
+from services.adapters.codec import Decoded, InboundMessage, Poison, Tombstone, decode_on
 from services.adapters.store import Store
 
 
@@ -31,8 +31,7 @@ def decode_batch(batch: Sequence[InboundMessage], catalogue: Catalogue) -> Decod
     items: list[Decoded | Tombstone] = []
     poisons: list[Poison] = []
     for message in batch:
-        spec = catalogue[message.topic]
-        result = decode(message, frozenset(spec.types), compacted=spec.cleanup_policy == "compact")
+        result = decode_on(message, catalogue)
         if isinstance(result, Poison):
             poisons.append(result)
         else:

@@ -6,7 +6,9 @@ batch (peaks, so redelivery and reordering change nothing) and written once.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import asyncio
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,7 +21,7 @@ from services.adapters.store import Store
 from services.domain.events import DomainEvent
 from services.domain.ids import report_id
 from services.domain.usage import UsageRecord, apply_usage, attach_account, new_report
-from services.processors.common import intake, set_aside
+from services.processors.common import decode_batch, screen_conflicts, set_aside
 from services.runtime.context import ProcessorSpec, Runtime
 from services.runtime.unit_of_work import Verdict
 
@@ -109,21 +111,52 @@ class AttachAccounts:
         return Verdict(report=self.outbox.stage(report, self.outbox.entries(events), now))
 
 
+def _records(items: Iterable[Decoded]) -> list[UsageRecord]:
+    return [UsageRecord(item.envelope.id, item.data) for item in items]  # type: ignore[arg-type]
+
+
 class UsageIngestion:
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
         self.uow = runtime.unit_of_work()
 
     async def handle(self, batch: Sequence[InboundMessage]) -> list[Poison]:
+        """Fold the batch into its reports while its receipts are being recorded.
+
+        Receipts are the batch's largest database cost and conflicts are rare, so the
+        reports are loaded and decided meanwhile; the few messages the receipts show to
+        be conflicts are taken out (and their reports decided again) before anything is
+        written.
+        """
         store, outbox = self.rt.store, self.rt.outbox
-        batch_in = await intake(store, self.rt.catalogue, batch, self.rt.now(), _report_of)
-        records = {
-            rid: [UsageRecord(item.envelope.id, item.data) for item in items]  # type: ignore[arg-type]
-            for rid, items in batch_in.by_report.items()
-        }
-        folded = await self.uow.run(
-            records, FoldUsage(records, store, outbox), preloaded=batch_in.stored
-        )
+        decoded = decode_batch(batch, self.rt.catalogue)
+        screening = asyncio.ensure_future(screen_conflicts(store, decoded.decoded, self.rt.now()))
+        by_report: dict[str, list[Decoded]] = defaultdict(list)
+        for item in decoded.decoded:
+            by_report[_report_of(item)].append(item)
+        records = {rid: _records(items) for rid, items in by_report.items()}
+        conflicts: list[Poison] = []
+
+        async def without_conflicts() -> set[str]:
+            _accepted, found = await screening
+            conflicts.extend(found)
+            bad = {id(poison.message) for poison in found}
+            touched = {_report_of(item) for item in decoded.decoded if id(item.message) in bad}
+            for rid in touched:
+                records[rid] = _records(i for i in by_report[rid] if id(i.message) not in bad)
+            return touched
+
+        try:
+            stored = await store.load_reports(records)
+            folded = await self.uow.run(
+                records,
+                FoldUsage(records, store, outbox),
+                preloaded=stored,
+                before_save=without_conflicts,
+            )
+        finally:
+            if not screening.done():
+                screening.cancel()
         await self.uow.publish(folded)
         # An account stored while this batch was written: finish those reports now. The
         # accounts processor does the mirror image, so whichever writes second sees both.
@@ -133,7 +166,7 @@ class UsageIngestion:
         if waiting:
             attached = await self.uow.run(waiting, AttachAccounts(waiting, store, outbox))
             await self.uow.publish(attached)
-        return [*batch_in.poisons, *set_aside(folded.failed, batch_in.by_report)]
+        return [*decoded.poisons, *conflicts, *set_aside(folded.failed, by_report)]
 
 
 PROCESSOR = ProcessorSpec(name="usage", topics=(TOPIC,), create=UsageIngestion, consumer="bulk")

@@ -20,11 +20,12 @@ import asyncio
 import logging
 import random
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from services.adapters.codec import InboundMessage, Poison
+from services.adapters.codec import InboundMessage, Poison, decode_ahead
 from services.adapters.counters import DEAD_LETTERED, DEAD_LETTERS_LOST, PROCESSED
 from services.adapters.failures import describe, is_transient
 from services.runtime.context import BatchHandler, Runtime
@@ -53,10 +54,14 @@ class BatchRunner:
         delay = self.runtime.settings.fault_batch_delay_seconds
         if delay:
             await self.sleep(delay)  # fault injection: a batch slow enough to be interrupted
-        poisons = await self._apply(batch)
+        try:
+            poisons = await self._apply(batch)
+        finally:
+            for message in batch:
+                message.decoded = None  # a message and its decoding refer to each other
         counters = self.runtime.counters
-        for message in batch:
-            counters.add(message.topic, PROCESSED)
+        for topic, count in Counter(message.topic for message in batch).items():
+            counters.add(topic, PROCESSED, count)
         for poison in poisons:
             counters.add(poison.message.topic, DEAD_LETTERED)
         if poisons:
@@ -70,6 +75,10 @@ class BatchRunner:
         log.debug(
             "%s: batch of %d in %.3fs", self.runtime.name, len(batch), time.perf_counter() - started
         )
+
+    def prepare(self, batch: Sequence[InboundMessage]) -> None:
+        """Decode ``batch`` ahead of ``run`` (pure CPU; see ``BulkConsumer``)."""
+        decode_ahead(batch, self.runtime.catalogue)
 
     async def _apply(self, batch: Sequence[InboundMessage]) -> list[Poison]:
         try:

@@ -22,7 +22,7 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from mode import Service
 
@@ -50,7 +50,11 @@ class _FinishBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
 
 
 class BulkConsumer(Service):
-    """Feeds a processor's batch runner from an aiokafka consumer group."""
+    """Feeds a processor's batch runner from an aiokafka consumer group.
+
+    It also owns the producer its processor publishes with: both start before the faust
+    app and stop after it.
+    """
 
     def __init__(
         self,
@@ -68,6 +72,7 @@ class BulkConsumer(Service):
         self.group = group_id
         self.topics = list(topics)
         self._runner_factory = runner
+        self._producer: AIOKafkaProducer | None = None
         self._window = window_seconds
         self.applying = asyncio.Lock()
         self._stopping = False
@@ -91,28 +96,49 @@ class BulkConsumer(Service):
             fetch_max_bytes=64 * 1024 * 1024,
         )
         consumer.subscribe(self.topics, listener=_FinishBeforeRevoke(self))
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=2,
+            max_request_size=2 * 1024 * 1024,
+        )
+        await self._producer.start()
         await consumer.start()
         self._consumer = consumer
         runner: BatchRunner = await self._runner_factory()
         self._loop_task = asyncio.create_task(self._consume(consumer, runner))
 
     async def _consume(self, consumer: AIOKafkaConsumer, runner: BatchRunner) -> None:
-        """Nothing may escape this loop unseen: a stalled partition is the one failure
-        with no symptom. What a retry can cure is retried; anything else ends the process
-        uncommitted and loudly, for the supervisor to restart it."""
+        """Apply batch after batch, fetching and decoding the next while one is applied.
+
+        Decoding is CPU in this process, applying mostly waits on the database: the two
+        overlap, one batch ahead. Nothing may escape this loop unseen (a stalled partition
+        is the one failure with no symptom): what a retry can cure is retried; anything
+        else ends the process uncommitted and loudly, for the supervisor to restart it.
+        """
         delay = self.settings.retry_backoff_seconds
+        ahead: list[InboundMessage] = []
         while not self._stopping:
             try:
-                records = await self._gather(consumer)
-                if not records:
+                batch = ahead or await self._gather(consumer)
+                ahead = []
+                if not batch:
                     continue
                 async with self.applying:
-                    await finish_before_acking(
-                        runner.run(records), self.settings.shutdown_grace_seconds
+                    applying = asyncio.ensure_future(
+                        finish_before_acking(
+                            runner.run(batch), self.settings.shutdown_grace_seconds
+                        )
                     )
-                    await self._commit(consumer, records)
+                    ahead = await self._gather(consumer)
+                    runner.prepare(ahead)
+                    await applying
+                    await self._commit(consumer, batch)
+                ahead = self._still_assigned(consumer, ahead)
                 delay = self.settings.retry_backoff_seconds
             except Exception as exc:
+                ahead = []
                 if not is_transient(exc):
                     log.critical(
                         "%s: consumer failed; exiting uncommitted", self.group, exc_info=True
@@ -122,6 +148,15 @@ class BulkConsumer(Service):
                 log.warning("%s: %r; retrying in %.1fs", self.group, exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.settings.retry_backoff_max_seconds)
+
+    @staticmethod
+    def _still_assigned(
+        consumer: AIOKafkaConsumer, batch: list[InboundMessage]
+    ) -> list[InboundMessage]:
+        """Records fetched ahead of a rebalance that took their partition are left to the
+        new owner (they were not committed here)."""
+        assigned = consumer.assignment()
+        return [m for m in batch if TopicPartition(m.topic, m.partition) in assigned]
 
     async def _gather(self, consumer: AIOKafkaConsumer) -> list[InboundMessage]:
         """Up to ``batch_size`` records, waiting at most the window for more to come."""
@@ -183,3 +218,12 @@ class BulkConsumer(Service):
                 log.critical("%s: consumer loop failed", self.group, exc_info=True)
         if self._consumer is not None:
             await self._consumer.stop()
+        if self._producer is not None:
+            await self._producer.stop()
+
+    @property
+    def producer(self) -> AIOKafkaProducer:
+        """The processor's producer (events, dead letters), started with the consumer."""
+        if self._producer is None:
+            raise RuntimeError(f"{self.group}: the producer is not started yet")
+        return self._producer

@@ -91,8 +91,15 @@ class UnitOfWork:
         report_ids: Iterable[str],
         decider: Decider[C],
         preloaded: Mapping[str, Report] | None = None,
+        before_save: Callable[[], Awaitable[set[str]]] | None = None,
     ) -> Result:
-        """Decide and save every report of ``report_ids``, retrying only the losers."""
+        """Decide and save every report of ``report_ids``, retrying only the losers.
+
+        ``before_save`` is awaited once, between the first decisions and their write: it
+        may change the decider's inputs and names the reports to decide again (the usage
+        path decides while its receipts are still being recorded, and takes out the few
+        messages they show to be conflicts).
+        """
         result = Result()
         pending = set(report_ids)
         stored: Mapping[str, Report] | None = preloaded
@@ -103,8 +110,8 @@ class UnitOfWork:
                 await self.sleep(self.backoff_seconds * (2**attempt) * random.uniform(0.5, 1.5))
             if stored is None:
                 stored = await self.store.load_reports(pending)
-            lost = await self._attempt(pending, stored, decider, result)
-            pending, stored = lost, None
+            lost = await self._attempt(pending, stored, decider, result, before_save)
+            pending, stored, before_save = lost, None, None
         if pending:
             raise Contended(pending)
         return result
@@ -115,22 +122,23 @@ class UnitOfWork:
         stored: Mapping[str, Report],
         decider: Decider[C],
         result: Result,
+        before_save: Callable[[], Awaitable[set[str]]] | None,
     ) -> set[str]:
         context = await decider.prepare(stored, pending)
         now = self.clock()
+        for rid in sorted(pending):
+            self._decide(rid, stored.get(rid), decider, context, now, result)
+        if before_save is not None:
+            for rid in sorted(await before_save() & pending):
+                self._decide(rid, stored.get(rid), decider, context, now, result)
         changes: list[tuple[Report, int | None]] = []
         orphans: dict[str, list[OrphanOutcome]] = {}
         for rid in sorted(pending):
-            report = stored.get(rid)
-            try:
-                verdict = decider.decide(rid, report, context, now)
-            except Exception as exc:
-                log.exception("report %s cannot be decided; its messages are set aside", rid)
-                result.failed[rid] = describe(exc)
-                result.verdicts.pop(rid, None)
+            verdict = result.verdicts.get(rid)
+            if verdict is None:
                 continue
-            result.verdicts[rid] = verdict
             if verdict.report is not None:
+                report = stored.get(rid)
                 changes.append((verdict.report, report.version if report is not None else None))
             if verdict.orphans:
                 orphans[rid] = verdict.orphans
@@ -145,6 +153,23 @@ class UnitOfWork:
             if report.id not in lost:
                 result.saved[report.id] = report
         return lost
+
+    @staticmethod
+    def _decide(
+        rid: str,
+        report: Report | None,
+        decider: Decider[C],
+        context: C,
+        now: datetime,
+        result: Result,
+    ) -> None:
+        try:
+            result.verdicts[rid] = decider.decide(rid, report, context, now)
+            result.failed.pop(rid, None)
+        except Exception as exc:
+            log.exception("report %s cannot be decided; its messages are set aside", rid)
+            result.failed[rid] = describe(exc)
+            result.verdicts.pop(rid, None)
 
     async def publish(self, result: Result) -> None:
         """Send what was committed: the saved outboxes, then answers to send again."""
