@@ -125,15 +125,16 @@ class BulkConsumer(Service):
                 ahead = []
                 if not batch:
                     continue
+                grace = self.settings.shutdown_grace_seconds
                 async with self.applying:
-                    applying = asyncio.ensure_future(
-                        finish_before_acking(
-                            runner.run(batch), self.settings.shutdown_grace_seconds
-                        )
-                    )
-                    ahead = await self._gather(consumer)
-                    runner.prepare(ahead)
-                    await applying
+                    applying = asyncio.ensure_future(finish_before_acking(runner.run(batch), grace))
+                    try:
+                        ahead = await self._gather(consumer)
+                        runner.prepare(ahead)
+                    finally:
+                        # Even when fetching ahead fails: the batch is finished, never
+                        # left running beside the next one.
+                        await applying
                     await self._commit(consumer, batch)
                 ahead = self._still_assigned(consumer, ahead)
                 delay = self.settings.retry_backoff_seconds

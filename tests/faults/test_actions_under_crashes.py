@@ -116,8 +116,13 @@ async def chaos(system: System, rounds: list[tuple[str, str]], pause: float) -> 
     return done
 
 
-async def test_every_action_is_answered_once_through_kills_and_stops(faulty: System) -> None:
+@pytest.mark.parametrize("path", ["bulk", "agent"])
+async def test_every_action_is_answered_once_through_kills_and_stops(
+    faulty: System, path: str
+) -> None:
+    """Both consumer paths: aiokafka batches (the default) and faust agents."""
     system = faulty
+    system.extra_env["LMP_ACTION_CONSUMER"] = path
     await system.run_processors(("usage", "accounts", "pricing"))
     for name in ACTION_PROCESSORS:
         system.start_processor(name, env=SLOW_BATCH)
@@ -158,7 +163,7 @@ async def test_every_action_is_answered_once_through_kills_and_stops(faulty: Sys
     await eventually(lambda: nothing_left(system), timeout=60)
     counts, problems = await account_for(system, sent)
     counts.show(
-        "actions under kill -9 and SIGTERM",
+        f"actions under kill -9 and SIGTERM ({path} path)",
         redeliveries=sent.redeliveries,
         conflicting=len(sent.conflicts),
         chaos=",".join(chaos_done),
