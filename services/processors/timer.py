@@ -70,9 +70,10 @@ class ApplyRule:
 
 
 class DeadlineTimer:
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, page_size: int = BATCH) -> None:
         self.rt = runtime
         self.uow = runtime.unit_of_work()
+        self.page_size = page_size
 
     async def handle(self, batch: Sequence[InboundMessage]) -> list[Poison]:
         raise RuntimeError("the timer consumes no topic")
@@ -96,7 +97,7 @@ class DeadlineTimer:
         after: tuple[datetime, str] | None = None
         decider = ApplyRule(rule, self.rt.store, self.rt.outbox)
         while True:
-            page = await find(now, BATCH, after)
+            page = await find(now, self.page_size, after)
             if not page:
                 return acted
             result = await self.uow.run(
@@ -109,7 +110,7 @@ class DeadlineTimer:
             self.rt.counters.add("", TIMER_SKIPPED, len(result.failed))
             last = page[-1]
             moment = last.deadline if rule is auto_submit else last.next_reminder_at
-            if len(page) < BATCH or moment is None:
+            if len(page) < self.page_size or moment is None:
                 return acted
             after = (moment, last.id)
 

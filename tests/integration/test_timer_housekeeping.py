@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from schemas.report import Report
-from services.adapters.counters import RECEIPTS_PURGED, REPORTS_PURGED
+from services.adapters.counters import RECEIPTS_PURGED, REPORTS_PURGED, TIMER_SKIPPED
 from services.processors.timer import DeadlineTimer
 from tests.harness import System
 
@@ -57,3 +57,47 @@ async def test_expired_reports_and_old_receipts_are_purged_a_bite_per_pass(
     counted = runtime.counters.take()
     assert counted[("", REPORTS_PURGED)] == 7
     assert counted[("", RECEIPTS_PURGED)] == 5
+
+
+async def test_reports_the_timer_cannot_process_never_hide_the_others(system: System) -> None:
+    """Skipped reports stay due; the pass pages past them instead of stopping at them."""
+    opened = datetime(2026, 10, 20, tzinfo=UTC)
+    deadline = datetime(2026, 11, 6, tzinfo=UTC)
+    reports = []
+    for i in range(7):
+        report = Report.model_validate(
+            {
+                "_id": f"T{i}:2026-10",
+                "partner_id": f"T{i}",
+                "cycle": "2026-10",
+                "created_at": opened,
+                "updated_at": opened,
+                "account_pending": False,
+                "currency": "EUR",
+                "region": "EMEA",
+                "deadline": deadline,
+                "lines": [
+                    {
+                        "product_id": "AV",
+                        "subscriptions": [{"subscription_id": "s", "provisioned_units": 5}],
+                        "provisioned_units": 5,
+                        "chargeable_units": 5,
+                        # Every other report holds a price no bill can have (bad data).
+                        "unit_price": "1E+30" if i % 2 == 0 else "2.00",
+                        "channel_margin": "0",
+                    }
+                ],
+            }
+        )
+        reports.append(report)
+    assert await system.store.save_reports([(r, None) for r in reports]) == set()
+    runtime = await system.runtime("timer", lambda: deadline)
+    submitted, _ = await DeadlineTimer(runtime, page_size=2).tick()
+    assert submitted == 3
+    docs = {d["_id"]: d["status"] for d in await system.store.reports.find({}).to_list(None)}
+    assert sorted(rid for rid, status in docs.items() if status == "under_review") == [
+        "T1:2026-10",
+        "T3:2026-10",
+        "T5:2026-10",
+    ]
+    assert runtime.counters.take()[("", TIMER_SKIPPED)] == 4
