@@ -87,6 +87,15 @@ class Sent:
     conflicts: set[str] = field(default_factory=set)
     redeliveries: int = 0
 
+    def step(self, month: Month, step: tuple[str, str, dict[str, Any], str, str]) -> str:
+        """Record one step of a review as an action to send; its id."""
+        who, type_, data, account, expected = step
+        action_id, record = month.action(f"lmp.{who}.{type_}", account, data, id_=unique("act-"))
+        self.expected[action_id] = expected
+        self.records[action_id] = (TOPIC_OF[who], record)
+        self.report_of[action_id] = month.report_id
+        return action_id
+
 
 async def answered(system: System, action_ids: list[str], report_of: dict[str, str]) -> bool:
     reports = {report_of[a] for a in action_ids}
@@ -146,15 +155,10 @@ async def test_every_action_is_answered_once_through_kills_and_stops(
     for wave in range(len(scripts[0])):
         wave_ids = []
         for month, steps in zip(months, scripts, strict=True):
-            who, type_, data, account, expected = steps[wave]
-            action_id, record = month.action(
-                f"lmp.{who}.{type_}", account, data, id_=unique("act-")
-            )
-            sent.expected[action_id] = expected
-            sent.records[action_id] = (TOPIC_OF[who], record)
-            sent.report_of[action_id] = month.report_id
+            action_id = sent.step(month, steps[wave])
             wave_ids.append(action_id)
-            await system.publish(TOPIC_OF[who], [record])
+            topic, record = sent.records[action_id]
+            await system.publish(topic, [record])
         wave_ids += await extras(system, sent, rng)
         await eventually(lambda ids=wave_ids: answered(system, ids, sent.report_of), timeout=120)
     with contextlib.suppress(asyncio.CancelledError):

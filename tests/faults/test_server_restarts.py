@@ -22,7 +22,6 @@ import pytest
 from tests.faults.conftest import RestartableServers
 from tests.faults.ledger import GroupProgress, outboxes_left
 from tests.faults.test_actions_under_crashes import (
-    TOPIC_OF,
     Sent,
     account_for,
     all_known,
@@ -178,15 +177,10 @@ async def action_waves(system: System, months: list[Month], sent: Sent) -> int:
         started = time.monotonic()
         wave_ids = []
         for month, steps in zip(months, scripts, strict=True):
-            who, type_, data, account, expected = steps[step]
-            action_id, record = month.action(
-                f"lmp.{who}.{type_}", account, data, id_=unique("act-")
-            )
-            sent.expected[action_id] = expected
-            sent.records[action_id] = (TOPIC_OF[who], record)
-            sent.report_of[action_id] = month.report_id
+            action_id = sent.step(month, steps[step])
             wave_ids.append(action_id)
-            retries += await patiently(lambda r=record, t=TOPIC_OF[who]: system.publish(t, [r]))
+            topic, record = sent.records[action_id]
+            retries += await patiently(lambda r=record, t=topic: system.publish(t, [r]))
         wave_ids += await extras(system, sent, rng)
         await eventually(
             lambda ids=wave_ids: tolerant(lambda: answered(system, ids, sent.report_of)),
