@@ -35,7 +35,9 @@ def main() -> None:
     settings = Settings()
     catalogue = Catalogue.load(*settings.catalogue_args())
     asyncio.run(ensure_topics(catalogue, settings.kafka_bootstrap_servers))
-    spec = ProcessorSpec(name="ceiling", topics=("lmp.usage.v1",), create=CountOnly)
+    spec = ProcessorSpec(
+        name="ceiling", topics=("lmp.usage.v1",), create=CountOnly, consumer="agent"
+    )
     run_processor(settings, spec)
 
 

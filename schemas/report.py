@@ -108,6 +108,7 @@ class Decision(BaseModel):
     byte for byte, whatever happened to the report since.
     """
 
+    topic: str = Field(description="the contract name of the topic the action came on")
     message_id: str
     payload_hash: str
     action_type: str
@@ -118,11 +119,11 @@ class Decision(BaseModel):
 
 
 class OrphanOutcome(BaseModel):
-    """The answer to an action on a report that did not exist: kept by the action's id."""
+    """The answer to an action on a report that did not exist, kept by ``<topic>|<id>``."""
 
     model_config = ConfigDict(populate_by_name=True)
 
-    message_id: str = Field(alias="_id")
+    key: str = Field(alias="_id")
     report_id: str
     decision: Decision
     at: AwareDatetime

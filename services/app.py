@@ -1,8 +1,9 @@
 """The composition root: settings, store, publisher, clock and the faust app, built once.
 
 Each processor is its own process and consumer group: ``lmp-billing process NAME``
-builds a faust app for it, declares its topics from ``topics.yaml`` and attaches one
-batch agent (concurrency 1 per partition) around the processor's handler.
+builds a faust worker for it: a bulk consumer (aiokafka batches, started before the app)
+or a faust agent (one actor, batches through ``take_events``) around the processor's
+batch runner, and the app's timers (README, "Two consumer paths").
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ class Processor:
 
 
 def build_app(settings: Settings, spec: ProcessorSpec) -> faust.App:
-    """The faust app of ``spec`` (its bulk consumer, if any, is in ``build_processor``)."""
+    """The faust app of ``spec`` alone: a bulk processor's consumer is not in it (it is a
+    service of the worker: use ``build_processor`` to run one)."""
     return build_processor(settings, spec).app
 
 
@@ -240,7 +242,7 @@ def _attach_agent(
     spec: ProcessorSpec,
     runtime: Callable[[], Awaitable[Runtime]],
 ) -> None:
-    """One agent over the processor's topics, batched, concurrency 1 per partition."""
+    """One agent (one actor, so one batch at a time) over the processor's topics."""
     names = [catalogue.physical(name) for name in spec.topics]
     channel = app.topic(
         *names,

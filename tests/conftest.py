@@ -58,3 +58,17 @@ async def system(servers: Servers, tmp_path: Path) -> AsyncIterator[System]:
         yield sys_
     finally:
         await sys_.close()
+
+
+LAYERS = frozenset({"unit", "integration", "e2e", "faults"})
+"""Every test belongs to one layer; ``make test`` selects by layer, so an unmarked test
+would silently never run."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    unmarked = [item.nodeid for item in items if not LAYERS & {m.name for m in item.iter_markers()}]
+    if unmarked:
+        raise pytest.UsageError(
+            f"{len(unmarked)} tests have no layer marker ({', '.join(sorted(LAYERS))}): "
+            + ", ".join(unmarked[:5])
+        )

@@ -66,6 +66,10 @@ class Catalogue(BaseModel):
         """The name on the broker of a topic named in the contract."""
         return self.namespace + contract_name
 
+    def contract_name(self, physical: str) -> str:
+        """The contract's name of a topic on the broker (its namespace taken off)."""
+        return physical.removeprefix(self.namespace)
+
     def topic_for_type(self, message_type: str) -> str:
         for topic in self.topics.values():
             if message_type in topic.types:

@@ -9,6 +9,7 @@ reason, so a record dead-lettered twice yields the same event id and the same by
 from __future__ import annotations
 
 import base64
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -199,8 +200,15 @@ def outbox_entry(event: DomainEvent, topic: str, source: str) -> OutboxEntry:
 # dead letters ---------------------------------------------------------------
 
 
-def dead_letter_id(message: InboundMessage) -> str:
-    return f"dead-letter/{message.topic}/{message.partition}/{message.offset}"
+def dead_letter_id(poison: Poison) -> str:
+    """The record's coordinates and why: the same record refused for the same reason is
+    the same dead letter; a ``processing_error`` (an exception's text, which may differ
+    from one delivery to the next) also names a digest of its reason."""
+    message = poison.message
+    ident = f"dead-letter/{message.topic}/{message.partition}/{message.offset}/{poison.kind}"
+    if poison.kind == "processing_error":
+        ident += "/" + hashlib.sha256(poison.error.encode()).hexdigest()[:12]
+    return ident
 
 
 def record_time(message: InboundMessage) -> datetime:
@@ -244,10 +252,10 @@ def dead_letter(poison: Poison, processor: str, max_bytes: int) -> tuple[bytes |
         "processor": processor,
         "message_id": (poison.message_id or None) and poison.message_id[:MESSAGE_ID_CAP],
     }
-    value = _dead_letter_json(message, processor, fields, "")
+    value = _dead_letter_json(poison, processor, fields, "")
     if len(value) > max_bytes:
         omitted = {**fields, "value": None, "value_base64": None, "value_omitted": True}
-        value = _dead_letter_json(message, processor, omitted, "")
+        value = _dead_letter_json(poison, processor, omitted, "")
     return (message.key if short_key else None), value
 
 
@@ -264,14 +272,13 @@ def minimal_dead_letter(poison: Poison, processor: str) -> tuple[bytes | None, b
         "error": poison.error[:200],
         "processor": processor,
     }
-    return None, _dead_letter_json(message, processor, fields, "/minimal")
+    return None, _dead_letter_json(poison, processor, fields, "/minimal")
 
 
-def _dead_letter_json(
-    message: InboundMessage, processor: str, fields: dict[str, Any], suffix: str
-) -> bytes:
+def _dead_letter_json(poison: Poison, processor: str, fields: dict[str, Any], suffix: str) -> bytes:
+    message = poison.message
     return cloud_event_json(
-        id_=dead_letter_id(message) + suffix,
+        id_=dead_letter_id(poison) + suffix,
         type_=DEAD_LETTER_TYPE,
         source=f"lmp-billing/{processor}",
         subject=fields.get("message_id"),

@@ -15,6 +15,7 @@ from aiokafka.errors import (
     ProducerClosed,
 )
 from pymongo.errors import (
+    BulkWriteError,
     ConnectionFailure,
     CursorNotFound,
     ExecutionTimeout,
@@ -35,6 +36,14 @@ _RETRYABLE_MONGO_CODES = frozenset(
     {6, 7, 50, 89, 91, 112, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436}
 )
 """Host unreachable/not found, time limits, write conflict, shutdown, not primary."""
+_OPERATOR_MONGO_CODES = frozenset({13, 18, 64, 100, 14031})
+"""Unauthorized, authentication failed, write concern failed or unsatisfiable, out of disk
+space: no message is at fault, and the same write succeeds once someone fixes the server
+or the credentials. Retried (loudly), never dead-lettered: otherwise one bad password
+would drain every topic into the dead-letter topic."""
+
+
+_RETRY_MONGO_CODES = _RETRYABLE_MONGO_CODES | _OPERATOR_MONGO_CODES
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -54,9 +63,13 @@ def _transient_itself(exc: BaseException) -> bool:
         return True
     if isinstance(exc, KafkaError):
         return bool(getattr(exc, "retriable", False))
+    if isinstance(exc, BulkWriteError):
+        details = exc.details or {}
+        written = {err.get("code") for err in details.get("writeErrors", [])}
+        return bool(details.get("writeConcernErrors")) or bool(written & _RETRY_MONGO_CODES)
     if isinstance(exc, OperationFailure):
         labels = ("RetryableWriteError", "TransientTransactionError", "ResumableChangeStreamError")
-        return exc.code in _RETRYABLE_MONGO_CODES or any(exc.has_error_label(x) for x in labels)
+        return exc.code in _RETRY_MONGO_CODES or any(exc.has_error_label(x) for x in labels)
     return isinstance(exc, TimeoutError | OSError)
 
 

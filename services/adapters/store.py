@@ -13,11 +13,11 @@ import uuid
 from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 from pymongo import ASCENDING, DESCENDING, IndexModel, InsertOne, ReplaceOne, UpdateOne
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, WriteConcernError
 
 from schemas.accounts import DistributorAccount, PartnerAccount, RegionSettings
 from schemas.api import ApiKey, ReportQuery, SortKey
@@ -58,7 +58,7 @@ REPORT_INDEXES = [
 
 _COUNTED = [(s, k) for s in ReportStatus for k in (None, *SubmissionKind)]
 
-LIST_PROJECTION = {"history": 0, "outbox": 0, "lines": 0}
+LIST_PROJECTION = {"history": 0, "outbox": 0, "lines": 0, "decisions": 0}
 """What a list row or a CSV row of the report list does not need."""
 
 _SORTS: dict[SortKey, list[tuple[str, int]]] = {
@@ -71,6 +71,24 @@ _SORTS: dict[SortKey, list[tuple[str, int]]] = {
     SortKey.UPDATED_AT: [("updated_at", ASCENDING), ("_id", ASCENDING)],
     SortKey.UPDATED_AT_DESC: [("updated_at", DESCENDING), ("_id", ASCENDING)],
 }
+
+
+Cursor = tuple[datetime, str]
+"""Where a page of due reports ended: (the paged field's value, report id)."""
+
+
+class DuePage(NamedTuple):
+    reports: list[Report]
+    """The page's reports that could be read (a stored one that no longer passes its
+    model is logged and left out, never the end of the pass)."""
+    cursor: Cursor | None
+    """Where the next page starts; None when this one was the last."""
+
+
+def _due_page(docs: list[dict[str, Any]], field: str, limit: int) -> DuePage:
+    reports = [r for r in (_valid(Report, doc, "report") for doc in docs) if r is not None]
+    last = docs[-1] if len(docs) >= limit else None
+    return DuePage(reports, (last[field], last["_id"]) if last is not None else None)
 
 
 @dataclass(frozen=True)
@@ -208,6 +226,7 @@ class Store:
                 ops.append(ReplaceOne({"_id": report.id, "version": expected}, doc))
         try:
             result = await self.reports.bulk_write(ops, ordered=False)
+            _acknowledged(result.bulk_api_result)
             done = result.inserted_count + result.matched_count
         except BulkWriteError as exc:
             details = exc.details
@@ -234,7 +253,7 @@ class Store:
             .limit(limit)
             .to_list(None)
         )
-        return [Report.from_document(doc) for doc in docs]
+        return [r for r in (_valid(Report, doc, "report") for doc in docs) if r is not None]
 
     async def clear_outboxes(self, published: Sequence[tuple[str, int]]) -> None:
         """Drop events once published; a report that moved on keeps its outbox for later."""
@@ -252,8 +271,8 @@ class Store:
         )
 
     async def due_for_auto_submission(
-        self, now: datetime, limit: int, after: tuple[datetime, str] | None = None
-    ) -> list[Report]:
+        self, now: datetime, limit: int, after: Cursor | None = None
+    ) -> DuePage:
         """Overdue reports the partner can still edit, from the status+deadline index,
         in (deadline, id) order after ``after``: a pass pages through them, so reports it
         had to skip never hide the others.
@@ -261,26 +280,27 @@ class Store:
         One equality+range query per status rather than one ``$in``: SecantusDB plans
         ``$in``+range as a collection scan (see the database probe).
         """
-        found: list[Report] = []
+        docs: list[dict[str, Any]] = []
         for status in sorted(EDITABLE_BY_PARTNER):
-            found += await self._page({"status": status.value}, "deadline", now, after, limit)
-        found.sort(key=lambda r: (r.deadline, r.id))
-        return found[:limit]
+            docs += await self._page({"status": status.value}, "deadline", now, after, limit)
+        docs.sort(key=lambda doc: (doc["deadline"], doc["_id"]))
+        return _due_page(docs[:limit], "deadline", limit)
 
     async def due_for_reminder(
-        self, now: datetime, limit: int, after: tuple[datetime, str] | None = None
-    ) -> list[Report]:
-        return await self._page({}, "next_reminder_at", now, after, limit)
+        self, now: datetime, limit: int, after: Cursor | None = None
+    ) -> DuePage:
+        docs = await self._page({}, "next_reminder_at", now, after, limit)
+        return _due_page(docs, "next_reminder_at", limit)
 
     async def _page(
         self,
         equal: dict[str, Any],
         field: str,
         now: datetime,
-        after: tuple[datetime, str] | None,
+        after: Cursor | None,
         limit: int,
-    ) -> list[Report]:
-        """Reports with ``field`` <= now, in (field, id) order after ``after``.
+    ) -> list[dict[str, Any]]:
+        """Report documents with ``field`` <= now, in (field, id) order after ``after``.
 
         The rest of the last page's tie, then what comes later: two range queries on the
         index rather than one ``$or``, which SecantusDB answered more slowly the larger the
@@ -302,7 +322,7 @@ class Store:
             docs += (
                 await self.reports.find(criteria).sort(order).limit(limit - len(docs)).to_list(None)
             )
-        return [Report.from_document(doc) for doc in docs]
+        return docs
 
     async def existing_reports(self, ids: Iterable[str]) -> set[str]:
         wanted = list(set(ids))
@@ -328,15 +348,16 @@ class Store:
 
     # outcomes of actions on reports that do not exist ---------------------------
 
-    async def load_outcomes(self, message_ids: Iterable[str]) -> dict[str, OrphanOutcome]:
-        wanted = list(set(message_ids))
+    async def load_outcomes(self, keys: Iterable[str]) -> dict[str, OrphanOutcome]:
+        """Recorded answers to actions on missing reports, by ``<topic>|<message id>``."""
+        wanted = list(set(keys))
         if not wanted:
             return {}
         docs = await self.outcomes.find({"_id": {"$in": wanted}}).to_list(None)
         return {doc["_id"]: OrphanOutcome.model_validate(doc) for doc in docs}
 
     async def record_outcomes(self, outcomes: Sequence[OrphanOutcome]) -> set[str]:
-        """Insert each outcome once; return the message ids that already had one."""
+        """Insert each outcome once; return the keys that already had one."""
         if not outcomes:
             return set()
         try:
@@ -348,7 +369,7 @@ class Store:
             errors = exc.details.get("writeErrors", [])
             if any(err.get("code") != DUPLICATE_KEY for err in errors):
                 raise
-            return {outcomes[err["index"]].message_id for err in errors}
+            return {outcomes[err["index"]].key for err in errors}
 
     # quarantine of events that cannot be published -------------------------------
 
@@ -408,8 +429,9 @@ class Store:
         valid = {doc["_id"]: _valid(PromotionPublished, doc, "promotion") for doc in docs}
         return {code: promo for code, promo in valid.items() if promo is not None}
 
-    async def delete_price(self, region: str, product_id: str) -> None:
-        await self.prices.delete_one({"_id": f"{region}|{product_id}"})
+    async def delete_price(self, region: str, product_id: str) -> bool:
+        result = await self.prices.delete_one({"_id": f"{region}|{product_id}"})
+        return bool(result.deleted_count)
 
     async def delete_promotion(self, code: str) -> None:
         await self.promotions.delete_one({"_id": code})
@@ -553,7 +575,9 @@ class Store:
         if scope.partner_id is not None and scope.partner_id != partner_id:
             return []
         docs = await (
-            self.reports.find(criteria, {"outbox": 0}).sort([("cycle", DESCENDING)]).to_list(None)
+            self.reports.find(criteria, {"outbox": 0, "decisions": 0})
+            .sort([("cycle", DESCENDING)])
+            .to_list(None)
         )
         return [Report.from_document(doc) for doc in docs]
 
@@ -618,3 +642,11 @@ def _valid(model: Any, doc: dict[str, Any], what: str) -> Any:
     except ValidationError as exc:
         log.error("ignoring stored %s %r: %s", what, doc.get("_id"), exc.errors()[:3])
         return None
+
+
+def _acknowledged(bulk_result: Mapping[str, Any]) -> None:
+    """A bulk write the server applied but could not make durable as asked is not done:
+    raise it, to be retried (``writeConcernErrors`` do not raise by themselves)."""
+    problems = bulk_result.get("writeConcernErrors")
+    if problems:
+        raise WriteConcernError(str(problems[0].get("errmsg", "write concern failed")), 64)

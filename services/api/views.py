@@ -246,7 +246,9 @@ def discrepancy_state(line: ReportLine) -> str:
 def billing_report(report: Report, lang: Language, tz: ZoneInfo) -> dict[str, Any]:
     """One billing report in full, as the distributor and operations see it."""
     shown = billing_status(report.status, report.submission_kind)
-    body = report.model_dump(mode="python", exclude={"outbox", "outbox_since"})
+    # Decisions (each action's recorded answer and events) are for redeliveries, not
+    # readers: the history says who did what.
+    body = report.model_dump(mode="python", exclude={"outbox", "outbox_since", "decisions"})
     body["report_id"] = body.pop("id")
     body["status"] = shown
     body["report_status"] = report.status

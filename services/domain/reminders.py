@@ -72,6 +72,16 @@ def _amount(lines: list[PenaltyLine], currency: str | None) -> Decimal | None:
     return money_sum([line.amount_added for line in lines], currency)
 
 
+def _rescheduled(report: Report, now: datetime) -> Outcome:
+    """The report with its next reminder time brought up to date; a change moves the
+    version like any other write (a racing writer must not overwrite it unseen)."""
+    scheduled = schedule_reminders(report, now)
+    if scheduled.next_reminder_at == report.next_reminder_at:
+        return Outcome(report=report)
+    scheduled.version = report.version + 1
+    return Outcome(report=scheduled, changed=True)
+
+
 def remind(report: Report, now: datetime, prices: PriceList) -> Outcome:
     """Publish the closest due reminder (3 or 1 day before the deadline) once."""
     if (
@@ -80,16 +90,10 @@ def remind(report: Report, now: datetime, prices: PriceList) -> Outcome:
         or now >= report.deadline
         or not report.partner_review
     ):
-        scheduled = schedule_reminders(report, now)
-        return Outcome(
-            report=scheduled, changed=scheduled.next_reminder_at != report.next_reminder_at
-        )
+        return _rescheduled(report, now)
     due = [d for d in _unsent(report) if now >= report.deadline - timedelta(days=d)]
     if not due:
-        scheduled = schedule_reminders(report, now)
-        return Outcome(
-            report=scheduled, changed=scheduled.next_reminder_at != report.next_reminder_at
-        )
+        return _rescheduled(report, now)
     days = min(due)
     after = recompute_report(apply_price_list(report, prices))
     after.reminders_sent = [

@@ -376,15 +376,17 @@ def decide(report: Report | None, action: BaseModel, ctx: ActionContext) -> Outc
         ) from exc
 
 
-def recorded_decision(report: Report | None, message_id: str, payload_hash: str) -> Decision | None:
-    """The answer already given to this message on this report, if any.
+def recorded_decision(
+    report: Report | None, topic: str, message_id: str, payload_hash: str
+) -> Decision | None:
+    """The answer already given to this message (its topic and id) on this report, if any.
 
     The same id with another payload is not the same request: ``ConflictingDuplicate``.
     """
     if report is None:
         return None
     for decision in report.decisions:
-        if decision.message_id == message_id:
+        if decision.message_id == message_id and decision.topic == topic:
             if decision.payload_hash != payload_hash:
                 raise ConflictingDuplicate(message_id)
             return decision

@@ -22,6 +22,7 @@ from typing import Literal
 from schemas.events import ActionRejected
 from schemas.pricing import PriceListed, PromotionPublished
 from schemas.report import Decision, OrphanOutcome, OutboxEntry, Report
+from services.adapters.catalogue import Catalogue
 from services.adapters.codec import Decoded, InboundMessage, Poison
 from services.adapters.counters import REFUSED
 from services.adapters.publisher import Outbox
@@ -81,15 +82,19 @@ class AnswerActions:
     by_report: Mapping[str, list[Decoded]]
     store: Store
     outbox: Outbox
+    catalogue: Catalogue
     refused: dict[str, int] = field(default_factory=dict)
     """New refusals per report, as decided by the latest attempt."""
 
     async def prepare(self, stored: Mapping[str, Report], report_ids: set[str]) -> References:
         items = [item for rid in report_ids for item in self.by_report[rid]]
         undecided = [
-            item.envelope.id
+            self._key(item)
             for item in items
-            if not any(d.message_id == item.envelope.id for d in _decisions(stored, item))
+            if not any(
+                (d.topic, d.message_id) == (self._topic(item), item.envelope.id)
+                for d in _decisions(stored, item)
+            )
         ]
         codes = {
             line.promo_code
@@ -115,18 +120,19 @@ class AnswerActions:
         for item in self.by_report[report_id]:
             message_id, digest = item.envelope.id, item.payload_hash
             try:
-                done = recorded_decision(report, message_id, digest)
+                done = recorded_decision(report, self._topic(item), message_id, digest)
             except ConflictingDuplicate:
                 verdict.poisons.append(conflict(item, "answered"))
                 continue
             if done is not None:
                 verdict.replays += done.events
                 continue
-            orphan = refs.orphans.get(message_id)
+            orphan = refs.orphans.get(self._key(item))
             if orphan is not None:
                 if orphan.decision.payload_hash != digest:
                     verdict.poisons.append(conflict(item, "answered"))
-                elif report is not None:
+                    continue
+                if report is not None:
                     report = _record(report, orphan.decision, bump=True)  # adopt the answer
                 verdict.replays += orphan.decision.events
                 continue
@@ -135,13 +141,20 @@ class AnswerActions:
             if report is None:
                 verdict.orphans.append(
                     OrphanOutcome(
-                        message_id=message_id, report_id=report_id, decision=decision, at=now
+                        key=self._key(item), report_id=report_id, decision=decision, at=now
                     )
                 )
         self.refused[report_id] = refused
         if report is not stored:
             verdict.report = report
         return verdict
+
+    def _topic(self, item: Decoded) -> str:
+        return self.catalogue.contract_name(item.message.topic)
+
+    def _key(self, item: Decoded) -> str:
+        """Where an answer to an action on a missing report is kept: topic and id."""
+        return f"{self._topic(item)}|{item.envelope.id}"
 
     def _answer(
         self, item: Decoded, report: Report | None, refs: References, now: datetime
@@ -159,13 +172,13 @@ class AnswerActions:
             outcome = decide(report, item.data, ctx)
         except Refused as refusal:
             entries = self.outbox.entries([refusal_event(item, refusal.reason, now)])
-            decision = _decision(item, "refused", refusal.reason, now, entries)
+            decision = _decision(item, self._topic(item), "refused", refusal.reason, now, entries)
             if report is None:
                 return decision, None
             recorded = _record(report, decision, bump=True)
             return decision, self.outbox.stage(recorded, entries, now)
         entries = self.outbox.entries(outcome.events)
-        decision = _decision(item, "applied", None, now, entries)
+        decision = _decision(item, self._topic(item), "applied", None, now, entries)
         return decision, self.outbox.stage(_record(outcome.report, decision), entries, now)
 
 
@@ -176,12 +189,14 @@ def _decisions(stored: Mapping[str, Report], item: Decoded) -> list[Decision]:
 
 def _decision(
     item: Decoded,
+    topic: str,
     outcome: Literal["applied", "refused"],
     reason: str | None,
     now: datetime,
     entries: list[OutboxEntry],
 ) -> Decision:
     return Decision(
+        topic=topic,
         message_id=item.envelope.id,
         payload_hash=item.payload_hash,
         action_type=item.envelope.type,
@@ -208,7 +223,9 @@ class ActionProcessor:
 
     async def handle(self, batch: Sequence[InboundMessage]) -> list[Poison]:
         batch_in = await intake(self.rt.store, self.rt.catalogue, batch, self.rt.now(), _report_of)
-        decider = AnswerActions(batch_in.by_report, self.rt.store, self.rt.outbox)
+        decider = AnswerActions(
+            batch_in.by_report, self.rt.store, self.rt.outbox, self.rt.catalogue
+        )
         result = await self.uow.run(batch_in.by_report, decider, preloaded=batch_in.stored)
         await self.uow.publish(result)
         refused = sum(n for rid, n in decider.refused.items() if rid in result.verdicts)

@@ -3,8 +3,8 @@
 Reports pick up a new list price the next time they are written (usage, an action
 or the timer); prices already overridden by a promotional code stay as they are.
 The topic is compacted; a tombstone withdraws what its key names: ``<region>/<product>``
-a list price (lines keep the price they hold), any other key a promotional code (it is
-then refused as unknown).
+a list price (lines keep the price they hold), any other key — or one of that shape that
+names no price — a promotional code (it is then refused as unknown).
 """
 
 from __future__ import annotations
@@ -29,9 +29,8 @@ class PricingProcessor:
         for item in decoded.items:
             if isinstance(item, Tombstone):
                 region, slash, product = (item.key or "").partition("/")
-                if slash and region and product:
-                    await store.delete_price(region, product)
-                elif item.key:
+                deleted = slash and region and product and await store.delete_price(region, product)
+                if not deleted and item.key:
                     await store.delete_promotion(item.key)
             elif id(item) in keep and isinstance(item.data, PriceListed):
                 await store.save_price(item.data, now)

@@ -26,7 +26,7 @@ from services.adapters.counters import (
     TIMER_SKIPPED,
 )
 from services.adapters.publisher import DEAD_LETTER_TOPIC, Outbox
-from services.adapters.store import Store
+from services.adapters.store import Cursor, DuePage, Store
 from services.domain.events import Outcome
 from services.domain.pricing import PriceList
 from services.domain.reminders import auto_submit, remind
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 BATCH = 500
 
-Finder = Callable[[datetime, int, tuple[datetime, str] | None], Awaitable[list[Report]]]
+Finder = Callable[[datetime, int, Cursor | None], Awaitable[DuePage]]
 Rule = Callable[[Report, datetime, PriceList], Outcome]
 
 
@@ -94,25 +94,24 @@ class DeadlineTimer:
     async def _pass(self, now: datetime, find: Finder, rule: Rule) -> int:
         """Apply ``rule`` to every report ``find`` returns, a page at a time."""
         acted = 0
-        after: tuple[datetime, str] | None = None
+        after: Cursor | None = None
         decider = ApplyRule(rule, self.rt.store, self.rt.outbox)
         while True:
             page = await find(now, self.page_size, after)
-            if not page:
+            if page.reports:
+                result = await self.uow.run(
+                    [r.id for r in page.reports],
+                    decider,
+                    preloaded={r.id: r for r in page.reports},
+                )
+                await self.uow.publish(result)
+                acted += sum(1 for rid in result.saved if decider.announced.get(rid))
+                for rid, reason in result.failed.items():
+                    log.error("timer skipped report %s: %s", rid, reason)
+                self.rt.counters.add("", TIMER_SKIPPED, len(result.failed))
+            if page.cursor is None:
                 return acted
-            result = await self.uow.run(
-                [r.id for r in page], decider, preloaded={r.id: r for r in page}
-            )
-            await self.uow.publish(result)
-            acted += sum(1 for rid in result.saved if decider.announced.get(rid))
-            for rid, reason in result.failed.items():
-                log.error("timer skipped report %s: %s", rid, reason)
-            self.rt.counters.add("", TIMER_SKIPPED, len(result.failed))
-            last = page[-1]
-            moment = last.deadline if rule is auto_submit else last.next_reminder_at
-            if len(page) < self.page_size or moment is None:
-                return acted
-            after = (moment, last.id)
+            after = page.cursor
 
     async def _purge(self, now: datetime) -> None:
         """Reports past their retention, and receipts past every redelivery, in bounded bites."""

@@ -67,7 +67,7 @@ class FoldUsage:
         pending = {
             self.records[rid][0].usage.partner_id
             for rid in report_ids
-            if rid not in stored or stored[rid].account_pending
+            if self.records[rid] and (rid not in stored or stored[rid].account_pending)
         }
         return await load_accounts(self.store, pending)
 
@@ -75,6 +75,8 @@ class FoldUsage:
         self, report_id_: str, stored: Report | None, accounts: Accounts, now: datetime
     ) -> Verdict:
         records = self.records[report_id_]
+        if not records:  # every message of it was a conflict
+            return Verdict()
         first = records[0]
         current = stored or new_report(
             first.usage.partner_id, first.usage.cycle, now, first.message_id
@@ -166,7 +168,13 @@ class UsageIngestion:
         if waiting:
             attached = await self.uow.run(waiting, AttachAccounts(waiting, store, outbox))
             await self.uow.publish(attached)
-        return [*decoded.poisons, *conflicts, *set_aside(folded.failed, by_report)]
+        # A conflict is answered as a conflict only, even if its report was set aside.
+        answered = {id(poison.message) for poison in conflicts}
+        unanswered = {
+            rid: [item for item in items if id(item.message) not in answered]
+            for rid, items in by_report.items()
+        }
+        return [*decoded.poisons, *conflicts, *set_aside(folded.failed, unanswered)]
 
 
 PROCESSOR = ProcessorSpec(name="usage", topics=(TOPIC,), create=UsageIngestion, consumer="bulk")

@@ -40,13 +40,15 @@ class _FinishBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
         self._owner = consumer
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        # Waits for the batch in flight and its commit: they hold the lock.
+        # Waits for the batch in flight and its commit: they hold the lock. Records
+        # fetched before this point are then dropped (their owner fetches them again).
         async with self._owner.applying:
+            self._owner.rebalances += 1
             if revoked:
-                log.info("%s: partitions revoked: %s", self._owner.group, sorted(revoked))
+                log.info("%s: partitions revoked: %s", self._owner.group_id, sorted(revoked))
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        log.info("%s: partitions assigned: %s", self._owner.group, sorted(assigned))
+        log.info("%s: partitions assigned: %s", self._owner.group_id, sorted(assigned))
 
 
 class BulkConsumer(Service):
@@ -69,7 +71,8 @@ class BulkConsumer(Service):
         super().__init__(**kwargs)
         self.settings = settings
         self.group_id = group_id
-        self.group = group_id
+        self.rebalances = 0
+        """Rebalances begun; records fetched before the latest one are not applied here."""
         self.topics = list(topics)
         self._runner_factory = runner
         self._producer: AIOKafkaProducer | None = None
@@ -108,27 +111,51 @@ class BulkConsumer(Service):
         self._consumer = consumer
         runner: BatchRunner = await self._runner_factory()
         self._loop_task = asyncio.create_task(self._consume(consumer, runner))
+        self._loop_task.add_done_callback(self._loop_ended)
+
+    def _loop_ended(self, task: asyncio.Task[None]) -> None:
+        """The loop ends only when stopping; otherwise the partitions would stall unseen."""
+        if self._stopping:
+            return
+        log.critical("%s: the consumer loop ended unexpectedly; exiting", self.group_id)
+        logging.shutdown()
+        os._exit(70)
 
     async def _consume(self, consumer: AIOKafkaConsumer, runner: BatchRunner) -> None:
         """Apply batch after batch, fetching and decoding the next while one is applied.
 
         Decoding is CPU in this process, applying mostly waits on the database: the two
-        overlap, one batch ahead. Nothing may escape this loop unseen (a stalled partition
-        is the one failure with no symptom): what a retry can cure is retried; anything
-        else ends the process uncommitted and loudly, for the supervisor to restart it.
+        overlap, one batch ahead. Records fetched before a rebalance began are dropped
+        unapplied: positions go back to the committed offsets, and whoever owns each
+        partition now fetches them again. Nothing may escape this loop unseen (a stalled
+        partition is the one failure with no symptom): what a retry can cure is retried
+        from the committed offsets; anything else ends the process uncommitted and loudly,
+        for the supervisor to restart it.
         """
         delay = self.settings.retry_backoff_seconds
         ahead: list[InboundMessage] = []
+        ahead_fetched_at = 0
+        rewind = False
         while not self._stopping:
             try:
-                batch = ahead or await self._gather(consumer)
+                if rewind:
+                    await consumer.seek_to_committed()
+                    rewind = False
+                if ahead:
+                    batch, fetched_at = ahead, ahead_fetched_at
+                else:
+                    fetched_at = self.rebalances
+                    batch = await self._gather(consumer)
                 ahead = []
                 if not batch:
                     continue
                 grace = self.settings.shutdown_grace_seconds
                 async with self.applying:
+                    if fetched_at != self.rebalances:
+                        continue
                     applying = asyncio.ensure_future(finish_before_acking(runner.run(batch), grace))
                     try:
+                        ahead_fetched_at = self.rebalances
                         ahead = await self._gather(consumer)
                         runner.prepare(ahead)
                     finally:
@@ -136,28 +163,18 @@ class BulkConsumer(Service):
                         # left running beside the next one.
                         await applying
                     await self._commit(consumer, batch)
-                ahead = self._still_assigned(consumer, ahead)
                 delay = self.settings.retry_backoff_seconds
             except Exception as exc:
-                ahead = []
+                ahead, rewind = [], True
                 if not is_transient(exc):
                     log.critical(
-                        "%s: consumer failed; exiting uncommitted", self.group, exc_info=True
+                        "%s: consumer failed; exiting uncommitted", self.group_id, exc_info=True
                     )
                     logging.shutdown()
                     os._exit(70)
-                log.warning("%s: %r; retrying in %.1fs", self.group, exc, delay)
+                log.warning("%s: %r; retrying in %.1fs", self.group_id, exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.settings.retry_backoff_max_seconds)
-
-    @staticmethod
-    def _still_assigned(
-        consumer: AIOKafkaConsumer, batch: list[InboundMessage]
-    ) -> list[InboundMessage]:
-        """Records fetched ahead of a rebalance that took their partition are left to the
-        new owner (they were not committed here)."""
-        assigned = consumer.assignment()
-        return [m for m in batch if TopicPartition(m.topic, m.partition) in assigned]
 
     async def _gather(self, consumer: AIOKafkaConsumer) -> list[InboundMessage]:
         """Up to ``batch_size`` records, waiting at most the window for more to come."""
@@ -191,12 +208,18 @@ class BulkConsumer(Service):
         for message in batch:
             tp = TopicPartition(message.topic, message.partition)
             offsets[tp] = max(offsets.get(tp, 0), message.offset + 1)
+        # A partition taken away while the batch ran (evicted) is not ours to commit; its
+        # new owner applies those records again, which changes nothing.
+        assigned = consumer.assignment()
+        offsets = {tp: offset for tp, offset in offsets.items() if tp in assigned}
+        if not offsets:
+            return
         try:
             await consumer.commit(offsets)
         except (CommitFailedError, KafkaError) as exc:
             # The group moved on (a rebalance): whoever owns the partitions now gets
             # these messages again, and applying them twice changes nothing.
-            log.warning("%s: commit failed, the batch will be redelivered: %r", self.group, exc)
+            log.warning("%s: commit failed, the batch will be redelivered: %r", self.group_id, exc)
 
     async def on_stop(self) -> None:
         self._stopping = True
@@ -210,13 +233,13 @@ class BulkConsumer(Service):
                 log.error(
                     "%s: the batch in flight did not finish within %.0fs of the stop; exiting "
                     "without committing it (it will be delivered again)",
-                    self.group,
+                    self.group_id,
                     self.settings.shutdown_grace_seconds,
                 )
                 logging.shutdown()
                 os._exit(75)
             except Exception:
-                log.critical("%s: consumer loop failed", self.group, exc_info=True)
+                log.critical("%s: consumer loop failed", self.group_id, exc_info=True)
         if self._consumer is not None:
             await self._consumer.stop()
         if self._producer is not None:
@@ -226,5 +249,5 @@ class BulkConsumer(Service):
     def producer(self) -> AIOKafkaProducer:
         """The processor's producer (events, dead letters), started with the consumer."""
         if self._producer is None:
-            raise RuntimeError(f"{self.group}: the producer is not started yet")
+            raise RuntimeError(f"{self.group_id}: the producer is not started yet")
         return self._producer

@@ -62,5 +62,5 @@ class ProcessorSpec:
     """Leader-only periodic jobs, every ``timer_interval_seconds``."""
     latency_sensitive: bool = False
     """People wait on it: batch within ``action_batch_window_seconds``, not the bulk window."""
-    consumer: Literal["agent", "bulk"] = "agent"
+    consumer: Literal["agent", "bulk"] = "bulk"
     """How it consumes: a faust agent, or aiokafka batches (README, "Two consumer paths")."""

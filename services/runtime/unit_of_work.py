@@ -20,7 +20,7 @@ from typing import Protocol, TypeVar
 
 from schemas.report import OrphanOutcome, OutboxEntry, Report
 from services.adapters.codec import Poison
-from services.adapters.failures import describe
+from services.adapters.failures import describe, is_transient
 from services.adapters.publisher import Outbox
 from services.adapters.store import Store
 
@@ -142,16 +142,39 @@ class UnitOfWork:
                 changes.append((verdict.report, report.version if report is not None else None))
             if verdict.orphans:
                 orphans[rid] = verdict.orphans
-        lost = await self.store.save_reports(changes)
+        lost = await self._save(changes, result)
         taken = await self.store.record_outcomes([o for os in orphans.values() for o in os])
-        lost |= {rid for rid, os in orphans.items() if any(o.message_id in taken for o in os)}
+        lost |= {rid for rid, os in orphans.items() if any(o.key in taken for o in os)}
         # A report that appeared while its actions were refused as unknown is decided
         # again against it (the recorded answers are adopted there, never contradicted).
         recorded = [rid for rid in orphans if rid not in lost]
         lost |= await self.store.existing_reports(recorded)
         for report, _ in changes:
-            if report.id not in lost:
+            if report.id not in lost and report.id not in result.failed:
                 result.saved[report.id] = report
+        return lost
+
+    async def _save(self, changes: list[tuple[Report, int | None]], result: Result) -> set[str]:
+        """Write the changes; one the database can never accept (a document too large)
+        is found by writing each alone and set aside, and the others are written."""
+        try:
+            return await self.store.save_reports(changes)
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            log.warning("a report write failed (%r); writing each report alone", exc)
+        lost: set[str] = set()
+        for change in changes:
+            rid = change[0].id
+            try:
+                lost |= await self.store.save_reports([change])
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                log.error("report %s cannot be written; its messages are set aside", rid)
+                result.failed[rid] = describe(exc)
+                result.verdicts.pop(rid, None)
+                lost.discard(rid)
         return lost
 
     @staticmethod

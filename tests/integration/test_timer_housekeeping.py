@@ -101,3 +101,23 @@ async def test_reports_the_timer_cannot_process_never_hide_the_others(system: Sy
         "T5:2026-10",
     ]
     assert runtime.counters.take()[("", TIMER_SKIPPED)] == 4
+
+
+async def test_a_stored_report_that_no_longer_reads_does_not_stop_the_pass(
+    system: System,
+) -> None:
+    deadline = datetime(2026, 11, 6, tzinfo=UTC)
+    good = [expiring(f"G{i}:2026-10", NOW + timedelta(days=700)) for i in range(3)]
+    good = [
+        r.model_copy(update={"account_pending": False, "deadline": deadline, "currency": "EUR"})
+        for r in good
+    ]
+    assert await system.store.save_reports([(r, None) for r in good]) == set()
+    broken = {**good[0].to_document(), "_id": "B0:2026-10", "partner_id": "B0", "lines": "?"}
+    await system.store.reports.insert_one(broken)
+    runtime = await system.runtime("timer", lambda: deadline)
+    submitted, _ = await DeadlineTimer(runtime, page_size=2).tick()
+    assert submitted == 3
+    still = await system.store.reports.find_one({"_id": "B0:2026-10"})
+    assert still is not None
+    assert still["status"] == "msp_preparing"

@@ -174,3 +174,24 @@ async def test_poison_messages_are_dead_lettered_with_a_reason_and_processing_go
     report = await eventually(line_total, timeout=60)
     assert report.lines[0].used_units == 11
     assert system.processes["usage"].running()
+
+
+async def test_a_lone_conflicting_usage_message_is_one_conflict_and_nothing_else(
+    system: System,
+) -> None:
+    """Its report has nothing left to fold: it must not also be set aside as an error."""
+    from datetime import UTC, datetime
+
+    from services.adapters.codec import InboundMessage
+    from services.processors.usage import UsageIngestion
+
+    runtime = await system.runtime("usage", lambda: datetime(2026, 10, 20, tzinfo=UTC))
+    handler = UsageIngestion(runtime)
+    topic = system.topic("lmp.usage.v1")
+    partner = f"{system.namespace}C1"
+    first = usage_event(partner, "AV", "s1", 5, None, id_="same-id")
+    other = usage_event(partner, "AV", "s1", 9, None, id_="same-id")
+    assert await handler.handle([InboundMessage(topic, 0, 1, *first)]) == []
+    poisons = await handler.handle([InboundMessage(topic, 0, 2, *other)])
+    assert [(p.kind, p.message.offset) for p in poisons] == [("conflict", 2)]
+    assert await stored_lines(system) == {f"{partner}:{CYCLE}": {"AV": (5, None)}}

@@ -86,7 +86,7 @@ def test_dead_letter_keeps_the_original_bytes_once_and_coordinates() -> None:
     key, value = dead_letter(Poison(message(raw), "parse", "boom"), "usage", 65536)
     record = json.loads(value)
     assert key == b"PA"
-    assert record["id"] == "dead-letter/lmp.usage.v1/2/41"
+    assert record["id"] == "dead-letter/lmp.usage.v1/2/41/parse"
     assert base64.b64decode(record["data"]["value_base64"]) == raw
     assert record["data"]["value"] is None
     assert record["data"]["error"] == "boom"
@@ -166,7 +166,7 @@ def test_a_dead_letter_over_the_cap_points_at_the_original_instead_of_copying_it
     assert key == b"PA"
     minimal_key, minimal = minimal_dead_letter(poison, "usage")
     assert minimal_key is None
-    assert json.loads(minimal)["id"] == "dead-letter/lmp.usage.v1/2/41/minimal"
+    assert json.loads(minimal)["id"] == "dead-letter/lmp.usage.v1/2/41/schema/minimal"
     assert len(minimal) < 2048
 
 

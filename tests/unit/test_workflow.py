@@ -323,6 +323,7 @@ def test_invalid_promo_codes_are_refused_with_a_reason(
 
 def test_a_recorded_decision_is_found_and_a_conflicting_payload_is_detected() -> None:
     decision = Decision(
+        topic="lmp.partner-actions.v1",
         message_id="m7",
         payload_hash="h",
         action_type="lmp.partner.draft-saved",
@@ -331,11 +332,14 @@ def test_a_recorded_decision_is_found_and_a_conflicting_payload_is_detected() ->
         decided_at=NOW,
     )
     report = opened_report().model_copy(update={"decisions": [decision]})
-    assert recorded_decision(report, "m7", "h") == decision
-    assert recorded_decision(report, "m8", "h") is None
-    assert recorded_decision(None, "m7", "h") is None
+    partner = "lmp.partner-actions.v1"
+    assert recorded_decision(report, partner, "m7", "h") == decision
+    assert recorded_decision(report, partner, "m8", "h") is None
+    assert recorded_decision(None, partner, "m7", "h") is None
+    # The same id on another topic is another action (another sender).
+    assert recorded_decision(report, "lmp.distributor-actions.v1", "m7", "other") is None
     with pytest.raises(ConflictingDuplicate):
-        recorded_decision(report, "m7", "other")
+        recorded_decision(report, partner, "m7", "other")
 
 
 def test_edit_of_a_missing_line_is_refused() -> None:
