@@ -106,7 +106,7 @@ async def answered(system: System, action_ids: list[str], report_of: dict[str, s
     missing = [a for a in action_ids if a not in decided]
     if not missing:
         return True
-    orphans = await system.store.outcomes.count_documents({"_id": {"$in": missing}})
+    orphans = await system.store.outcomes.count_documents({"decision.message_id": {"$in": missing}})
     return orphans == len(missing)
 
 
@@ -215,10 +215,11 @@ async def account_for(system: System, sent: Sent) -> tuple[Counts, list[str]]:
     for doc in reports:
         for decision in doc["decisions"]:
             decisions.setdefault(decision["message_id"], []).append(decision)
-    for orphan in await system.store.outcomes.find({"_id": {"$in": list(sent.expected)}}).to_list(
-        None
-    ):
-        decisions.setdefault(orphan["_id"], []).append(orphan["decision"])
+    orphans = await system.store.outcomes.find(
+        {"decision.message_id": {"$in": list(sent.expected)}}
+    ).to_list(None)
+    for orphan in orphans:
+        decisions.setdefault(orphan["decision"]["message_id"], []).append(orphan["decision"])
     payloads = await payloads_by_id(system)
     by_action: dict[str, set[str]] = {}
     for event_id in payloads:
