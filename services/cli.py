@@ -260,15 +260,17 @@ def cmd_up(args: argparse.Namespace) -> int:
     logs = settings.home / "logs"
     processors = [
         ManagedProcess(
-            name=name,
+            name=handle,
             argv=[sys.executable, "-m", "services.cli", "process", name],
-            log_path=logs / f"{name}.log",
-            pid_path=settings.home / "run" / f"{name}.pid",
+            log_path=logs / f"{handle}.log",
+            pid_path=settings.home / "run" / f"{handle}.pid",
             # A static group member: restarted after a crash, it takes its partitions
             # back at once instead of after the session timeout.
-            env={**infra.environment(), "LMP_INSTANCE_ID": settings.instance_id or "0"},
+            env={**infra.environment(), "LMP_INSTANCE_ID": f"{settings.instance_id}{n}"},
         )
         for name in registry()
+        for n in range(args.instances)
+        for handle in [name if args.instances == 1 else f"{name}-{n}"]
     ]
     processors.append(
         ManagedProcess(
@@ -337,11 +339,23 @@ def cmd_schemas(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lmp-billing", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="embedded Kafka and MongoDB-wire servers plus every processor")
     up.add_argument("--keep-servers", action="store_true", help="leave the servers running on exit")
+    up.add_argument(
+        "--instances",
+        type=_positive,
+        default=1,
+        help="processes of each processor, one consumer group each (default 1)",
+    )
     up.set_defaults(func=cmd_up)
     infra = sub.add_parser("infra", help="the embedded servers alone")
     infra.add_argument("action", choices=["install", "up", "down", "status"])

@@ -43,6 +43,20 @@ class Settings(BaseSettings):
         description="a database request that has not answered in this long fails (and is "
         "retried): a server that stops answering must not hold a batch forever",
     )
+    mongodb_write_concern: str = Field(
+        default="majority",
+        pattern=r"^(majority|[0-9]+)$",
+        description="acknowledgement of every write: 'majority' (a replica set's majority "
+        "has it, so a failover cannot roll back an answer) or a number of members",
+    )
+    mongodb_read_concern: Literal["local", "majority"] = Field(
+        default="majority",
+        description="reads see only majority-committed data; with majority writes on the "
+        "primary this reads one's own writes",
+    )
+    mongodb_retry_writes: bool = Field(
+        default=True, description="a write cut by a failover is retried once by the driver"
+    )
     home: Path = Field(default=PROJECT_ROOT / ".lmp", description="embedded servers' data")
     topics_file: Path = PROJECT_ROOT / "topics.yaml"
     topic_namespace: str = Field(default="", description="prefix of every topic name")

@@ -223,8 +223,23 @@ class Month:
         try:
             found: dict[str, Any] = await eventually(find)
         except AssertionError as exc:
-            raise AssertionError(f"no {type_} caused by {action_id}: {exc}") from None
+            raise AssertionError(
+                f"no {type_} caused by {action_id}: {exc}\n{await self.diagnosis(action_id)}"
+            ) from None
         return found
+
+    async def diagnosis(self, action_id: str) -> str:
+        """What the system knows of an action that has no event: its decision, the report's
+        outbox, and the processors' last log lines, so a failure says where it stopped."""
+        doc = await self.report() or {}
+        decided = [d for d in doc.get("decisions", []) if d.get("message_id") == action_id]
+        logs = "\n".join(
+            f"--- {name}\n{self.system.logs(name, 25)}" for name in sorted(self.system.processes)
+        )
+        return (
+            f"report status {doc.get('status')}, version {doc.get('version')}, "
+            f"decision {decided}, outbox {len(doc.get('outbox', []))}\n{logs}"
+        )
 
     async def refusal(self, action_id: str) -> str:
         event = await self.event_caused_by(action_id, "lmp.action.rejected")

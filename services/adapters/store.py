@@ -138,6 +138,19 @@ def report_filter(
     return clauses
 
 
+def durability(settings: Settings) -> dict[str, Any]:
+    """The client options that make an acknowledged write survive a failover and the
+    reads after it see it (README, "Running at scale"); they win over the URI's."""
+    concern = settings.mongodb_write_concern
+    return {
+        "w": int(concern) if concern.isdigit() else concern,
+        "wTimeoutMS": int(settings.mongodb_timeout_seconds * 1000),
+        "readConcernLevel": settings.mongodb_read_concern,
+        "retryWrites": settings.mongodb_retry_writes,
+        "readPreference": "primary",
+    }
+
+
 def connect(settings: Settings) -> Store:
     """Build the store on the configured driver (motor by default, or PyMongo's async)."""
     client: Any
@@ -147,6 +160,7 @@ def connect(settings: Settings) -> Store:
         "socketTimeoutMS": timeout_ms,
         "serverSelectionTimeoutMS": timeout_ms,
         "connectTimeoutMS": min(timeout_ms, 10_000),
+        **durability(settings),
     }
     if settings.mongodb_driver is MongoDriver.PYMONGO:
         from pymongo import AsyncMongoClient
