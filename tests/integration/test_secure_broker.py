@@ -183,6 +183,7 @@ async def test_a_partner_cannot_write_trendmicro_responses_while_trend_micro_can
         system, secure_broker, "--principal", "trend-micro-back-office=User:trendmicro"
     )
     assert "User:trendmicro" in printed
+    apply_acls(system, secure_broker, "--principal", "trend-micro-back-office=User:trendmicro")
     responses = system.topic("lmp.trendmicro-responses.v1")
     actions = system.topic("lmp.partner-actions.v1")
 
