@@ -36,6 +36,7 @@ USERS = {
     ADMIN: "admin-secret",
     "usage": "usage-secret",
     "accounts": "accounts-secret",
+    "partner-actions": "partner-actions-secret",
     "partner-portal": "partner-secret",
     "trendmicro": "trendmicro-secret",
 }
@@ -156,7 +157,11 @@ async def test_processors_over_sasl_ssl_with_only_their_acls_ingest_usage_end_to
     await system.publish("lmp.accounts.v1", [account(partner)])
     for name in ("accounts", "usage"):
         system.start_processor(name, env=secure_broker.client_env(name))
+    # The faust agent path: faust's own consumer and producer carry the credentials.
+    agent = {**secure_broker.client_env("partner-actions"), "LMP_ACTION_CONSUMER": "agent"}
+    system.start_processor("partner-actions", env=agent)
     await system.publish("lmp.usage.v1", [usage(partner, 4), (b"x", b"{not json")])
+    await system.publish("lmp.partner-actions.v1", [(b"pa", b"{not json either")])
 
     async def opened() -> list[dict[str, Any]]:
         events = await system.read_all("lmp.report-events.v1")
@@ -167,9 +172,14 @@ async def test_processors_over_sasl_ssl_with_only_their_acls_ingest_usage_end_to
     report = await system.store.load_report(f"{partner}:{CYCLE}")
     assert report is not None
     assert [(line.product_id, line.used_units) for line in report.lines] == [("AV", 4)]
-    letters = await eventually(lambda: system.read_all("lmp.dead-letter.v1"), timeout=60)
-    assert [letter["key"] for letter in letters] == [b"x"]
-    for name in ("accounts", "usage"):
+
+    async def both_letters() -> list[dict[str, Any]]:
+        letters = await system.read_all("lmp.dead-letter.v1")
+        return letters if len(letters) >= 2 else []
+
+    letters = await eventually(both_letters, timeout=90)
+    assert sorted(letter["key"] for letter in letters) == [b"pa", b"x"]
+    for name in ("accounts", "usage", "partner-actions"):
         log = system.logs(name, 400)
         assert "AuthorizationFailed" not in log, log
         assert "Traceback" not in log, log
