@@ -15,6 +15,8 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from services.settings import Settings
 
 if TYPE_CHECKING:
@@ -576,8 +578,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except Exception as exc:
-        from pydantic import ValidationError
-
         from services.infra.process import InfraError
 
         if isinstance(exc, InfraError):
@@ -589,7 +589,7 @@ def main(argv: list[str] | None = None) -> int:
         raise
 
 
-def settings_problems(exc: Any) -> str:
+def settings_problems(exc: ValidationError) -> str:
     """One line per refused setting, without its value (it may be a password)."""
     lines = []
     for error in exc.errors():
