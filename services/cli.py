@@ -49,6 +49,7 @@ def _bootstrap(settings: Settings) -> KafkaConnection | None:
     from services.adapters.kafka_security import kafka_connection
     from services.infra.local import LocalInfra
 
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
     bootstrap = kafka_connection(settings)
     if not bootstrap.bootstrap_servers:
         infra = LocalInfra.from_settings(settings)
@@ -60,7 +61,6 @@ def _bootstrap(settings: Settings) -> KafkaConnection | None:
             )
             return None
         bootstrap = kafka_connection(settings, infra.bootstrap_servers)
-    logging.getLogger("aiokafka").setLevel(logging.WARNING)
     return bootstrap
 
 

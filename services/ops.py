@@ -123,7 +123,10 @@ async def _partitions(bootstrap: Brokers, topics: Iterable[str]) -> list[TopicPa
     tps = []
     for topic in names:
         if topic not in live:
-            raise OpsError(f"topic {topic} does not exist (run `lmp-billing topics ensure`)")
+            raise OpsError(
+                f"topic {topic} does not exist (run `lmp-billing topics ensure`) or this "
+                "principal may not describe it (`lmp-billing topics acls`)"
+            )
         tps += [TopicPartition(topic, p) for p in live[topic]]
     return tps
 

@@ -8,6 +8,7 @@ for the broker itself and for the test's own reading and writing (a super user).
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -20,6 +21,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import TopicAuthorizationFailedError
 
+from services.adapters.kafka_admin import topic_status
 from services.adapters.kafka_security import kafka_connection
 from services.infra.kafka_secure import BrokerTls, SecureListener
 from services.infra.kafka_server import KafkaServer
@@ -39,6 +41,8 @@ USERS = {
     "partner-actions": "partner-actions-secret",
     "partner-portal": "partner-secret",
     "trendmicro": "trendmicro-secret",
+    "operations": "operations-secret",
+    "read-api": "read-api-secret",
 }
 CYCLE = "2026-10"
 
@@ -107,11 +111,11 @@ async def system(secure_broker: SecureBroker, tmp_path: Path) -> Any:
         await sys_.close()
 
 
-def apply_acls(system: System, broker: SecureBroker, *extra: str) -> str:
-    """``lmp-billing topics acls --apply`` as the admin, over the secure listener."""
-    env = {**os.environ, **system.env(), **broker.client_env(ADMIN)}
-    result = subprocess.run(  # noqa: S603 - our own CLI
-        [sys.executable, "-m", "services.cli", "topics", "acls", "--apply", *extra],
+def cli(system: System, broker: SecureBroker, user: str, *args: str) -> Any:
+    """``lmp-billing ARGS`` as ``user`` over the secure listener."""
+    env = {**os.environ, **system.env(), **broker.client_env(user)}
+    return subprocess.run(  # noqa: S603 - our own CLI
+        [sys.executable, "-m", "services.cli", *args],
         env=env,
         cwd=PROJECT_ROOT,
         capture_output=True,
@@ -119,6 +123,11 @@ def apply_acls(system: System, broker: SecureBroker, *extra: str) -> str:
         timeout=120,
         check=False,
     )
+
+
+def apply_acls(system: System, broker: SecureBroker, *extra: str) -> str:
+    """``lmp-billing topics acls --apply`` as the admin."""
+    result = cli(system, broker, ADMIN, "topics", "acls", "--apply", *extra)
     assert result.returncode == 0, result.stderr
     assert "applied" in result.stderr
     return result.stdout
@@ -214,3 +223,44 @@ async def test_a_partner_cannot_write_trendmicro_responses_while_trend_micro_can
         await send("trendmicro", actions)
     written = await system.read_all("lmp.trendmicro-responses.v1")
     assert len(written) == 1
+
+
+async def test_the_operators_and_the_read_apis_lag_reader_work_with_their_acls(
+    system: System, secure_broker: SecureBroker
+) -> None:
+    apply_acls(system, secure_broker)
+    partner = f"{system.namespace}P1"
+    await system.publish("lmp.accounts.v1", [account(partner)])
+    system.start_processor("accounts", env=secure_broker.client_env("accounts"))
+    accounts_topic = system.topic("lmp.accounts.v1")
+
+    async def lag_of_accounts() -> list[Any]:
+        settings = Settings(**secure_broker.client_env("read-api"))
+        rows = await topic_status(
+            kafka_connection(settings),
+            system.catalogue,
+            system.namespace.rstrip("."),
+            discover_groups=False,
+        )
+        return [
+            (g.group, g.lag)
+            for r in rows
+            if r.name == accounts_topic
+            for g in r.groups
+            if g.partitions_committed
+        ]
+
+    group = f"{system.namespace.rstrip('.')}-accounts"
+    assert await eventually(lag_of_accounts, timeout=90) == [(group, 0)]
+
+    listed = cli(system, secure_broker, "operations", "topics", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    rows = json.loads(listed.stdout)
+    assert {row["name"] for row in rows} == set(system.catalogue.topics)
+    assert not any(row["missing"] for row in rows)
+    tailed = cli(system, secure_broker, "operations", "tail", "lmp.accounts.v1", "--json")
+    assert tailed.returncode == 0, tailed.stderr
+    assert partner in tailed.stdout
+    refused = cli(system, secure_broker, "partner-portal", "tail", "lmp.accounts.v1")
+    assert refused.returncode == 1
+    assert "may not describe it" in refused.stderr
