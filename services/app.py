@@ -23,6 +23,7 @@ from mode import Service
 from services.adapters.catalogue import Catalogue
 from services.adapters.codec import InboundMessage
 from services.adapters.kafka_admin import group_name
+from services.adapters.kafka_security import kafka_security
 from services.adapters.publisher import AiokafkaProducer, Outbox, Producer, Publisher
 from services.adapters.store import connect
 from services.runtime.batch_runner import BatchRunner
@@ -62,6 +63,7 @@ def build_processor(settings: Settings, spec: ProcessorSpec) -> Processor:
         # consumer (timers, leader election) must not join that group.
         f"{group}-worker" if bulk else group,
         broker=f"kafka://{settings.kafka_bootstrap_servers}",
+        broker_credentials=kafka_security(settings).faust_credentials(),
         autodiscover=False,
         store="memory://",
         # faust makes a data directory per app even for in-memory tables; by default in

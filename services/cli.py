@@ -15,10 +15,13 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from services.settings import Settings
 
 if TYPE_CHECKING:
     from services.adapters.catalogue import Catalogue
+    from services.adapters.kafka_security import KafkaConnection
 
 
 def _settings() -> Settings:
@@ -40,13 +43,15 @@ def cmd_infra(args: argparse.Namespace) -> int:
     return 0
 
 
-def _bootstrap(settings: Settings) -> str | None:
-    """The broker the operations commands talk to: the configured one, or the embedded
-    one when it is running (they never start it)."""
+def _bootstrap(settings: Settings) -> KafkaConnection | None:
+    """The broker the operations commands talk to: the configured one (with the configured
+    security), or the embedded one when it is running (they never start it)."""
+    from services.adapters.kafka_security import kafka_connection
     from services.infra.local import LocalInfra
 
-    bootstrap = settings.kafka_bootstrap_servers
-    if not bootstrap:
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    bootstrap = kafka_connection(settings)
+    if not bootstrap.bootstrap_servers:
         infra = LocalInfra.from_settings(settings)
         if infra.kafka is None or not infra.kafka.running():
             print(
@@ -55,12 +60,11 @@ def _bootstrap(settings: Settings) -> str | None:
                 file=sys.stderr,
             )
             return None
-        bootstrap = infra.bootstrap_servers
-    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+        bootstrap = kafka_connection(settings, infra.bootstrap_servers)
     return bootstrap
 
 
-def _broker() -> tuple[Settings, str, Catalogue] | None:
+def _broker() -> tuple[Settings, KafkaConnection, Catalogue] | None:
     """What an operations command needs: settings, the broker, the topic catalogue."""
     from services.adapters.catalogue import Catalogue
 
@@ -97,6 +101,48 @@ def cmd_topics_list(args: argparse.Namespace) -> int:
     rows = asyncio.run(topic_status(bootstrap, catalogue, settings.consumer_group_prefix))
     print(ops.status_json(rows) if args.json else ops.status_text(rows))
     return 1 if any(row.missing or row.partitions_differ for row in rows) else 0
+
+
+def cmd_topics_acls(args: argparse.Namespace) -> int:
+    """The ACLs each party needs; with --apply, created on the broker."""
+    from services.adapters.catalogue import Catalogue
+    from services.adapters.kafka_acls import AclError, UnknownParty, apply_acls, plan_acls, render
+    from services.processors import registry
+
+    settings = _settings()
+    catalogue = Catalogue.load(*settings.catalogue_args())
+    readers = {name: spec.topics for name, spec in registry().items()}
+    try:
+        principals = dict(settings.kafka_acl_principals) | dict(args.principal)
+        grants = plan_acls(catalogue, readers, settings.consumer_group_prefix, principals)
+    except UnknownParty as exc:
+        print(f"lmp-billing: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps([grant.__dict__ for grant in grants], indent=2))
+    else:
+        print(render(grants))
+    if not args.apply:
+        return 0
+    bootstrap = _bootstrap(settings)
+    if bootstrap is None:
+        return 2
+    acls = [acl for grant in grants for acl in grant.acls()]
+    try:
+        created = asyncio.run(apply_acls(bootstrap, acls))
+    except AclError as exc:
+        print(f"lmp-billing: {exc}", file=sys.stderr)
+        return 1
+    print(f"applied {created} ACLs on {bootstrap}", file=sys.stderr)
+    return 0
+
+
+def _party_principal(text: str) -> tuple[str, str]:
+    """``PARTY=PRINCIPAL``, e.g. ``partner-portal=User:partner``."""
+    party, sep, principal = text.partition("=")
+    if not sep or not party or ":" not in principal:
+        raise argparse.ArgumentTypeError(f"not PARTY=TYPE:NAME: {text!r}")
+    return party, principal
 
 
 async def _until_interrupted(run: Callable[[asyncio.Event], Awaitable[int]]) -> int:
@@ -197,7 +243,9 @@ def cmd_outbox(args: argparse.Namespace) -> int:
     return asyncio.run(_outbox(settings, broker[1], args))
 
 
-async def _outbox(settings: Settings, bootstrap: str | None, args: argparse.Namespace) -> int:
+async def _outbox(
+    settings: Settings, bootstrap: KafkaConnection | None, args: argparse.Namespace
+) -> int:
     from services import ops
     from services.adapters.store import connect
 
@@ -222,6 +270,7 @@ def _dlq_position(text: str) -> tuple[int, int]:
 def cmd_process(args: argparse.Namespace) -> int:
     """Run one processor in this process until SIGTERM/SIGINT."""
     from services.adapters.catalogue import Catalogue, ensure_topics
+    from services.adapters.kafka_security import kafka_connection
     from services.app import run_processor
     from services.processors import registry
 
@@ -239,7 +288,7 @@ def cmd_process(args: argparse.Namespace) -> int:
         )
         return 2
     catalogue = Catalogue.load(*settings.catalogue_args())
-    asyncio.run(ensure_topics(catalogue, settings.kafka_bootstrap_servers))
+    asyncio.run(ensure_topics(catalogue, kafka_connection(settings)))
     run_processor(settings, specs[args.name])
     return 0
 
@@ -398,6 +447,27 @@ def _add_topics(sub: Any) -> None:
     )
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     listing.set_defaults(func=cmd_topics_list)
+    acls = actions.add_parser(
+        "acls",
+        help="the ACLs each party needs on a cluster with an authorizer; --apply creates them",
+        description=(
+            "Derived from topics.yaml (who produces and consumes each topic), the processors' "
+            "declared inputs and the tooling's commands. Principals are User:<party> unless "
+            "LMP_KAFKA_ACL_PRINCIPALS (JSON) or --principal say otherwise. --apply needs a "
+            "principal allowed to alter ACLs (a super user)."
+        ),
+    )
+    acls.add_argument("--apply", action="store_true", help="create them on the broker")
+    acls.add_argument(
+        "--principal",
+        action="append",
+        default=[],
+        type=_party_principal,
+        metavar="PARTY=PRINCIPAL",
+        help="e.g. partner-portal=User:partner (repeatable)",
+    )
+    acls.add_argument("--json", action="store_true", help="the grants as JSON")
+    acls.set_defaults(func=cmd_topics_acls)
 
 
 def _add_tail(sub: Any) -> None:
@@ -527,7 +597,20 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(exc, InfraError):
             print(f"lmp-billing: {exc}", file=sys.stderr)
             return 1
+        if isinstance(exc, ValidationError) and exc.title == Settings.__name__:
+            print(f"lmp-billing: invalid settings:\n{settings_problems(exc)}", file=sys.stderr)
+            return 2
         raise
+
+
+def settings_problems(exc: ValidationError) -> str:
+    """One line per refused setting, without its value (it may be a password)."""
+    lines = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"])
+        for message in str(error["msg"]).removeprefix("Value error, ").splitlines():
+            lines.append(f"  {where}: {message}" if where else f"  {message}")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

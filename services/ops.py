@@ -40,6 +40,7 @@ from services.adapters.catalogue import Catalogue
 from services.adapters.codec import Decoded, InboundMessage, Tombstone, decode, original_bytes
 from services.adapters.failures import describe
 from services.adapters.kafka_admin import TopicStatus, live_partitions
+from services.adapters.kafka_security import Brokers, client_kwargs
 from services.adapters.publisher import DEAD_LETTER_TOPIC
 from services.adapters.store import Store
 from services.domain.ids import report_id
@@ -107,8 +108,8 @@ def resolve_topics(catalogue: Catalogue, names: Sequence[str]) -> list[str]:
 
 
 @contextlib.asynccontextmanager
-async def _consumer(bootstrap: str) -> AsyncIterator[AIOKafkaConsumer]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+async def _consumer(bootstrap: Brokers) -> AsyncIterator[AIOKafkaConsumer]:
+    consumer = AIOKafkaConsumer(**client_kwargs(bootstrap), enable_auto_commit=False)
     try:
         await consumer.start()
         yield consumer
@@ -116,13 +117,16 @@ async def _consumer(bootstrap: str) -> AsyncIterator[AIOKafkaConsumer]:
         await consumer.stop()
 
 
-async def _partitions(bootstrap: str, topics: Iterable[str]) -> list[TopicPartition]:
+async def _partitions(bootstrap: Brokers, topics: Iterable[str]) -> list[TopicPartition]:
     names = list(topics)
     live = await live_partitions(bootstrap, names)
     tps = []
     for topic in names:
         if topic not in live:
-            raise OpsError(f"topic {topic} does not exist (run `lmp-billing topics ensure`)")
+            raise OpsError(
+                f"topic {topic} does not exist (run `lmp-billing topics ensure`) or this "
+                "principal may not describe it (`lmp-billing topics acls`)"
+            )
         tps += [TopicPartition(topic, p) for p in live[topic]]
     return tps
 
@@ -291,7 +295,7 @@ def _give_up(merge: _TimeMerge, stalled: Sequence[TopicPartition]) -> None:
 
 
 async def read_at(
-    bootstrap: str, positions: Iterable[Position]
+    bootstrap: Brokers, positions: Iterable[Position]
 ) -> tuple[dict[Position, TopicRecord], dict[TopicPartition, tuple[int, int]]]:
     """The records at ``positions`` that are still retained, each read by seeking to it,
     and the retained range ``[first, end)`` of every partition of their topics."""
@@ -333,7 +337,7 @@ async def _one_at(
 
 
 async def read_records(
-    bootstrap: str,
+    bootstrap: Brokers,
     topics: Sequence[str],
     *,
     since: datetime | None = None,
@@ -623,7 +627,7 @@ class TailRequest:
 
 
 async def tail(
-    bootstrap: str,
+    bootstrap: Brokers,
     catalogue: Catalogue,
     request: TailRequest,
     out: TextIO,
@@ -661,7 +665,7 @@ async def tail(
 # dead letters ---------------------------------------------------------------
 
 
-async def dead_letters(bootstrap: str, catalogue: Catalogue) -> list[TailedMessage]:
+async def dead_letters(bootstrap: Brokers, catalogue: Catalogue) -> list[TailedMessage]:
     """Every record retained on the dead-letter topic, in offset order."""
     topic = catalogue.physical(DEAD_LETTER_TOPIC)
     records = read_records(bootstrap, [topic])
@@ -700,7 +704,7 @@ def dead_letter_row(message: TailedMessage) -> dict[str, Any]:
 
 
 async def list_dead_letters(
-    bootstrap: str, catalogue: Catalogue, error_kind: str | None, as_json: bool, out: TextIO
+    bootstrap: Brokers, catalogue: Catalogue, error_kind: str | None, as_json: bool, out: TextIO
 ) -> int:
     rows = [dead_letter_row(m) for m in await dead_letters(bootstrap, catalogue)]
     if error_kind is not None:
@@ -730,7 +734,7 @@ def replay_marker(dead_letter_topic: str, partition: int, offset: int) -> str:
 
 
 async def find_replays(
-    bootstrap: str, letters: Sequence[TailedMessage]
+    bootstrap: Brokers, letters: Sequence[TailedMessage]
 ) -> dict[str, tuple[str, int, int]]:
     """Where each dead letter was already replayed to: marker -> (topic, partition, offset).
 
@@ -774,7 +778,7 @@ class ReplayRequest:
 
 
 async def replay_dead_letters(
-    bootstrap: str, catalogue: Catalogue, request: ReplayRequest, out: TextIO, err: TextIO
+    bootstrap: Brokers, catalogue: Catalogue, request: ReplayRequest, out: TextIO, err: TextIO
 ) -> int:
     """Republish dead letters' original bytes and key to their original topic and partition.
 
@@ -808,7 +812,7 @@ async def replay_dead_letters(
 
 
 async def _letters_at(
-    bootstrap: str, catalogue: Catalogue, positions: Sequence[tuple[int, int]], err: TextIO
+    bootstrap: Brokers, catalogue: Catalogue, positions: Sequence[tuple[int, int]], err: TextIO
 ) -> list[TailedMessage] | None:
     """The dead letters at ``positions`` (partition, offset), read by seeking to each;
     None (said on ``err``) when one is missing or is not a dead letter."""
@@ -838,7 +842,7 @@ async def _letters_at(
 
 
 async def _not_replayed(
-    bootstrap: str,
+    bootstrap: Brokers,
     chosen: Sequence[TailedMessage],
     request: ReplayRequest,
     out: TextIO,
@@ -891,7 +895,7 @@ class Replay:
 
 
 async def _replays(
-    bootstrap: str, todo: Sequence[TailedMessage], err: TextIO
+    bootstrap: Brokers, todo: Sequence[TailedMessage], err: TextIO
 ) -> tuple[list[Replay], int]:
     """The bytes to republish for each dead letter, and how many were refused (said on
     ``err``): a left-out original is read at its origin while the topic retains it."""
@@ -941,8 +945,8 @@ def _gone(letter: DeadLetter, retained: tuple[int, int] | None) -> str:
     )
 
 
-async def _publish_replays(bootstrap: str, replays: Sequence[Replay], out: TextIO) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+async def _publish_replays(bootstrap: Brokers, replays: Sequence[Replay], out: TextIO) -> None:
+    producer = AIOKafkaProducer(**client_kwargs(bootstrap), acks="all")
     try:
         await producer.start()
         for replay in replays:
@@ -1057,7 +1061,7 @@ def _quarantine_row(entry: OutboxEntry, reason: str) -> dict[str, Any]:
 
 
 async def retry_quarantined(
-    store: Store, bootstrap: str, ids: Sequence[str], out: TextIO, err: TextIO
+    store: Store, bootstrap: Brokers, ids: Sequence[str], out: TextIO, err: TextIO
 ) -> int:
     """Publish quarantined events again (all, or those of ``ids``), byte for byte, to
     their topic with their key; each one acknowledged leaves the quarantine, each one
@@ -1069,7 +1073,7 @@ async def retry_quarantined(
     if not chosen:
         print("no quarantined events", file=out)
         return 0
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = AIOKafkaProducer(**client_kwargs(bootstrap), acks="all")
     try:
         await producer.start()
         failed = [e for e in chosen if not await _retry_one(store, producer, e, out, err)]

@@ -6,8 +6,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.adapters.kafka_security import KafkaProtocol, SaslMechanism, check_kafka_security
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,6 +27,47 @@ class Settings(BaseSettings):
     kafka_bootstrap_servers: str = Field(
         default="",
         validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "LMP_KAFKA_BOOTSTRAP_SERVERS"),
+    )
+    kafka_security_protocol: KafkaProtocol = Field(
+        default="PLAINTEXT",
+        validation_alias=AliasChoices("KAFKA_SECURITY_PROTOCOL", "LMP_KAFKA_SECURITY_PROTOCOL"),
+    )
+    kafka_sasl_mechanism: SaslMechanism = Field(
+        default="SCRAM-SHA-512",
+        validation_alias=AliasChoices("KAFKA_SASL_MECHANISM", "LMP_KAFKA_SASL_MECHANISM"),
+    )
+    kafka_sasl_username: str = Field(
+        default="", validation_alias=AliasChoices("KAFKA_SASL_USERNAME", "LMP_KAFKA_SASL_USERNAME")
+    )
+    kafka_sasl_password: SecretStr = Field(
+        default=SecretStr(""),
+        validation_alias=AliasChoices("KAFKA_SASL_PASSWORD", "LMP_KAFKA_SASL_PASSWORD"),
+    )
+    kafka_ssl_cafile: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("KAFKA_SSL_CAFILE", "LMP_KAFKA_SSL_CAFILE"),
+        description="PEM CA bundle the broker's certificate is checked against (default: "
+        "the system's CAs)",
+    )
+    kafka_ssl_certfile: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("KAFKA_SSL_CERTFILE", "LMP_KAFKA_SSL_CERTFILE"),
+        description="PEM client certificate, for brokers that require mutual TLS",
+    )
+    kafka_ssl_keyfile: Path | None = Field(
+        default=None, validation_alias=AliasChoices("KAFKA_SSL_KEYFILE", "LMP_KAFKA_SSL_KEYFILE")
+    )
+    kafka_ssl_key_password: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("KAFKA_SSL_KEY_PASSWORD", "LMP_KAFKA_SSL_KEY_PASSWORD"),
+    )
+    kafka_ssl_check_hostname: bool = Field(
+        default=True,
+        validation_alias=AliasChoices("KAFKA_SSL_CHECK_HOSTNAME", "LMP_KAFKA_SSL_CHECK_HOSTNAME"),
+    )
+    kafka_acl_principals: dict[str, str] = Field(
+        default_factory=dict,
+        description="party -> Kafka principal for `topics acls` (JSON); default User:<party>",
     )
     mongodb_uri: str = Field(
         default="", validation_alias=AliasChoices("MONGODB_URI", "LMP_MONGODB_URI")
@@ -127,6 +170,11 @@ class Settings(BaseSettings):
     api_port: int = 8080
     api_page_size_max: int = Field(default=500, ge=1)
     log_level: str = "info"
+
+    @model_validator(mode="after")
+    def _kafka_security_holds_together(self) -> Settings:
+        check_kafka_security(self)
+        return self
 
     def catalogue_args(self) -> tuple[Path, int | None, str]:
         return self.topics_file, self.topic_replication, self.topic_namespace

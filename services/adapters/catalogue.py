@@ -12,6 +12,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.adapters.kafka_security import Brokers, client_kwargs
+
 log = logging.getLogger(__name__)
 
 
@@ -83,12 +85,12 @@ class Catalogue(BaseModel):
         return self.topics[name]
 
 
-async def ensure_topics(catalogue: Catalogue, bootstrap_servers: str) -> list[str]:
+async def ensure_topics(catalogue: Catalogue, bootstrap_servers: Brokers) -> list[str]:
     """Create missing topics; verify existing ones have at least the declared partitions.
 
     Idempotent, so every processor runs it at start-up. Returns the names it created.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    admin = AIOKafkaAdminClient(**client_kwargs(bootstrap_servers))
     await admin.start()
     try:
         existing = set(await admin.list_topics())

@@ -18,6 +18,7 @@ from aiokafka.errors import KafkaError
 from pydantic import BaseModel, ConfigDict, computed_field
 
 from services.adapters.catalogue import Catalogue
+from services.adapters.kafka_security import Brokers, client_kwargs
 
 GROUP_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 """A contract consumer spelled like this is one of ours, with group ``<prefix>-<name>``;
@@ -76,7 +77,7 @@ def group_name(prefix: str, consumer: str) -> str:
 
 
 async def topic_status(
-    bootstrap: str, catalogue: Catalogue, group_prefix: str, *, discover_groups: bool = True
+    bootstrap: Brokers, catalogue: Catalogue, group_prefix: str, *, discover_groups: bool = True
 ) -> list[TopicStatus]:
     """Every catalogue topic with its live partitions, end offsets and consumer lag.
 
@@ -85,7 +86,7 @@ async def topic_status(
     names we cannot know) and, with ``discover_groups``, any other group with offsets
     committed on a catalogue topic (one offset query per group on the cluster).
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**client_kwargs(bootstrap))
     try:
         await admin.start()
         live = await _live_partitions(admin, catalogue.topics)
@@ -135,9 +136,9 @@ async def topic_status(
     return rows
 
 
-async def live_partitions(bootstrap: str, topics: Iterable[str]) -> dict[str, list[int]]:
+async def live_partitions(bootstrap: Brokers, topics: Iterable[str]) -> dict[str, list[int]]:
     """The partitions of each of ``topics`` that exists; missing topics are left out."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**client_kwargs(bootstrap))
     try:
         await admin.start()
         return await _live_partitions(admin, topics)
@@ -183,12 +184,12 @@ def _lag(
 
 
 async def _offsets(
-    bootstrap: str, tps: list[TopicPartition]
+    bootstrap: Brokers, tps: list[TopicPartition]
 ) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
     """Beginning and end offsets, from a consumer that belongs to no group."""
     if not tps:
         return {}, {}
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**client_kwargs(bootstrap), enable_auto_commit=False)
     try:
         await consumer.start()
         beginning: dict[TopicPartition, int] = await consumer.beginning_offsets(tps)

@@ -12,6 +12,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from services.adapters.catalogue import Catalogue
 from services.adapters.kafka_admin import topic_status
+from services.adapters.kafka_security import kafka_connection
 from services.adapters.store import connect
 from services.api.metrics import LagRow
 from services.api.server import ApiContext, build_api
@@ -23,10 +24,10 @@ log = logging.getLogger(__name__)
 def context_from(settings: Settings) -> ApiContext:
     store = connect(settings)
     catalogue = Catalogue.load(*settings.catalogue_args())
-    bootstrap = settings.kafka_bootstrap_servers
+    bootstrap = kafka_connection(settings)
 
     async def lag() -> list[LagRow]:
-        if not bootstrap:
+        if not bootstrap.bootstrap_servers:
             return []
         rows = await topic_status(
             bootstrap, catalogue, settings.consumer_group_prefix, discover_groups=False
@@ -34,9 +35,9 @@ def context_from(settings: Settings) -> ApiContext:
         return [(g.group, t.name, g.lag) for t in rows for g in t.groups if g.partitions_committed]
 
     async def kafka_ready() -> None:
-        if not bootstrap:
+        if not bootstrap.bootstrap_servers:
             raise RuntimeError("KAFKA_BOOTSTRAP_SERVERS is not set")
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+        admin = AIOKafkaAdminClient(**bootstrap.client_kwargs(), request_timeout_ms=3000)
         try:
             await admin.start()
             await admin.describe_cluster()

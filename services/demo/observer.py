@@ -11,6 +11,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from services.adapters.catalogue import Catalogue
+from services.adapters.kafka_security import Brokers, client_kwargs
 from services.adapters.publisher import DEAD_LETTER_TOPIC
 from services.demo.errors import DemoError
 
@@ -46,8 +47,8 @@ class Observer:
         self.dead_letters: list[dict[str, Any]] = []
 
     @classmethod
-    async def start(cls, bootstrap: str, catalogue: Catalogue, mark: str) -> Observer:
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    async def start(cls, bootstrap: Brokers, catalogue: Catalogue, mark: str) -> Observer:
+        consumer = AIOKafkaConsumer(**client_kwargs(bootstrap), enable_auto_commit=False)
         try:
             await asyncio.wait_for(consumer.start(), CONNECT_SECONDS)
             existing = await consumer.topics()

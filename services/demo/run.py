@@ -25,6 +25,7 @@ from rich.progress import (
 
 from schemas.api import Role
 from services.adapters.catalogue import Catalogue
+from services.adapters.kafka_security import KafkaConnection, kafka_connection
 from services.adapters.publisher import AiokafkaProducer, Publisher
 from services.adapters.store import Store, connect
 from services.api.auth import new_key
@@ -57,7 +58,7 @@ async def play(options: DemoOptions, settings: Settings, console: Console) -> Su
     tag = secrets.token_hex(3)
     month = plan_month(tag, cycle, options.partners, options.distributors, seed, now)
     base = options.api or f"http://{settings.api_host}:{settings.api_port}"
-    bootstrap = settings.kafka_bootstrap_servers
+    bootstrap = kafka_connection(settings)
     catalogue = Catalogue.load(*settings.catalogue_args())
     console.print(
         f"Playing cycle [bold]{cycle}[/] for {options.partners} partners of "
@@ -110,7 +111,7 @@ async def play(options: DemoOptions, settings: Settings, console: Console) -> Su
             cycle=cycle,
             seed=seed,
             api=base,
-            kafka=bootstrap,
+            kafka=str(bootstrap),
             reports=reports,
             refusals=list(observer.refusals.values()),
             dead_letters=list(observer.dead_letters),
@@ -143,8 +144,8 @@ async def _revoke(store: Store, key_id: str) -> None:
     await store.revoke_api_key(key_id, datetime.now(UTC))
 
 
-async def _producer(bootstrap: str) -> AIOKafkaProducer:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+async def _producer(bootstrap: KafkaConnection) -> AIOKafkaProducer:
+    producer = AIOKafkaProducer(**bootstrap.client_kwargs(), acks="all", linger_ms=5)
     try:
         await asyncio.wait_for(producer.start(), CONNECT_SECONDS)
     except (KafkaError, OSError, TimeoutError) as exc:

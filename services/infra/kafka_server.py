@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from aiokafka.admin import AIOKafkaAdminClient
 
+from services.infra.kafka_secure import LISTENER, SecureListener
 from services.infra.process import InfraError, ManagedProcess, port_open
 
 KAFKA_VERSION = "3.9.1"
@@ -126,8 +127,14 @@ class KafkaServer:
     """Fetch, start, wait for and stop one local Kafka broker that is also its controller."""
 
     def __init__(
-        self, cache_dir: Path, data_dir: Path, port: int = 9092, controller_port: int = 9093
+        self,
+        cache_dir: Path,
+        data_dir: Path,
+        port: int = 9092,
+        controller_port: int = 9093,
+        secure: SecureListener | None = None,
     ) -> None:
+        self.secure = secure
         self.cache_dir = Path(cache_dir).resolve()
         self.data_dir = Path(data_dir).resolve()
         self.port = port
@@ -147,6 +154,13 @@ class KafkaServer:
     @property
     def bootstrap_servers(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def secure_bootstrap_servers(self) -> str:
+        """The listener that authenticates clients (``secure``); not there without it."""
+        if self.secure is None:
+            raise InfraError("this broker has no secure listener")
+        return f"127.0.0.1:{self.secure.port}"
 
     def installed(self) -> bool:
         return all((self.libs_dir / jar).is_file() for jar in _REQUIRED_JARS)
@@ -190,7 +204,10 @@ class KafkaServer:
             raise InfraError(
                 f"Kafka already runs from {self.data_dir} (pid {self.process.pid()}); stop it first"
             )
-        for what, port in (("listener", self.port), ("controller", self.controller_port)):
+        ports = [("listener", self.port), ("controller", self.controller_port)]
+        if self.secure is not None:
+            ports.append(("secure listener", self.secure.port))
+        for what, port in ports:
             if port_open(port):
                 raise InfraError(
                     f"cannot start Kafka: {what} port 127.0.0.1:{port} is already in use"
@@ -263,8 +280,25 @@ class KafkaServer:
             "log.segment.bytes": 64 * 1024 * 1024,
             "log.retention.check.interval.ms": 300000,
         }
+        if self.secure is not None:
+            settings |= self._secure_properties(settings, self.secure)
         header = f"# Written by services.infra.kafka_server for Kafka {KAFKA_VERSION}.\n"
         return header + "".join(f"{key}={value}\n" for key, value in settings.items())
+
+    @staticmethod
+    def _secure_properties(
+        settings: dict[str, str | int], secure: SecureListener
+    ) -> dict[str, str | int]:
+        """The secure listener added beside the plaintext one (same host, its own port)."""
+        listener = f"{LISTENER}://127.0.0.1:{secure.port}"
+        return {
+            "listeners": f"{settings['listeners']},{listener}",
+            "advertised.listeners": f"{settings['advertised.listeners']},{listener}",
+            "listener.security.protocol.map": (
+                f"{settings['listener.security.protocol.map']},{LISTENER}:{secure.protocol}"
+            ),
+            **secure.server_properties(),
+        }
 
     def _log4j_flags(self) -> tuple[str, ...]:
         return (f"-Dlog4j.configuration={_LOG4J.as_uri()}",)
@@ -284,6 +318,7 @@ class KafkaServer:
             "-c",
             str(self.config_path),
             "--ignore-formatted",
+            *(self.secure.format_arguments() if self.secure is not None else ()),
         ]
         try:
             result = subprocess.run(  # noqa: S603 - argv built here
@@ -360,6 +395,8 @@ class KafkaServer:
 
     def _answers_metadata(self) -> bool:
         if not port_open(self.port):
+            return False
+        if self.secure is not None and not port_open(self.secure.port):
             return False
         cluster = _in_fresh_loop(self._describe_cluster())
         brokers = cluster.get("brokers") or []

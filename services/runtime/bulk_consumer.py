@@ -28,6 +28,7 @@ from mode import Service
 
 from services.adapters.codec import InboundMessage
 from services.adapters.failures import is_transient
+from services.adapters.kafka_security import kafka_connection
 from services.runtime.batch_runner import BatchRunner
 from services.runtime.in_flight import finish_before_acking
 from services.settings import Settings
@@ -86,8 +87,9 @@ class BulkConsumer(Service):
         settings = self.settings
         session_ms = int(settings.kafka_session_timeout_seconds * 1000)
         instance = f"{self.group_id}-{settings.instance_id}" if settings.instance_id else None
+        brokers = kafka_connection(settings)
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.kafka_bootstrap_servers,
+            **brokers.client_kwargs(),
             group_id=self.group_id,
             group_instance_id=instance,
             enable_auto_commit=False,
@@ -100,7 +102,7 @@ class BulkConsumer(Service):
         )
         consumer.subscribe(self.topics, listener=_FinishBeforeRevoke(self))
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap_servers,
+            **brokers.client_kwargs(),
             acks="all",
             enable_idempotence=True,
             linger_ms=2,
