@@ -15,6 +15,7 @@ import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -26,6 +27,7 @@ from services.adapters.kafka_admin import group_name
 from services.adapters.kafka_security import kafka_security
 from services.adapters.publisher import AiokafkaProducer, Outbox, Producer, Publisher
 from services.adapters.store import connect
+from services.runtime import heartbeat
 from services.runtime.batch_runner import BatchRunner
 from services.runtime.bulk_consumer import BulkConsumer
 from services.runtime.context import ProcessorSpec, Runtime
@@ -150,6 +152,8 @@ def build_processor(settings: Settings, spec: ProcessorSpec) -> Processor:
 
     for make in spec.timers:
         _attach_timer(app, settings.timer_interval_seconds, runtime, make)
+    if settings.heartbeat_file is not None:
+        _attach_heartbeat(app, settings.heartbeat_file, runtime)
     return processor
 
 
@@ -206,6 +210,22 @@ def _attach_timer(
             await make(rt)()
         except Exception as exc:
             log.warning("timer %s failed, will retry: %r", make.__name__, exc)
+
+
+def _attach_heartbeat(
+    app: faust.App, path: Path, runtime: Callable[[], Awaitable[Runtime]]
+) -> None:
+    """Touch ``path`` while the loop turns and the database answers (``heartbeat``)."""
+
+    @app.timer(heartbeat.INTERVAL_SECONDS, name="heartbeat")
+    async def beat() -> None:
+        try:
+            rt = await runtime()
+            await asyncio.wait_for(rt.store.ping(), timeout=heartbeat.INTERVAL_SECONDS)
+        except Exception as exc:
+            log.warning("no heartbeat: the database did not answer a ping: %r", exc)
+            return
+        heartbeat.beat(path)
 
 
 def _bulk_consumer(

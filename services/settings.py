@@ -163,6 +163,11 @@ class Settings(BaseSettings):
     timer_interval_seconds: float = Field(default=5.0, gt=0)
     retry_backoff_seconds: float = Field(default=0.5, gt=0)
     retry_backoff_max_seconds: float = Field(default=10.0, gt=0)
+    heartbeat_file: Path | None = Field(
+        default=None,
+        description="when set, a processor touches this file every few seconds while its "
+        "event loop turns and its database answers (a container healthcheck reads its age)",
+    )
     metrics_flush_seconds: float = Field(
         default=5.0, gt=0, description="how often processors add their counters to the database"
     )
