@@ -942,7 +942,7 @@ def _gone(letter: DeadLetter, retained: tuple[int, int] | None) -> str:
 
 
 async def _publish_replays(bootstrap: str, replays: Sequence[Replay], out: TextIO) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
     try:
         await producer.start()
         for replay in replays:
@@ -1069,7 +1069,7 @@ async def retry_quarantined(
     if not chosen:
         print("no quarantined events", file=out)
         return 0
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
     try:
         await producer.start()
         failed = [e for e in chosen if not await _retry_one(store, producer, e, out, err)]

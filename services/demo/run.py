@@ -144,7 +144,9 @@ async def _revoke(store: Store, key_id: str) -> None:
 
 
 async def _producer(bootstrap: str) -> AIOKafkaProducer:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5
+    )
     try:
         await asyncio.wait_for(producer.start(), CONNECT_SECONDS)
     except (KafkaError, OSError, TimeoutError) as exc:
