@@ -23,6 +23,7 @@ from mode import Service
 
 from services.adapters.catalogue import Catalogue
 from services.adapters.codec import InboundMessage
+from services.adapters.faust_app import IdempotentApp
 from services.adapters.kafka_admin import group_name
 from services.adapters.kafka_security import kafka_security
 from services.adapters.publisher import AiokafkaProducer, Outbox, Producer, Publisher
@@ -60,7 +61,7 @@ def build_processor(settings: Settings, spec: ProcessorSpec) -> Processor:
     group = group_name(settings.consumer_group_prefix, spec.name)
     path = settings.action_consumer if spec.latency_sensitive else spec.consumer
     bulk = path == "bulk" and bool(spec.topics)
-    app = faust.App(
+    app = IdempotentApp(
         # A bulk processor's topics are consumed by its own aiokafka group; faust's
         # consumer (timers, leader election) must not join that group.
         f"{group}-worker" if bulk else group,

@@ -31,7 +31,10 @@ def _settings() -> Settings:
 def cmd_infra(args: argparse.Namespace) -> int:
     from services.infra.local import LocalInfra
 
-    infra = LocalInfra.from_settings(_settings())
+    settings = _settings()
+    if args.brokers is not None:
+        settings = settings.model_copy(update={"kafka_brokers": args.brokers})
+    infra = LocalInfra.from_settings(settings)
     if args.action == "install":
         infra.install()
     elif args.action == "up":
@@ -304,7 +307,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     infra = LocalInfra.from_settings(settings)
     print("starting servers (the first start fetches Kafka from Maven Central)...", flush=True)
     infra.up()
-    catalogue = Catalogue.load(*settings.catalogue_args())
+    catalogue = Catalogue.load(*infra.settings(settings).catalogue_args())
     asyncio.run(ensure_topics(catalogue, infra.bootstrap_servers))
     logs = settings.home / "logs"
     processors = [
@@ -408,6 +411,12 @@ def parser() -> argparse.ArgumentParser:
     up.set_defaults(func=cmd_up)
     infra = sub.add_parser("infra", help="the embedded servers alone")
     infra.add_argument("action", choices=["install", "up", "down", "status"])
+    infra.add_argument(
+        "--brokers",
+        type=int,
+        help="embedded Kafka nodes: 1, or a local cluster of 3 or more whose topics are "
+        "replicated 3 times (default LMP_KAFKA_BROKERS, 1)",
+    )
     infra.set_defaults(func=cmd_infra)
     proc = sub.add_parser("process", help="run one processor (its own consumer group)")
     proc.add_argument("name")

@@ -946,7 +946,7 @@ def _gone(letter: DeadLetter, retained: tuple[int, int] | None) -> str:
 
 
 async def _publish_replays(bootstrap: Brokers, replays: Sequence[Replay], out: TextIO) -> None:
-    producer = AIOKafkaProducer(**client_kwargs(bootstrap), acks="all")
+    producer = AIOKafkaProducer(**client_kwargs(bootstrap), acks="all", enable_idempotence=True)
     try:
         await producer.start()
         for replay in replays:
@@ -1073,7 +1073,7 @@ async def retry_quarantined(
     if not chosen:
         print("no quarantined events", file=out)
         return 0
-    producer = AIOKafkaProducer(**client_kwargs(bootstrap), acks="all")
+    producer = AIOKafkaProducer(**client_kwargs(bootstrap), acks="all", enable_idempotence=True)
     try:
         await producer.start()
         failed = [e for e in chosen if not await _retry_one(store, producer, e, out, err)]

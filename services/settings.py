@@ -104,8 +104,20 @@ class Settings(BaseSettings):
     topics_file: Path = PROJECT_ROOT / "topics.yaml"
     topic_namespace: str = Field(default="", description="prefix of every topic name")
     topic_replication: int | None = Field(default=None, ge=1)
+    topic_min_insync_replicas: int | None = Field(
+        default=None,
+        ge=1,
+        description="min.insync.replicas of every topic; unset, 2 where a topic has 3 or "
+        "more replicas, else 1",
+    )
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
+    kafka_brokers: int = Field(
+        default=1,
+        ge=1,
+        description="nodes of the embedded Kafka: 1, or a cluster of 3 or more (node i "
+        "listens on kafka_port + 2i and kafka_controller_port + 2i)",
+    )
     mongodb_port: int = 27017
     mongo_server: Literal["secantusd-rs", "secantusd-py"] = Field(
         default="secantusd-rs", description="the embedded MongoDB-wire server"
@@ -181,8 +193,11 @@ class Settings(BaseSettings):
         check_kafka_security(self)
         return self
 
-    def catalogue_args(self) -> tuple[Path, int | None, str]:
-        return self.topics_file, self.topic_replication, self.topic_namespace
+    def catalogue_args(self) -> tuple[Path, int | None, str, int | None]:
+        replication = self.topic_replication
+        if replication is None and self.kafka_brokers >= 3 and not self.kafka_bootstrap_servers:
+            replication = 3  # the embedded cluster
+        return self.topics_file, replication, self.topic_namespace, self.topic_min_insync_replicas
 
     @property
     def cache_dir(self) -> Path:

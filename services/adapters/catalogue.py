@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -24,6 +24,7 @@ class TopicSpec(BaseModel):
     direction: Literal["in", "out"]
     partitions: int = Field(ge=1)
     replication: int | None = Field(default=None, ge=1)
+    min_insync_replicas: int | None = Field(default=None, ge=1)
     cleanup_policy: Literal["delete", "compact"]
     retention_ms: int
     max_message_bytes: int = Field(ge=1024)
@@ -33,11 +34,20 @@ class TopicSpec(BaseModel):
     consumers: list[str]
 
     def configs(self) -> dict[str, str]:
-        return {
+        configs = {
             "cleanup.policy": self.cleanup_policy,
             "retention.ms": str(self.retention_ms),
             "max.message.bytes": str(self.max_message_bytes),
         }
+        if self.min_insync_replicas is not None:
+            configs["min.insync.replicas"] = str(self.min_insync_replicas)
+        return configs
+
+
+def default_min_insync(replication: int) -> int:
+    """2 once there are 3 replicas: an acks=all write survives losing any one broker
+    and is refused (not silently under-replicated) when two are gone; else 1."""
+    return 2 if replication >= 3 else 1
 
 
 class Catalogue(BaseModel):
@@ -52,15 +62,38 @@ class Catalogue(BaseModel):
     namespace: str = ""
 
     @classmethod
-    def load(cls, path: Path, replication: int | None = None, namespace: str = "") -> Catalogue:
+    def load(
+        cls,
+        path: Path,
+        replication: int | None = None,
+        namespace: str = "",
+        min_insync_replicas: int | None = None,
+    ) -> Catalogue:
+        """``replication`` / ``min_insync_replicas`` (LMP_TOPIC_REPLICATION,
+        LMP_TOPIC_MIN_INSYNC_REPLICAS) override every topic; unset, a topic's own value
+        applies, then ``defaults`` in the file, and min.insync.replicas follows the
+        topic's replication (``default_min_insync``)."""
         raw = yaml.safe_load(path.read_text())
-        default_replication = replication or int(raw.get("defaults", {}).get("replication", 1))
+        defaults = raw.get("defaults", {})
+        default_replication = replication or int(defaults.get("replication", 1))
+        default_insync = defaults.get("min_insync_replicas")
         topics = {}
         for contract_name, spec in raw["topics"].items():
             name = namespace + contract_name
             topic = TopicSpec.model_validate({**spec, "name": name})
             if replication is not None or topic.replication is None:
                 topic.replication = default_replication
+            if min_insync_replicas is not None:
+                topic.min_insync_replicas = min_insync_replicas
+            elif topic.min_insync_replicas is None:
+                topic.min_insync_replicas = int(
+                    default_insync or default_min_insync(topic.replication)
+                )
+            if topic.min_insync_replicas > topic.replication:
+                raise ValueError(
+                    f"topic {name}: min.insync.replicas {topic.min_insync_replicas} exceeds "
+                    f"its replication {topic.replication}; no acks=all write could succeed"
+                )
             topics[name] = topic
         return cls(topics=topics, namespace=namespace)
 
@@ -111,8 +144,7 @@ async def ensure_topics(catalogue: Catalogue, bootstrap_servers: Brokers) -> lis
                 created.append(topic.name)
             except TopicAlreadyExistsError:
                 pass
-        await _wait_for_metadata(admin, [t.name for t in catalogue.topics.values()])
-        described = await admin.describe_topics([t.name for t in catalogue.topics.values()])
+        described = await _described(admin, [t.name for t in catalogue.topics.values()])
         for info in described:
             spec = catalogue.topics[info["topic"]]
             if len(info["partitions"]) < spec.partitions:
@@ -127,11 +159,17 @@ async def ensure_topics(catalogue: Catalogue, bootstrap_servers: Brokers) -> lis
         await admin.close()
 
 
-async def _wait_for_metadata(admin: AIOKafkaAdminClient, names: list[str]) -> None:
+async def _described(admin: AIOKafkaAdminClient, names: list[str]) -> list[dict[str, Any]]:
+    """Each topic's metadata once every one is known with its partitions.
+
+    On a cluster a new topic reaches the brokers one after the other and the admin client
+    asks any of them, so one may not know yet a topic another has just listed.
+    """
     for _ in range(100):
         try:
-            if set(names) <= set(await admin.list_topics()):
-                return
+            described: list[dict[str, Any]] = await admin.describe_topics(names)
+            if all(not info["error_code"] and info["partitions"] for info in described):
+                return described
         except KafkaError:
             pass
         await asyncio.sleep(0.1)

@@ -145,7 +145,9 @@ async def _revoke(store: Store, key_id: str) -> None:
 
 
 async def _producer(bootstrap: KafkaConnection) -> AIOKafkaProducer:
-    producer = AIOKafkaProducer(**bootstrap.client_kwargs(), acks="all", linger_ms=5)
+    producer = AIOKafkaProducer(
+        **bootstrap.client_kwargs(), acks="all", enable_idempotence=True, linger_ms=5
+    )
     try:
         await asyncio.wait_for(producer.start(), CONNECT_SECONDS)
     except (KafkaError, OSError, TimeoutError) as exc:

@@ -13,6 +13,7 @@ import base64
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -24,6 +25,7 @@ from typing import Any, TypeVar
 
 from aiokafka.admin import AIOKafkaAdminClient
 
+from services.adapters.catalogue import default_min_insync
 from services.infra.kafka_secure import LISTENER, SecureListener
 from services.infra.process import InfraError, ManagedProcess, port_open
 
@@ -54,9 +56,8 @@ _PROBE_TIMEOUT = 5.0
 
 # G1 with short pauses as in Kafka's own kafka-server-start.sh; a small fixed heap
 # keeps the broker's footprint predictable on developer machines and CI runners.
+_BROKER_HEAP = ("-Xms256m", "-Xmx512m")
 _BROKER_JVM_FLAGS = (
-    "-Xms256m",
-    "-Xmx512m",
     "-XX:+UseG1GC",
     "-XX:MaxGCPauseMillis=20",
     "-XX:InitiatingHeapOccupancyPercent=35",
@@ -124,7 +125,12 @@ def _output_tail(output: str | bytes | None, lines: int = 30) -> str:
 
 
 class KafkaServer:
-    """Fetch, start, wait for and stop one local Kafka broker that is also its controller."""
+    """Fetch, start, wait for and stop one local Kafka broker that is also its controller.
+
+    Alone by default; with ``node_id``, ``quorum_voters`` (``id@host:port,...`` of every
+    controller), ``new_cluster_id`` (shared by all nodes) and ``replication`` (of the
+    broker's internal topics) it is one node of a cluster (``kafka_cluster.KafkaCluster``).
+    """
 
     def __init__(
         self,
@@ -133,18 +139,29 @@ class KafkaServer:
         port: int = 9092,
         controller_port: int = 9093,
         secure: SecureListener | None = None,
+        *,
+        node_id: int = 1,
+        quorum_voters: str | None = None,
+        new_cluster_id: str | None = None,
+        replication: int = 1,
+        heap: tuple[str, ...] = _BROKER_HEAP,
     ) -> None:
         self.secure = secure
         self.cache_dir = Path(cache_dir).resolve()
         self.data_dir = Path(data_dir).resolve()
         self.port = port
         self.controller_port = controller_port
+        self.node_id = node_id
+        self.quorum_voters = quorum_voters or f"{node_id}@127.0.0.1:{controller_port}"
+        self.new_cluster_id = new_cluster_id
+        self.replication = replication
+        self.heap = heap
         self.home = self.cache_dir / f"kafka-{KAFKA_VERSION}"
         self.libs_dir = self.home / "libs"
         self.logs_dir = self.data_dir / "logs"
         self.config_path = self.data_dir / "server.properties"
         self.process = ManagedProcess(
-            name=f"kafka {KAFKA_VERSION}",
+            name=f"kafka {KAFKA_VERSION}" + (f" node {node_id}" if quorum_voters else ""),
             argv=(),
             log_path=self.data_dir / "kafka.log",
             pid_path=self.data_dir / "kafka.pid",
@@ -218,6 +235,7 @@ class KafkaServer:
             self._format_storage()
         self.process.argv = (
             _java(),
+            *self.heap,
             *_BROKER_JVM_FLAGS,
             *self._log4j_flags(),
             "-cp",
@@ -239,6 +257,14 @@ class KafkaServer:
         """Stop the broker's whole process group (SIGTERM, then SIGKILL)."""
         self.process.stop(timeout=30.0)
 
+    def kill(self) -> None:
+        """SIGKILL the broker's process group: a crash, nothing flushed or handed over."""
+        pid = self.process.pid()
+        if pid is not None and self.process.running():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+        self.process.stop(timeout=10.0)
+
     def running(self) -> bool:
         return self.process.running()
 
@@ -250,10 +276,11 @@ class KafkaServer:
         return _read_properties(meta).get("cluster.id")
 
     def _server_properties(self) -> str:
+        min_insync = default_min_insync(self.replication)
         settings: dict[str, str | int] = {
             "process.roles": "broker,controller",
-            "node.id": 1,
-            "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
+            "node.id": self.node_id,
+            "controller.quorum.voters": self.quorum_voters,
             "listeners": (
                 f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}"
             ),
@@ -266,12 +293,12 @@ class KafkaServer:
             "num.io.threads": 4,
             "num.recovery.threads.per.data.dir": 1,
             "num.partitions": 1,
-            "default.replication.factor": 1,
-            "min.insync.replicas": 1,
-            "offsets.topic.replication.factor": 1,
+            "default.replication.factor": self.replication,
+            "min.insync.replicas": min_insync,
+            "offsets.topic.replication.factor": self.replication,
             "offsets.topic.num.partitions": 4,
-            "transaction.state.log.replication.factor": 1,
-            "transaction.state.log.min.isr": 1,
+            "transaction.state.log.replication.factor": self.replication,
+            "transaction.state.log.min.isr": min_insync,
             "transaction.state.log.num.partitions": 4,
             "group.initial.rebalance.delay.ms": 0,
             "auto.create.topics.enable": "false",
@@ -314,7 +341,7 @@ class KafkaServer:
             "kafka.tools.StorageTool",
             "format",
             "-t",
-            _random_cluster_id(),
+            self.new_cluster_id or _random_cluster_id(),
             "-c",
             str(self.config_path),
             "--ignore-formatted",
@@ -401,7 +428,7 @@ class KafkaServer:
         cluster = _in_fresh_loop(self._describe_cluster())
         brokers = cluster.get("brokers") or []
         listed = any(
-            broker.get("node_id") == 1 and int(broker.get("port", -1)) == self.port
+            broker.get("node_id") == self.node_id and int(broker.get("port", -1)) == self.port
             for broker in brokers
         )
         expected_id = self.cluster_id()

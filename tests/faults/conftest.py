@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from services.infra.kafka_cluster import KafkaCluster
 from services.infra.kafka_server import KafkaServer
 from services.infra.mongo_server import MongoServer
 from services.infra.process import free_port
@@ -71,6 +72,49 @@ def fault_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Restarta
 async def faulty(fault_servers: RestartableServers, tmp_path: Path) -> AsyncIterator[System]:
     """A test's system on the fault suite's servers."""
     system = System(fault_servers.servers, tmp_path)
+    await system.start()
+    try:
+        yield system
+    finally:
+        await system.close()
+
+
+@dataclass
+class ClusterServers:
+    """Three brokers, one of which a test may kill, and a database server."""
+
+    kafka: KafkaCluster
+    mongo: MongoServer
+
+    @property
+    def servers(self) -> Servers:
+        return Servers(self.kafka.bootstrap_servers, self.mongo.uri)
+
+
+@pytest.fixture(scope="module")
+def cluster_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterServers]:
+    home: Path = tmp_path_factory.mktemp("cluster-servers")
+    kafka = KafkaCluster(CACHE, home / "kafka", [(free_port(), free_port()) for _ in range(3)])
+    mongo = MongoServer(CACHE, home / "mongo", free_port(), Settings().mongo_server)
+    try:
+        kafka.start()
+        mongo.start()
+        kafka.wait_ready()
+        mongo.wait_ready()
+        yield ClusterServers(kafka, mongo)
+    finally:
+        mongo.stop()
+        kafka.stop()
+
+
+@pytest.fixture
+async def replicated(
+    cluster_servers: ClusterServers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[System]:
+    """A test's system on the cluster, its topics replicated three times (min.insync.replicas
+    2, the catalogue's default for three); the processors inherit the setting."""
+    monkeypatch.setenv("LMP_TOPIC_REPLICATION", "3")
+    system = System(cluster_servers.servers, tmp_path)
     await system.start()
     try:
         yield system
