@@ -2,7 +2,8 @@
 
 Each worker is ``lmp-billing api`` in its own process, bound to the same address with
 SO_REUSEPORT; the kernel spreads new connections over the workers' listening sockets
-(by a hash of the connection, so a connection stays with one worker). Before starting
+(by a hash of the connection, so a connection stays with one worker; one socket shared
+by forked workers would let one worker's event loop accept a whole burst). Before starting
 them the parent checks that nothing listens there yet: SO_REUSEPORT would otherwise let
 a second API join a port silently. Each worker holds one end of a socket pair, its
 lifeline: it writes ``ready`` on it once it listens, and stops when the parent's end
@@ -164,7 +165,7 @@ def run_pool(settings: Settings, count: int) -> int:
             code = ended.process.returncode
             raise PoolError(f"{ended.name} exited with code {code}; stopping the others")
         codes = _stop(workers, STOP_GRACE_SECONDS)
-    except PoolError as exc:
+    except (PoolError, OSError) as exc:
         print(f"lmp-billing api: {exc}", file=sys.stderr)
         _stop(workers, STOP_GRACE_SECONDS)
         return 1
@@ -185,6 +186,5 @@ def _watch(workers: list[Worker], stopping: list[int]) -> Worker | None:
         for worker in workers:
             if worker.process.poll() is not None:
                 return None if stopping else worker
-        with contextlib.suppress(InterruptedError):
-            time.sleep(0.2)
+        time.sleep(0.2)
     return None
