@@ -186,6 +186,12 @@ class Settings(BaseSettings):
     api_host: str = Field(default="127.0.0.1", description="where the read API listens")
     api_port: int = 8080
     api_page_size_max: int = Field(default=500, ge=1)
+    api_workers: int = Field(default=1, ge=1, description="processes serving the read API")
+    api_key_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="how long the read API trusts a key it read (revocation delay)",
+    )
     log_level: str = "info"
 
     @model_validator(mode="after")

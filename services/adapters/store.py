@@ -61,6 +61,9 @@ _COUNTED = [(s, k) for s in ReportStatus for k in (None, *SubmissionKind)]
 LIST_PROJECTION = {"history": 0, "outbox": 0, "lines": 0, "decisions": 0}
 """What a list row or a CSV row of the report list does not need."""
 
+READ_PROJECTION = {"outbox": 0, "decisions": 0}
+"""What a reader of one report never sees: events to publish and answers to actions."""
+
 _SORTS: dict[SortKey, list[tuple[str, int]]] = {
     SortKey.CYCLE_DESC: [("cycle", DESCENDING), ("partner_id", ASCENDING)],
     SortKey.CYCLE: [("cycle", ASCENDING), ("partner_id", ASCENDING)],
@@ -554,17 +557,20 @@ class Store:
     async def list_reports(
         self, criteria: Mapping[str, Any], sort: SortKey, skip: int, limit: int
     ) -> tuple[list[dict[str, Any]], int]:
-        """One page of report documents (without lines and history) and the total."""
+        """One page of report documents (without lines and history) and the total.
+
+        A short page is the last one, so its total needs no count: most of a
+        distributor's queries fit one page and cost the database one query, not two."""
         cursor = (
             self.reports.find(dict(criteria), LIST_PROJECTION)
             .sort(_SORTS[sort])
             .skip(skip)
             .limit(limit)
         )
-        page, total = await asyncio.gather(
-            cursor.to_list(None), self.reports.count_documents(dict(criteria))
-        )
-        return page, total
+        page = await cursor.to_list(None)
+        if len(page) < limit and (page or skip == 0):
+            return page, skip + len(page)
+        return page, await self.reports.count_documents(dict(criteria))
 
     async def stream_reports(
         self, criteria: Mapping[str, Any], sort: SortKey, batch_size: int = 500
@@ -575,6 +581,11 @@ class Store:
         )
         async for doc in cursor:
             yield doc
+
+    async def read_report(self, report_id: str) -> Report | None:
+        """One report as readers see it: without its outbox and recorded answers."""
+        doc = await self.reports.find_one({"_id": report_id}, READ_PROJECTION)
+        return None if doc is None else Report.from_document(doc)
 
     async def partner_reports(
         self, partner_id: str, first_cycle: str, last_cycle: str, scope: ReportScope
@@ -589,9 +600,7 @@ class Store:
         if scope.partner_id is not None and scope.partner_id != partner_id:
             return []
         docs = await (
-            self.reports.find(criteria, {"outbox": 0, "decisions": 0})
-            .sort([("cycle", DESCENDING)])
-            .to_list(None)
+            self.reports.find(criteria, READ_PROJECTION).sort([("cycle", DESCENDING)]).to_list(None)
         )
         return [Report.from_document(doc) for doc in docs]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import socket
 import sys
 from datetime import UTC, datetime
 
@@ -20,6 +21,9 @@ def with_servers() -> Settings:
 
 
 def cmd_api(args: argparse.Namespace) -> int:
+    """Serve on uvloop: its event loop and transports cost the API a fraction of asyncio's."""
+    import uvloop
+
     from services.api.run import serve
 
     settings = with_servers()
@@ -27,8 +31,26 @@ def cmd_api(args: argparse.Namespace) -> int:
         settings = settings.model_copy(update={"api_port": args.port})
     if args.host is not None:
         settings = settings.model_copy(update={"api_host": args.host})
-    asyncio.run(serve(settings))
+    if args.lifeline_fd is not None:
+        uvloop.run(serve(settings, socket.socket(fileno=args.lifeline_fd)))
+        return 0
+    workers = args.workers if args.workers is not None else settings.api_workers
+    if workers > 1:
+        from services.api.workers import run_pool
+
+        return run_pool(settings, workers)
+    uvloop.run(serve(settings))
     return 0
+
+
+def _worker_count(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"a number of processes, at least 1, not {text!r}")
+    return count
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
@@ -80,6 +102,13 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     api = sub.add_parser("api", help="serve the read API (OpenAPI at /openapi.json)")
     api.add_argument("--host", help="listen address (default LMP_API_HOST or 127.0.0.1)")
     api.add_argument("--port", type=int, help="listen port (default LMP_API_PORT or 8080)")
+    api.add_argument(
+        "--workers",
+        type=_worker_count,
+        help="processes serving the port (default LMP_API_WORKERS or 1); more than one "
+        "share it with SO_REUSEPORT under a parent that starts and stops them",
+    )
+    api.add_argument("--lifeline-fd", type=int, help=argparse.SUPPRESS)
     api.set_defaults(func=cmd_api)
     keys = sub.add_parser("keys", help="API keys: create (shown once, stored hashed), list, revoke")
     keys.add_argument("action", choices=["create", "list", "revoke"])

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from services.adapters.counters import (
@@ -28,6 +30,7 @@ from services.adapters.counters import (
     TIMER_SKIPPED,
 )
 from services.adapters.store import Store
+from services.api.workers import MULTIPROCESS_DIR
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +57,22 @@ class _Snapshot(Collector):
 
 
 class ApiMetrics:
-    """The API's own request counter and latency histogram."""
+    """The API's own request counter and latency histogram, and requests per worker.
+
+    Under ``--workers`` (prometheus_client's multiprocess mode: ``PROMETHEUS_MULTIPROC_DIR``
+    set) each worker writes its counts to that directory and a scrape of any worker sums
+    them; ``lmp_api_worker_requests_total`` keeps one series per worker's pid.
+    """
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self.worker = str(os.getpid())
+        self.worker_requests = Counter(
+            "lmp_api_worker_requests",
+            "Read API requests answered, by the worker process's pid",
+            ["pid"],
+            registry=self.registry,
+        )
         self.requests = Counter(
             "lmp_api_requests",
             "Read API requests by route and answer",
@@ -81,7 +96,16 @@ async def render(
     )
     registry = CollectorRegistry()
     registry.register(_Snapshot(_families(counters, by_status, lag_rows)))
-    return generate_latest(registry) + generate_latest(api.registry)
+    return generate_latest(registry) + generate_latest(_api_registry(api))
+
+
+def _api_registry(api: ApiMetrics) -> CollectorRegistry:
+    """This process's metrics, or every worker's summed when they share a directory."""
+    if MULTIPROCESS_DIR not in os.environ:
+        return api.registry
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return registry
 
 
 async def _lag_or_nothing(lag: Callable[[], Awaitable[list[LagRow]]]) -> list[LagRow] | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 from datetime import UTC, datetime
 
 from aiohttp import web
@@ -16,6 +17,7 @@ from services.adapters.kafka_security import kafka_connection
 from services.adapters.store import connect
 from services.api.metrics import LagRow
 from services.api.server import ApiContext, build_api
+from services.api.workers import READY
 from services.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -50,26 +52,49 @@ def context_from(settings: Settings) -> ApiContext:
         lag=lag,
         kafka_ready=kafka_ready,
         page_size_max=settings.api_page_size_max,
+        key_cache_seconds=settings.api_key_cache_seconds,
     )
 
 
-async def serve(settings: Settings) -> None:
-    """Run until SIGINT/SIGTERM."""
+async def serve(settings: Settings, lifeline: socket.socket | None = None) -> None:
+    """Run until SIGINT/SIGTERM; as one of a pool's workers (``lifeline`` given), share the
+    port with the others and stop also when the pool's parent is gone."""
     ctx = context_from(settings)
     await ctx.store.ensure_indexes()
     runner = web.AppRunner(build_api(ctx), access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, settings.api_host, settings.api_port)
-    await site.start()
-    log.info(
-        "read API on http://%s:%d (OpenAPI at /openapi.json)", settings.api_host, settings.api_port
+    site = web.TCPSite(
+        runner, settings.api_host, settings.api_port, reuse_port=lifeline is not None
     )
+    await site.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    if lifeline is None:
+        log.info(
+            "read API on http://%s:%d (OpenAPI at /openapi.json)",
+            settings.api_host,
+            settings.api_port,
+        )
+    else:
+        _hold(lifeline, stop)
     try:
         await stop.wait()
     finally:
         await runner.cleanup()
         await ctx.store.close()
+
+
+def _hold(lifeline: socket.socket, stop: asyncio.Event) -> None:
+    """Tell the pool's parent this worker listens; stop when the parent's end closes."""
+    lifeline.setblocking(False)
+    lifeline.send(READY)
+    loop = asyncio.get_running_loop()
+
+    def parent_gone() -> None:
+        loop.remove_reader(lifeline.fileno())
+        log.warning("the API's parent process is gone: stopping")
+        stop.set()
+
+    loop.add_reader(lifeline.fileno(), parent_gone)

@@ -18,12 +18,20 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
+from pydantic_core import to_json
 
 from schemas.api import Page, Problem, ReportQuery, Role, UsageQuery, UsageReportList
 from schemas.report import ActorKind, Report
 from services.adapters.store import ReportScope, Store, report_filter
 from services.api import views
-from services.api.auth import Caller, Forbidden, Unauthorized, authenticate, presented_key
+from services.api.auth import (
+    Caller,
+    Forbidden,
+    KnownKeys,
+    Unauthorized,
+    authenticate,
+    presented_key,
+)
 from services.api.directory import PartnerDirectory
 from services.api.metrics import ApiMetrics, LagRow, render
 from services.api.openapi import openapi_document
@@ -54,11 +62,14 @@ class ApiContext:
     lag: Callable[[], Awaitable[list[LagRow]]]
     kafka_ready: Callable[[], Awaitable[None]]
     page_size_max: int = 500
+    key_cache_seconds: float = 0.0
     metrics: ApiMetrics = field(default_factory=ApiMetrics)
     partners: PartnerDirectory = field(init=False)
+    keys: KnownKeys = field(init=False)
 
     def __post_init__(self) -> None:
         self.partners = PartnerDirectory(self.store.partner_directory)
+        self.keys = KnownKeys(self.store.load_api_key, self.key_cache_seconds)
 
 
 CONTEXT = web.AppKey("context", ApiContext)
@@ -110,13 +121,14 @@ async def errors_and_metrics(
         log.exception("failed to answer %s %s", request.method, request.path_qs)
         response = _problem(500, "internal_error", "the server failed to answer; see its log")
     ctx.metrics.requests.labels(route_name, str(response.status)).inc()
+    ctx.metrics.worker_requests.labels(ctx.metrics.worker).inc()
     ctx.metrics.latency.labels(route_name).observe(time.perf_counter() - started)
     return response
 
 
 async def _caller(request: web.Request, allowed: frozenset[Role]) -> Caller:
     key = presented_key(request.headers.get("Authorization"), request.headers.get("X-API-Key"))
-    caller = await authenticate(request.app[CONTEXT].store, key)
+    caller = await authenticate(request.app[CONTEXT].keys, key)
     if caller.role not in allowed:
         if caller.role is Role.PARTNER:
             raise Forbidden("partner keys read usage reports: use /v1/usage-reports")
@@ -168,8 +180,13 @@ def _language_headers(lang: views.Language) -> dict[str, str]:
 
 
 def _json(model: BaseModel | dict[str, Any], lang: views.Language) -> web.Response:
-    body = model.model_dump(mode="json") if isinstance(model, BaseModel) else model
-    return web.json_response(body, headers=_language_headers(lang))
+    """A model (or JSON values) serialized in one pass by pydantic-core, straight to bytes."""
+    return web.Response(
+        body=to_json(model),
+        content_type="application/json",
+        charset="utf-8",
+        headers=_language_headers(lang),
+    )
 
 
 _ACTOR_OF_ROLE = {Role.PARTNER: ActorKind.PARTNER, Role.DISTRIBUTOR: ActorKind.DISTRIBUTOR}
@@ -188,7 +205,7 @@ def _check_scope(caller: Caller, report: Report) -> None:
 
 async def _report(request: web.Request, caller: Caller) -> Report:
     report_id = request.match_info["report_id"]
-    report = await request.app[CONTEXT].store.load_report(report_id)
+    report = await request.app[CONTEXT].store.read_report(report_id)
     if report is None:
         raise NotFound(f"no report {report_id!r}")
     _check_scope(caller, report)

@@ -189,8 +189,13 @@ def negotiate_language(accept_language: str | None) -> Language:
     return best[1]
 
 
+_PLAIN = frozenset({str, int, bool, float, type(None)})
+
+
 def jsonable(value: Any, tz: ZoneInfo) -> Any:
     """A document as JSON values: datetimes in ``tz``, decimals as exact strings."""
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, datetime):
         return value.astimezone(tz).isoformat()
     if isinstance(value, Decimal):
@@ -208,16 +213,33 @@ def _time(value: datetime | None, tz: ZoneInfo) -> str | None:
     return None if value is None else value.astimezone(tz).isoformat()
 
 
-def _status_of(document: dict[str, Any]) -> tuple[ReportStatus, SubmissionKind | None]:
-    status = ReportStatus(document.get("status", ReportStatus.MSP_PREPARING))
-    kind = document.get("submission_kind")
-    return status, SubmissionKind(kind) if kind else None
+_ListStatus = tuple[SubmissionKind | None, BillingStatus, StatusCode]
+
+
+def _list_status(status: ReportStatus, kind: SubmissionKind | None) -> _ListStatus:
+    return kind, billing_status(status, kind), status_code(status)
+
+
+_LIST_STATUSES: dict[tuple[str, str | None], _ListStatus] = {
+    (status.value, kind.value if kind else None): _list_status(status, kind)
+    for status in ReportStatus
+    for kind in (None, *SubmissionKind)
+}
+"""Every stored (status, submission kind) and what a list row shows of it, worked out once."""
+
+
+def _status_of(document: dict[str, Any]) -> _ListStatus:
+    status = document.get("status", ReportStatus.MSP_PREPARING)
+    kind = document.get("submission_kind") or None
+    known = _LIST_STATUSES.get((status, kind))
+    if known is not None:
+        return known
+    return _list_status(ReportStatus(status), SubmissionKind(kind) if kind else None)
 
 
 def billing_summary(document: dict[str, Any], lang: Language, tz: ZoneInfo) -> BillingReportSummary:
     """A list row from a stored report document (read without lines and history)."""
-    status, kind = _status_of(document)
-    shown = billing_status(status, kind)
+    kind, shown, code = _status_of(document)
     return BillingReportSummary(
         report_id=document["_id"],
         cycle=document["cycle"],
@@ -226,7 +248,7 @@ def billing_summary(document: dict[str, Any], lang: Language, tz: ZoneInfo) -> B
         distributor_id=document.get("distributor_id"),
         status=shown,
         status_label=BILLING_STATUS_LABELS[lang][shown],
-        status_code=status_code(status),
+        status_code=code,
         submission_kind=kind,
         po_number=document.get("po_number"),
         currency=document.get("currency"),
