@@ -23,7 +23,7 @@ status:
 	$(BIN)/lmp-billing infra status
 
 test: install lint typecheck   ## everything CI runs
-	$(PYTEST) -m "unit or integration or e2e or faults"
+	$(PYTEST) -m "unit or integration or e2e or faults" --durations=25
 
 lint: install
 	$(BIN)/ruff check .
