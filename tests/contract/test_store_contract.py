@@ -165,7 +165,7 @@ async def test_pending_reports_are_those_waiting_for_the_named_partners(store: A
 
 
 async def test_an_outbox_is_cleared_only_at_the_version_that_was_published(store: Any) -> None:
-    staged = {"outbox": [entry("e1")], "outbox_since": NOW}
+    staged: dict[str, Any] = {"outbox": [entry("e1")], "outbox_since": NOW}
     await store.save_reports(
         [
             (report("O1:2026-10", **staged), None),
