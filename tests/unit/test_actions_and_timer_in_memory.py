@@ -33,6 +33,7 @@ SPECS = {
     "pricing": pricing.PROCESSOR,
     "partner-actions": actions.PARTNER_ACTIONS,
     "distributor-actions": actions.DISTRIBUTOR_ACTIONS,
+    "trendmicro-responses": actions.TRENDMICRO_RESPONSES,
 }
 
 
@@ -136,6 +137,33 @@ async def test_an_action_on_a_missing_report_stays_refused_once_the_report_exist
     adopted = await report(shell)
     assert [(d.message_id, d.outcome) for d in adopted.decisions] == [("early", "refused")]
     assert adopted.lines[0].partner_comment is None
+
+
+async def test_a_report_goes_from_the_partner_to_its_distributor_to_trend_micro() -> None:
+    shell = Shell()
+    await open_report(shell)
+    submit = action("lmp.partner.report-submitted", "P", "P", "p1", lines=EXPLAINED)
+    assert await handle(shell, "partner-actions", submit) == []
+    assert (await report(shell)).status == "under_review"
+    stranger = action("lmp.distributor.submitted-to-trendmicro", "P", "D9", "x1", po_number="PO")
+    assert await handle(shell, "distributor-actions", stranger) == []
+    [refusal] = caused_by(shell, "x1")
+    assert refusal["type"] == "lmp.action.rejected"
+    to_tm = action("lmp.distributor.submitted-to-trendmicro", "P", "D1", "d1", po_number="PO-1")
+    assert await handle(shell, "distributor-actions", to_tm) == []
+    [billing] = shell.events("lmp.trendmicro-submissions.v1")
+    assert (billing["type"], billing["subject"]) == ("lmp.billing.submitted", REPORT)
+    assert (await report(shell)).po_number == "PO-1"
+    done = action("lmp.trendmicro.report-completed", "P", "trendmicro", "t1", reference="R")
+    assert await handle(shell, "trendmicro-responses", done) == []
+    final = await report(shell)
+    assert final.status == "completed"
+    assert [(d.message_id, d.outcome) for d in final.decisions] == [
+        ("p1", "applied"),
+        ("x1", "refused"),
+        ("d1", "applied"),
+        ("t1", "applied"),
+    ]
 
 
 async def test_the_timer_reminds_then_auto_submits_each_report_once() -> None:
