@@ -4,6 +4,7 @@
 
     protocol.py    StoreProtocol: every call the system makes; Cursor, DuePage, ReportScope
     connection.py  connect(), durability(): the client and its write/read concerns
+    documents.py   reading stored documents back; duplicate keys told from failures
     mongo.py       Store: the collections, composed of the parts below
     reports.py     conditional writes, the outbox relay's queries, due pages, retention
     outcomes.py    answers to actions on reports that do not exist
@@ -14,6 +15,7 @@
     counters.py    processors' counters and the reports-per-status counts
     queries.py     the read API's lists, CSV stream, one report, partner directory
     memory.py      MemoryStore: the same protocol in memory, for fast tests
+    matching.py    the MongoDB filter, sort and projection semantics MemoryStore needs
 """
 
 from services.adapters.store.connection import connect, durability
