@@ -22,7 +22,7 @@ from schemas.report import OutboxEntry, Report
 from services.adapters.catalogue import Catalogue
 from services.adapters.codec import Poison, dead_letter, minimal_dead_letter, outbox_entry
 from services.adapters.failures import describe, is_transient
-from services.adapters.store import Store
+from services.adapters.store import StoreProtocol
 from services.domain.events import DomainEvent
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ class Outbox:
 
     def __init__(
         self,
-        store: Store,
+        store: StoreProtocol,
         publisher: Publisher,
         catalogue: Catalogue,
         source: str,

@@ -26,7 +26,7 @@ from services.adapters.catalogue import Catalogue
 from services.adapters.codec import Decoded, InboundMessage, Poison
 from services.adapters.counters import REFUSED
 from services.adapters.publisher import Outbox
-from services.adapters.store import Store
+from services.adapters.store import StoreProtocol
 from services.domain.errors import Refused
 from services.domain.events import DomainEvent
 from services.domain.ids import event_id
@@ -80,7 +80,7 @@ class AnswerActions:
     """Answers each action of the batch once, or gives the answer recorded before."""
 
     by_report: Mapping[str, list[Decoded]]
-    store: Store
+    store: StoreProtocol
     outbox: Outbox
     catalogue: Catalogue
     refused: dict[str, int] = field(default_factory=dict)

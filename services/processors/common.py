@@ -11,7 +11,7 @@ from datetime import datetime
 from schemas.report import Report
 from services.adapters.catalogue import Catalogue
 from services.adapters.codec import Decoded, InboundMessage, Poison, Tombstone, decode_on
-from services.adapters.store import Store
+from services.adapters.store import StoreProtocol
 
 
 @dataclass
@@ -44,7 +44,7 @@ def receipt_key(item: Decoded) -> str:
 
 
 async def screen_conflicts(
-    store: Store, decoded: Sequence[Decoded], now: datetime
+    store: StoreProtocol, decoded: Sequence[Decoded], now: datetime
 ) -> tuple[list[Decoded], list[Poison]]:
     """Keep messages whose id is new or was seen with the same payload.
 
@@ -93,7 +93,7 @@ class Intake:
 
 
 async def intake(
-    store: Store,
+    store: StoreProtocol,
     catalogue: Catalogue,
     batch: Sequence[InboundMessage],
     now: datetime,

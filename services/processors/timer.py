@@ -26,7 +26,7 @@ from services.adapters.counters import (
     TIMER_SKIPPED,
 )
 from services.adapters.publisher import DEAD_LETTER_TOPIC, Outbox
-from services.adapters.store import Cursor, DuePage, Store
+from services.adapters.store import Cursor, DuePage, StoreProtocol
 from services.domain.events import Outcome
 from services.domain.pricing import PriceList
 from services.domain.reminders import auto_submit, remind
@@ -46,7 +46,7 @@ class ApplyRule:
     """Applies a deadline rule (remind, auto-submit) to each report of a page."""
 
     rule: Rule
-    store: Store
+    store: StoreProtocol
     outbox: Outbox
     announced: dict[str, bool] = field(default_factory=dict)
     """Whether the latest decision on each report published something."""

@@ -17,7 +17,7 @@ from schemas.report import Report
 from schemas.usage import UsageReported
 from services.adapters.codec import Decoded, InboundMessage, Poison
 from services.adapters.publisher import Outbox
-from services.adapters.store import Store
+from services.adapters.store import StoreProtocol
 from services.domain.events import DomainEvent
 from services.domain.ids import report_id
 from services.domain.usage import UsageRecord, apply_usage, attach_account, new_report
@@ -49,7 +49,7 @@ class Accounts:
         return outcome.report, outcome.events, True
 
 
-async def load_accounts(store: Store, partner_ids: set[str]) -> Accounts:
+async def load_accounts(store: StoreProtocol, partner_ids: set[str]) -> Accounts:
     partners = await store.load_partners(partner_ids) if partner_ids else {}
     regions = await store.load_regions(a.region for a in partners.values())
     return Accounts(partners, regions)
@@ -60,7 +60,7 @@ class FoldUsage:
     """Decides what each report becomes with the batch's usage."""
 
     records: Mapping[str, list[UsageRecord]]
-    store: Store
+    store: StoreProtocol
     outbox: Outbox
 
     async def prepare(self, stored: Mapping[str, Report], report_ids: set[str]) -> Accounts:
@@ -96,7 +96,7 @@ class AttachAccounts:
 
     partner_ids: Mapping[str, str]
     """Report id -> partner id."""
-    store: Store
+    store: StoreProtocol
     outbox: Outbox
 
     async def prepare(self, stored: Mapping[str, Report], report_ids: set[str]) -> Accounts:

@@ -11,7 +11,7 @@ from services.adapters.catalogue import Catalogue
 from services.adapters.codec import InboundMessage, Poison
 from services.adapters.counters import Counters
 from services.adapters.publisher import Outbox
-from services.adapters.store import Store
+from services.adapters.store import StoreProtocol
 from services.domain.calendar import stored_precision
 from services.runtime.unit_of_work import UnitOfWork
 from services.settings import Settings
@@ -30,7 +30,7 @@ class Runtime:
     name: str
     settings: Settings
     catalogue: Catalogue
-    store: Store
+    store: StoreProtocol
     outbox: Outbox
     clock: Clock = utc_now
     counters: Counters = field(default_factory=Counters)

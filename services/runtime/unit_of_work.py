@@ -22,7 +22,7 @@ from schemas.report import OrphanOutcome, OutboxEntry, Report
 from services.adapters.codec import Poison
 from services.adapters.failures import describe, is_transient
 from services.adapters.publisher import Outbox
-from services.adapters.store import Store
+from services.adapters.store import StoreProtocol
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ class Result:
 
 @dataclass
 class UnitOfWork:
-    store: Store
+    store: StoreProtocol
     outbox: Outbox
     clock: Callable[[], datetime]
     attempts: int = 8

@@ -1,0 +1,84 @@
+"""The shell without servers: the in-memory store, a producer that keeps what it is
+sent, and a processor's runtime built on them, for unit tests that run in seconds.
+
+The in-memory store is held to the MongoDB store's behaviour by
+``tests/contract/test_store_contract.py``; the producer answers as the broker does for
+each record (acknowledged, or the error the test says the broker gives).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from services.adapters.catalogue import Catalogue
+from services.adapters.codec import InboundMessage
+from services.adapters.publisher import Outbox, Publisher
+from services.adapters.store.memory import MemoryStore
+from services.runtime.context import Runtime
+from services.settings import Settings
+
+Refusal = Callable[[str, bytes | None, bytes | None], BaseException | None]
+
+
+class FakeProducer:
+    """The faust ``send`` shape: each record is acknowledged and kept, or answered with
+    the error ``refuse`` gives for it (as a broker answers through the send's future)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes | None, bytes | None]] = []
+        self.refuse: Refusal = lambda topic, key, value: None
+
+    async def send(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        partition: int | None,
+        timestamp: float | None,
+        headers: Any,
+    ) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        error = self.refuse(topic, key, value)
+        if error is None:
+            self.sent.append((topic, key, value))
+            future.set_result(None)
+        else:
+            future.set_exception(error)
+        return future
+
+    def events(self, topic: str) -> list[dict[str, Any]]:
+        """Every value acknowledged on ``topic``, as JSON, in order."""
+        return [json.loads(value) for t, _, value in self.sent if t == topic and value]
+
+
+@dataclass
+class Shell:
+    """One processor's world in memory, on a clock the test moves."""
+
+    now: datetime = datetime(2026, 10, 20, 12, tzinfo=UTC)
+    store: MemoryStore = field(default_factory=MemoryStore)
+    producer: FakeProducer = field(default_factory=FakeProducer)
+    settings: Settings = field(default_factory=Settings)
+
+    def __post_init__(self) -> None:
+        self.catalogue = Catalogue.load(*self.settings.catalogue_args())
+        self._offsets = 0
+
+    def runtime(self, name: str) -> Runtime:
+        outbox = Outbox(
+            self.store, Publisher(lambda: self.producer), self.catalogue, f"lmp-billing/{name}"
+        )
+        return Runtime(name, self.settings, self.catalogue, self.store, outbox, lambda: self.now)
+
+    def message(self, topic: str, record: tuple[bytes | None, bytes | None]) -> InboundMessage:
+        """``record`` (key, value) as delivered on ``topic``, at the next offset."""
+        self._offsets += 1
+        return InboundMessage(self.catalogue.physical(topic), 0, self._offsets, *record)
+
+    def events(self, topic: str) -> list[dict[str, Any]]:
+        return self.producer.events(self.catalogue.physical(topic))
