@@ -198,3 +198,16 @@ def test_the_domain_depends_on_no_part_of_the_read_api() -> None:
     assert imported, "no imports found: the scan is broken"
     wrong = {(m, name) for m, name in imported if name.startswith(("schemas.api", "services.api"))}
     assert wrong == set()
+
+
+def test_one_billing_report_shows_every_stored_field_but_the_outbox_and_decisions() -> None:
+    """The answer is its model: a field added to the report must be added here on purpose."""
+    from schemas.api import BillingLine, BillingReportDetail, ReportHistoryEntry, SubscriptionPeaks
+    from schemas.report import HistoryEntry, Report, ReportLine, SubscriptionUsage
+
+    stored = set(Report.model_fields) - {"id", "outbox", "outbox_since", "decisions"}
+    added = {"report_id", "report_status", "status_label", "status_code"}
+    assert set(BillingReportDetail.model_fields) == stored | added
+    assert set(BillingLine.model_fields) == set(ReportLine.model_fields) | {"discrepancy_state"}
+    assert set(ReportHistoryEntry.model_fields) == set(HistoryEntry.model_fields)
+    assert set(SubscriptionPeaks.model_fields) == set(SubscriptionUsage.model_fields)
