@@ -1,13 +1,29 @@
-"""The read API's documents: API keys, list queries and the answers it gives."""
+"""The read API's documents: API keys, list queries and the answers it gives.
+
+Every answer is an ``Answer``: what the handler serializes is the model, and the OpenAPI
+document is generated from the same models, so the two cannot disagree.
+"""
 
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from schemas.common import Cycle, Identifier, Money, Percentage, Units
-from schemas.report import ActorKind, StatusCode, SubmissionKind
+from schemas.common import Cycle, Fraction, Identifier, Money, Percentage, Units
+from schemas.report import ActorKind, ReportStatus, StatusCode, SubmissionKind
+from schemas.status import BillingStatus as BillingStatus
+from schemas.status import PartnerStatus as PartnerStatus
+
+LocalTime = Annotated[
+    str,
+    Field(
+        description="ISO 8601, in the time zone asked with `tz` (UTC by default)",
+        examples=["2026-11-06T01:00:00+01:00"],
+    ),
+]
+"""A stored UTC time as the caller reads it."""
 
 
 class Role(StrEnum):
@@ -30,20 +46,6 @@ class ApiKey(BaseModel):
     name: str = ""
     created_at: AwareDatetime
     revoked_at: AwareDatetime | None = None
-
-
-class BillingStatus(StrEnum):
-    """The distributor's status filter: Under review splits by submission kind."""
-
-    MSP_PREPARING = "msp_preparing"
-    UNDER_REVIEW = "under_review"
-    MANUAL_SUBMISSION = "manual_submission"
-    AUTOMATIC_SUBMISSION = "automatic_submission"
-    AUTOMATIC_SUBMISSION_PENALTIES = "automatic_submission_penalties"
-    RETURNED_BY_TRENDMICRO = "returned_by_trendmicro"
-    REJECTED = "rejected"
-    SUBMITTED_TO_TRENDMICRO = "submitted_to_trendmicro"
-    COMPLETED = "completed"
 
 
 class SortKey(StrEnum):
@@ -104,7 +106,13 @@ class UsageQuery(BaseModel):
     )
 
 
-class BillingReportSummary(BaseModel):
+class Answer(BaseModel):
+    """An answer of the API: exactly these fields, so the schema says no others."""
+
+    model_config = ConfigDict(json_schema_extra={"additionalProperties": False})
+
+
+class BillingReportSummary(Answer):
     """One row of the distributor's list."""
 
     report_id: str
@@ -119,12 +127,12 @@ class BillingReportSummary(BaseModel):
     po_number: str | None
     currency: str | None
     total_amount: Money | None
-    deadline: str | None
-    updated_at: str
+    deadline: LocalTime | None
+    updated_at: LocalTime
     version: int
 
 
-class Page(BaseModel):
+class Page(Answer):
     items: list[BillingReportSummary]
     page: int
     page_size: int
@@ -132,17 +140,93 @@ class Page(BaseModel):
     pages: int
 
 
-class PartnerStatus(StrEnum):
-    """The partner's four names (SPEC section 3): Approved covers Submitted to Trend
-    Micro, Returned by Trend Micro and Completed."""
+class SubscriptionPeaks(Answer):
+    """Peaks seen for one subscription in the cycle; late peaks are kept apart."""
 
-    MSP_PREPARING = "msp_preparing"
-    UNDER_REVIEW = "under_review"
-    APPROVED = "approved"
-    REJECTED = "rejected"
+    subscription_id: str
+    provisioned_units: Units
+    used_units: Units | None
+    late_provisioned_units: Units | None
+    late_used_units: Units | None
+    last_observed_at: LocalTime | None
 
 
-class UsageReportSummary(BaseModel):
+class BillingLine(Answer):
+    """One product of a billing report: units, discrepancy, prices and subtotal."""
+
+    product_id: str
+    subscriptions: list[SubscriptionPeaks]
+    provisioned_units: Units
+    used_units: Units | None
+    overprovisioned_pct: Percentage | None
+    chargeable_units: Units
+    chargeable_set_by_partner: bool
+    partner_comment: str | None
+    discrepancy: bool
+    discrepancy_state: str = Field(description="none, explained or unexplained")
+    list_unit_price: Money | None
+    unit_price: Money | None
+    standard_channel_margin: Fraction | None
+    channel_margin: Fraction | None
+    promo_code: str | None
+    subtotal: Money | None
+    late_usage: bool
+    penalty_units: Units
+
+
+class ReportHistoryEntry(Answer):
+    """Who did what to the report, and the status it moved between."""
+
+    at: LocalTime
+    actor_kind: ActorKind
+    account_id: str | None
+    user_id: str | None
+    action: str
+    message_id: str | None
+    payload_hash: str | None
+    from_status: ReportStatus | None
+    to_status: ReportStatus | None
+    note: str | None
+
+
+class BillingReportDetail(Answer):
+    """One billing report in full, as the distributor and operations see it: the stored
+    report without its outbox and recorded decisions (those are for redeliveries)."""
+
+    report_id: str
+    partner_id: str
+    cycle: Cycle
+    partner_name: str | None
+    distributor_id: str | None
+    region: str | None
+    currency: str | None
+    auto_submit_days: int | None
+    overprovision_threshold_pct: Percentage | None
+    account_pending: bool
+    partner_review: bool
+    status: BillingStatus = Field(description="the distributor's name for the state")
+    report_status: ReportStatus
+    status_label: str
+    status_code: StatusCode
+    submission_kind: SubmissionKind | None
+    po_number: str | None
+    deadline: LocalTime | None
+    next_reminder_at: LocalTime | None
+    reminders_sent: list[str]
+    comments_to_trendmicro: str | None
+    rejection_reasons: list[str]
+    return_reasons: list[str]
+    needs_review: bool
+    lines: list[BillingLine]
+    total_amount: Money | None
+    version: int
+    history: list[ReportHistoryEntry]
+    created_at: LocalTime
+    updated_at: LocalTime
+    expires_at: LocalTime | None
+
+
+class UsageReportSummary(Answer):
     """One row of the partner's list, in the partner's status names."""
 
     report_id: str
@@ -150,20 +234,20 @@ class UsageReportSummary(BaseModel):
     status: PartnerStatus
     status_code: StatusCode
     status_label: str
-    deadline: str | None
+    deadline: LocalTime | None
     editable: bool
     unexplained_discrepancies: int
-    updated_at: str
+    updated_at: LocalTime
 
 
-class UsageReportList(BaseModel):
+class UsageReportList(Answer):
     partner_id: str
     from_cycle: Cycle
     to_cycle: Cycle
     items: list[UsageReportSummary]
 
 
-class UsageLine(BaseModel):
+class UsageLine(Answer):
     """A line as the partner sees it: units and comments, no pricing."""
 
     product_id: str
@@ -178,10 +262,10 @@ class UsageLine(BaseModel):
     penalty_units: Units
 
 
-class UsageHistoryEntry(BaseModel):
+class UsageHistoryEntry(Answer):
     """What happened, in the partner's terms: its own actions, and status changes."""
 
-    at: str
+    at: LocalTime
     actor_kind: ActorKind
     action: str | None = Field(default=None, description="the partner's own actions only")
     status: PartnerStatus | None = None
@@ -194,8 +278,19 @@ class UsageReportDetail(UsageReportSummary):
     history: list[UsageHistoryEntry]
 
 
-class Problem(BaseModel):
+class Problem(Answer):
     """Every error answer."""
 
-    error: str
-    message: str
+    error: str = Field(examples=["bad_request"])
+    message: str = Field(description="what is wrong; a bad parameter is named")
+
+
+class Health(Answer):
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(Answer):
+    """The database answers (reads need nothing else); Kafka is reported too."""
+
+    status: Literal["ready", "not_ready"]
+    checks: dict[str, str] = Field(description="`ok`, or why a dependency is unavailable")

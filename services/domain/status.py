@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from schemas.api import BillingStatus, PartnerStatus
 from schemas.report import ReportStatus, StatusCode, SubmissionKind
+from schemas.status import BillingStatus, PartnerStatus
 
 EDITABLE_BY_PARTNER = frozenset({ReportStatus.MSP_PREPARING, ReportStatus.REJECTED})
 REVIEWABLE_BY_DISTRIBUTOR = frozenset(

@@ -12,6 +12,9 @@ from typing import Any
 import pytest
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+from openapi_spec_validator import validate as validate_openapi
 
 from schemas.accounts import DistributorAccount, PartnerAccount, RegionSettings
 from schemas.api import Role
@@ -430,3 +433,47 @@ async def test_a_partner_without_access_to_usage_reports_is_told_so(api: Api) ->
     assert status == 403
     status, body, _ = await api.get("/v1/billing-reports/P-NOACCESS:2026-10")
     assert status == 200, body
+
+
+ANSWERS = [
+    ("/v1/billing-reports", 200, "/v1/billing-reports", {"cycle": "2026-10"}),
+    ("/v1/billing-reports", 400, "/v1/billing-reports", {"status": "bogus"}),
+    ("/v1/billing-reports", 401, "/v1/billing-reports", {"key": None}),
+    ("/v1/billing-reports", 403, "/v1/billing-reports", {"key": "acme"}),
+    ("/v1/billing-reports.csv", 200, "/v1/billing-reports.csv", {"lang": "fr"}),
+    ("/v1/billing-reports/{report_id}.csv", 200, "/v1/billing-reports/P-BETA:2026-10.csv", {}),
+    (
+        "/v1/billing-reports/{report_id}",
+        200,
+        "/v1/billing-reports/P-GAMMA:2026-10",
+        {"tz": "Asia/Tokyo"},
+    ),
+    ("/v1/billing-reports/{report_id}", 403, "/v1/billing-reports/P-DELTA:2026-10", {}),
+    ("/v1/billing-reports/{report_id}", 404, "/v1/billing-reports/P-NOBODY:2026-10", {}),
+    ("/v1/usage-reports", 200, "/v1/usage-reports", {"key": "acme"}),
+    ("/v1/usage-reports", 400, "/v1/usage-reports", {}),
+    ("/v1/usage-reports/{report_id}", 200, "/v1/usage-reports/P-ACME:2026-10", {"key": "acme"}),
+    ("/health", 200, "/health", {"key": None}),
+    ("/ready", 200, "/ready", {"key": None}),
+    ("/metrics", 200, "/metrics", {"key": None}),
+    ("/openapi.json", 200, "/openapi.json", {"key": None}),
+]
+
+
+async def test_the_openapi_document_is_valid_and_describes_every_real_answer(api: Api) -> None:
+    _, doc, _ = await api.get("/openapi.json", key=None)
+    validate_openapi(doc)
+    answered = set()
+    for template, status, path, params in ANSWERS:
+        got, body, headers = await api.get(path, **params)
+        assert got == status, (path, body)
+        declared = doc["paths"][template]["get"]["responses"][str(status)]["content"]
+        media = headers["Content-Type"].split(";")[0]
+        assert media in declared, (path, media)
+        schema = {**declared[media]["schema"], "components": doc["components"]}
+        Draft202012Validator(schema).validate(body)
+        answered.add(template)
+        if template == "/v1/billing-reports/{report_id}" and status == 200:
+            with pytest.raises(ValidationError, match="outbox"):
+                Draft202012Validator(schema).validate({**body, "outbox": []})
+    assert answered == set(doc["paths"])

@@ -13,7 +13,7 @@ import pytest
 from schemas.api import BillingStatus, ReportQuery, Role
 from schemas.report import ReportStatus, SubmissionKind
 from services.adapters.store import ReportScope, report_filter
-from services.api import views
+from services.api import csv_rows, labels, views
 from services.api.auth import Caller, new_key
 from services.api.directory import PartnerDirectory
 from services.domain.calendar import months_back
@@ -39,7 +39,7 @@ pytestmark = pytest.mark.unit
     ],
 )
 def test_language_negotiation(header: str | None, expected: str) -> None:
-    assert views.negotiate_language(header) == expected
+    assert labels.negotiate_language(header) == expected
 
 
 def test_under_review_is_named_by_how_it_arrived() -> None:
@@ -48,8 +48,8 @@ def test_under_review_is_named_by_how_it_arrived() -> None:
         is BillingStatus.AUTOMATIC_SUBMISSION_PENALTIES
     )
     assert billing_status(ReportStatus.COMPLETED, SubmissionKind.MANUAL) is BillingStatus.COMPLETED
-    for lang in views.LANGUAGES:
-        assert set(views.BILLING_STATUS_LABELS[lang]) == set(BillingStatus)
+    for lang in labels.LANGUAGES:
+        assert set(labels.BILLING_STATUS_LABELS[lang]) == set(BillingStatus)
 
 
 def test_times_render_in_the_callers_zone_and_money_stays_exact() -> None:
@@ -61,10 +61,10 @@ def test_times_render_in_the_callers_zone_and_money_stays_exact() -> None:
 
 
 def test_csv_cells_quote_and_neutralise_formulas() -> None:
-    text = views.csv_text([["a,b", 'say "hi"', "line\nbreak", views._text("=1+1")]])
+    text = csv_rows.csv_text([["a,b", 'say "hi"', "line\nbreak", csv_rows._text("=1+1")]])
     assert list(csv.reader(io.StringIO(text))) == [["a,b", 'say "hi"', "line\nbreak", "'=1+1"]]
-    assert views._text("-5 units") == "'-5 units"
-    assert views._text("Acme") == "Acme"
+    assert csv_rows._text("-5 units") == "'-5 units"
+    assert csv_rows._text("Acme") == "Acme"
 
 
 def test_filters_for_every_scope_and_status_mix() -> None:
@@ -180,3 +180,34 @@ def test_the_partner_sees_its_actions_and_its_status_names_not_the_review() -> N
     assert view.status == "approved"
     assert view.status_code == 2
     assert "unit_price" not in view.lines[0].model_dump()
+
+
+def test_the_domain_depends_on_no_part_of_the_read_api() -> None:
+    import ast
+    from pathlib import Path
+
+    import services.domain
+
+    imported = set()
+    for module in Path(services.domain.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(module.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                imported.add((module.name, node.module))
+            elif isinstance(node, ast.Import):
+                imported |= {(module.name, alias.name) for alias in node.names}
+    assert imported, "no imports found: the scan is broken"
+    wrong = {(m, name) for m, name in imported if name.startswith(("schemas.api", "services.api"))}
+    assert wrong == set()
+
+
+def test_one_billing_report_shows_every_stored_field_but_the_outbox_and_decisions() -> None:
+    """The answer is its model: a field added to the report must be added here on purpose."""
+    from schemas.api import BillingLine, BillingReportDetail, ReportHistoryEntry, SubscriptionPeaks
+    from schemas.report import HistoryEntry, Report, ReportLine, SubscriptionUsage
+
+    stored = set(Report.model_fields) - {"id", "outbox", "outbox_since", "decisions"}
+    added = {"report_id", "report_status", "status_label", "status_code"}
+    assert set(BillingReportDetail.model_fields) == stored | added
+    assert set(BillingLine.model_fields) == set(ReportLine.model_fields) | {"discrepancy_state"}
+    assert set(ReportHistoryEntry.model_fields) == set(HistoryEntry.model_fields)
+    assert set(SubscriptionPeaks.model_fields) == set(SubscriptionUsage.model_fields)

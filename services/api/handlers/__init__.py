@@ -1,0 +1,1 @@
+"""The read API's handlers, one module per group of endpoints."""
