@@ -10,13 +10,14 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from services import bootstrap
 from services.settings import Settings
 
 if TYPE_CHECKING:
@@ -24,14 +25,10 @@ if TYPE_CHECKING:
     from services.adapters.kafka_security import KafkaConnection
 
 
-def _settings() -> Settings:
-    return Settings()
-
-
 def cmd_infra(args: argparse.Namespace) -> int:
     from services.infra.local import LocalInfra
 
-    settings = _settings()
+    settings = bootstrap.settings()
     if args.brokers is not None:
         settings = settings.model_copy(update={"kafka_brokers": args.brokers})
     infra = LocalInfra.from_settings(settings)
@@ -46,46 +43,17 @@ def cmd_infra(args: argparse.Namespace) -> int:
     return 0
 
 
-def _bootstrap(settings: Settings) -> KafkaConnection | None:
-    """The broker the operations commands talk to: the configured one (with the configured
-    security), or the embedded one when it is running (they never start it)."""
-    from services.adapters.kafka_security import kafka_connection
-    from services.infra.local import LocalInfra
-
-    logging.getLogger("aiokafka").setLevel(logging.WARNING)
-    bootstrap = kafka_connection(settings)
-    if not bootstrap.bootstrap_servers:
-        infra = LocalInfra.from_settings(settings)
-        if infra.kafka is None or not infra.kafka.running():
-            print(
-                "KAFKA_BOOTSTRAP_SERVERS is not set and the embedded broker is not running "
-                "(start it with `make run` or `lmp-billing infra up`)",
-                file=sys.stderr,
-            )
-            return None
-        bootstrap = kafka_connection(settings, infra.bootstrap_servers)
-    return bootstrap
-
-
-def _broker() -> tuple[Settings, KafkaConnection, Catalogue] | None:
-    """What an operations command needs: settings, the broker, the topic catalogue."""
-    from services.adapters.catalogue import Catalogue
-
-    settings = _settings()
-    bootstrap = _bootstrap(settings)
-    if bootstrap is None:
-        return None
-    return settings, bootstrap, Catalogue.load(*settings.catalogue_args())
+def _broker() -> tuple[Settings, KafkaConnection, Catalogue]:
+    """What an operations command needs: settings, the running broker, the topic catalogue."""
+    settings = bootstrap.settings()
+    return settings, bootstrap.running_broker(settings), bootstrap.catalogue(settings)
 
 
 def cmd_topics(args: argparse.Namespace) -> int:
     from services.adapters.catalogue import ensure_topics
 
-    broker = _broker()
-    if broker is None:
-        return 2
-    _, bootstrap, catalogue = broker
-    created = asyncio.run(ensure_topics(catalogue, bootstrap))
+    _, broker, catalogue = _broker()
+    created = asyncio.run(ensure_topics(catalogue, broker))
     for topic in catalogue.topics.values():
         mark = "created" if topic.name in created else "ok"
         print(f"{topic.name:32} {topic.partitions:>3} partitions  {topic.cleanup_policy:8} {mark}")
@@ -97,23 +65,19 @@ def cmd_topics_list(args: argparse.Namespace) -> int:
     from services import ops
     from services.adapters.kafka_admin import topic_status
 
-    broker = _broker()
-    if broker is None:
-        return 2
-    settings, bootstrap, catalogue = broker
-    rows = asyncio.run(topic_status(bootstrap, catalogue, settings.consumer_group_prefix))
+    settings, broker, catalogue = _broker()
+    rows = asyncio.run(topic_status(broker, catalogue, settings.consumer_group_prefix))
     print(ops.status_json(rows) if args.json else ops.status_text(rows))
     return 1 if any(row.missing or row.partitions_differ for row in rows) else 0
 
 
 def cmd_topics_acls(args: argparse.Namespace) -> int:
     """The ACLs each party needs; with --apply, created on the broker."""
-    from services.adapters.catalogue import Catalogue
     from services.adapters.kafka_acls import AclError, UnknownParty, apply_acls, plan_acls, render
     from services.processors import registry
 
-    settings = _settings()
-    catalogue = Catalogue.load(*settings.catalogue_args())
+    settings = bootstrap.settings()
+    catalogue = bootstrap.catalogue(settings)
     readers = {name: spec.topics for name, spec in registry().items()}
     try:
         principals = dict(settings.kafka_acl_principals) | dict(args.principal)
@@ -127,16 +91,14 @@ def cmd_topics_acls(args: argparse.Namespace) -> int:
         print(render(grants))
     if not args.apply:
         return 0
-    bootstrap = _bootstrap(settings)
-    if bootstrap is None:
-        return 2
+    broker = bootstrap.running_broker(settings)
     acls = [acl for grant in grants for acl in grant.acls()]
     try:
-        created = asyncio.run(apply_acls(bootstrap, acls))
+        created = asyncio.run(apply_acls(broker, acls))
     except AclError as exc:
         print(f"lmp-billing: {exc}", file=sys.stderr)
         return 1
-    print(f"applied {created} ACLs on {bootstrap}", file=sys.stderr)
+    print(f"applied {created} ACLs on {broker}", file=sys.stderr)
     return 0
 
 
@@ -160,16 +122,13 @@ async def _until_interrupted(run: Callable[[asyncio.Event], Awaitable[int]]) -> 
 def cmd_tail(args: argparse.Namespace) -> int:
     from services import ops
 
-    broker = _broker()
-    if broker is None:
-        return 2
-    _, bootstrap, catalogue = broker
+    _, broker, catalogue = _broker()
     try:
         request = ops.TailRequest(
             topics=ops.resolve_topics(catalogue, args.topics),
             filter=ops.MessageFilter(args.report, args.partner, tuple(args.type)),
             since=(
-                datetime.now(UTC) - timedelta(minutes=args.since_minutes)
+                bootstrap.clock() - timedelta(minutes=args.since_minutes)
                 if args.since_minutes is not None
                 else None
             ),
@@ -178,9 +137,7 @@ def cmd_tail(args: argparse.Namespace) -> int:
             as_json=args.json,
         )
         return asyncio.run(
-            _until_interrupted(
-                lambda stop: ops.tail(bootstrap, catalogue, request, sys.stdout, stop)
-            )
+            _until_interrupted(lambda stop: ops.tail(broker, catalogue, request, sys.stdout, stop))
         )
     except ops.OpsError as exc:
         print(f"lmp-billing: {exc}", file=sys.stderr)
@@ -195,68 +152,43 @@ def cmd_tail(args: argparse.Namespace) -> int:
 def cmd_dlq(args: argparse.Namespace) -> int:
     from services import ops
 
-    broker = _broker()
-    if broker is None:
-        return 2
-    _, bootstrap, catalogue = broker
+    _, broker, catalogue = _broker()
     try:
         if args.action == "list":
             return asyncio.run(
-                ops.list_dead_letters(bootstrap, catalogue, args.error_kind, args.json, sys.stdout)
+                ops.list_dead_letters(broker, catalogue, args.error_kind, args.json, sys.stdout)
             )
         if args.error_kind is not None and not args.all:
             print("lmp-billing: --error-kind goes with --all", file=sys.stderr)
             return 2
         request = ops.ReplayRequest(args.offset or [], args.error_kind, args.force)
         return asyncio.run(
-            ops.replay_dead_letters(bootstrap, catalogue, request, sys.stdout, sys.stderr)
+            ops.replay_dead_letters(broker, catalogue, request, sys.stdout, sys.stderr)
         )
     except ops.OpsError as exc:
         print(f"lmp-billing: {exc}", file=sys.stderr)
         return 1
 
 
-def _database(settings: Settings) -> Settings | None:
-    """``settings`` on the database the outbox commands use: MONGODB_URI, or the embedded
-    server when it runs (they never start it)."""
-    from services.infra.local import LocalInfra
-
-    if settings.mongodb_uri:
-        return settings
-    infra = LocalInfra.from_settings(settings)
-    if infra.mongo is None or not infra.mongo.running():
-        print(
-            "MONGODB_URI is not set and the embedded database is not running "
-            "(start it with `make run` or `lmp-billing infra up`)",
-            file=sys.stderr,
-        )
-        return None
-    return settings.model_copy(update={"mongodb_uri": infra.mongodb_uri})
-
-
 def cmd_outbox(args: argparse.Namespace) -> int:
     """Outbound events that could never be published: list them, or publish them again."""
     if args.action == "list":
-        settings = _database(_settings())
-        return 2 if settings is None else asyncio.run(_outbox(settings, None, args))
-    broker = _broker()
-    settings = _database(broker[0]) if broker is not None else None
-    if broker is None or settings is None:
-        return 2
-    return asyncio.run(_outbox(settings, broker[1], args))
+        settings = bootstrap.running_database(bootstrap.settings())
+        return asyncio.run(_outbox(settings, None, args))
+    settings, broker, _ = _broker()
+    return asyncio.run(_outbox(bootstrap.running_database(settings), broker, args))
 
 
 async def _outbox(
-    settings: Settings, bootstrap: KafkaConnection | None, args: argparse.Namespace
+    settings: Settings, broker: KafkaConnection | None, args: argparse.Namespace
 ) -> int:
     from services import ops
-    from services.adapters.store import connect
 
-    store = connect(settings)
+    store = bootstrap.store(settings)
     try:
-        if bootstrap is None:
+        if broker is None:
             return await ops.list_quarantined(store, args.json, sys.stdout)
-        return await ops.retry_quarantined(store, bootstrap, args.ids, sys.stdout, sys.stderr)
+        return await ops.retry_quarantined(store, broker, args.ids, sys.stdout, sys.stderr)
     finally:
         await store.close()
 
@@ -272,12 +204,11 @@ def _dlq_position(text: str) -> tuple[int, int]:
 
 def cmd_process(args: argparse.Namespace) -> int:
     """Run one processor in this process until SIGTERM/SIGINT."""
-    from services.adapters.catalogue import Catalogue, ensure_topics
+    from services.adapters.catalogue import ensure_topics
     from services.adapters.kafka_security import kafka_connection
-    from services.app import run_processor
     from services.processors import registry
 
-    settings = _settings()
+    settings = bootstrap.settings()
     specs = registry()
     if args.name not in specs:
         print(
@@ -290,24 +221,23 @@ def cmd_process(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    catalogue = Catalogue.load(*settings.catalogue_args())
-    asyncio.run(ensure_topics(catalogue, kafka_connection(settings)))
-    run_processor(settings, specs[args.name])
+    asyncio.run(ensure_topics(bootstrap.catalogue(settings), kafka_connection(settings)))
+    bootstrap.run_processor(settings, specs[args.name])
     return 0
 
 
 def cmd_up(args: argparse.Namespace) -> int:
     """Embedded servers plus every processor as its own process, until Ctrl-C."""
-    from services.adapters.catalogue import Catalogue, ensure_topics
+    from services.adapters.catalogue import ensure_topics
     from services.infra.local import LocalInfra
     from services.infra.process import ManagedProcess, tail
     from services.processors import registry
 
-    settings = _settings()
+    settings = bootstrap.settings()
     infra = LocalInfra.from_settings(settings)
     print("starting servers (the first start fetches Kafka from Maven Central)...", flush=True)
     infra.up()
-    catalogue = Catalogue.load(*infra.settings(settings).catalogue_args())
+    catalogue = bootstrap.catalogue(infra.settings(settings))
     asyncio.run(ensure_topics(catalogue, infra.bootstrap_servers))
     logs = settings.home / "logs"
     processors = [
@@ -600,6 +530,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         return int(args.func(args))
+    except bootstrap.ServersMissing as exc:
+        print(exc, file=sys.stderr)
+        return 2
     except Exception as exc:
         from services.infra.process import InfraError
 

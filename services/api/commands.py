@@ -6,18 +6,15 @@ import argparse
 import asyncio
 import socket
 import sys
-from datetime import UTC, datetime
 
 from schemas.api import Role
+from services import bootstrap
 from services.settings import Settings
 
 
 def with_servers() -> Settings:
     """Settings, pointed at the embedded servers when no external ones are configured."""
-    from services.infra.local import LocalInfra
-
-    settings = Settings()
-    return LocalInfra.from_settings(settings).settings(settings)
+    return bootstrap.servers(bootstrap.settings())
 
 
 def cmd_api(args: argparse.Namespace) -> int:
@@ -58,12 +55,11 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 
 async def _keys(args: argparse.Namespace) -> int:
-    from services.adapters.store import connect
     from services.api.auth import new_key
 
-    store = connect(with_servers())
+    store = bootstrap.store(with_servers())
     try:
-        now = datetime.now(UTC)
+        now = bootstrap.clock()
         if args.action == "create":
             try:
                 plaintext, stored = new_key(Role(args.role), args.account, args.name or "", now)

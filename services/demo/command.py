@@ -73,7 +73,7 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from services.api.commands import with_servers
+    from services import bootstrap
 
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     options = DemoOptions(
@@ -86,7 +86,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     try:
-        summary = asyncio.run(play(options, with_servers(), Console()))
+        summary = asyncio.run(play(options, bootstrap.servers(bootstrap.settings()), Console()))
     except DemoError as exc:
         print(f"lmp-billing demo: {exc}", file=sys.stderr)
         return 1

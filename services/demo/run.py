@@ -8,7 +8,6 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import aiohttp
 from aiokafka import AIOKafkaProducer
@@ -24,10 +23,10 @@ from rich.progress import (
 )
 
 from schemas.api import Role
-from services.adapters.catalogue import Catalogue
+from services import bootstrap as root
 from services.adapters.kafka_security import KafkaConnection, kafka_connection
 from services.adapters.publisher import AiokafkaProducer, Publisher
-from services.adapters.store import Store, connect
+from services.adapters.store import Store
 from services.api.auth import new_key
 from services.demo.errors import DemoError
 from services.demo.observer import CONNECT_SECONDS, Observer
@@ -52,14 +51,14 @@ class DemoOptions:
 async def play(options: DemoOptions, settings: Settings, console: Console) -> Summary:
     """Play the month against the system ``settings`` point at; the summary comes from the API."""
     started = time.monotonic()
-    now = datetime.now(UTC)
+    now = root.clock()
     cycle = options.cycle or previous_cycle(now)
     seed = options.seed if options.seed is not None else secrets.randbelow(1_000_000)
     tag = secrets.token_hex(3)
     month = plan_month(tag, cycle, options.partners, options.distributors, seed, now)
     base = options.api or f"http://{settings.api_host}:{settings.api_port}"
     bootstrap = kafka_connection(settings)
-    catalogue = Catalogue.load(*settings.catalogue_args())
+    catalogue = root.catalogue(settings)
     console.print(
         f"Playing cycle [bold]{cycle}[/] for {options.partners} partners of "
         f"{options.distributors} distributors as [bold]{month.mark}[/] (seed {seed}); "
@@ -72,7 +71,7 @@ async def play(options: DemoOptions, settings: Settings, console: Console) -> Su
         )
         api = ReadApi(session, base)
         await api.health()
-        store = connect(settings)
+        store = root.store(settings)
         stack.push_async_callback(store.close)
         try:
             await asyncio.wait_for(store.ping(), CONNECT_SECONDS)
@@ -141,7 +140,7 @@ async def _check_operations_key(store: Store, plaintext: str) -> None:
 
 
 async def _revoke(store: Store, key_id: str) -> None:
-    await store.revoke_api_key(key_id, datetime.now(UTC))
+    await store.revoke_api_key(key_id, root.clock())
 
 
 async def _producer(bootstrap: KafkaConnection) -> AIOKafkaProducer:

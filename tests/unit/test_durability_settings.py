@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from services.adapters.catalogue import Catalogue
-from services.app import build_app
+from services.bootstrap import build_app
 from services.processors.actions import PARTNER_ACTIONS
 from services.settings import PROJECT_ROOT, Settings
 
