@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from services.api.server import ApiContext
     from services.app import Processor
-    from services.infra.local import LocalInfra
+    from tooling.infra.local import LocalInfra
 
 clock: Callable[[], datetime] = utc_now
 """The one clock of every entry point (a processor's runtime, the API, the commands)."""
@@ -53,7 +53,7 @@ def store(settings: Settings) -> Store:
 def _embedded(settings: Settings) -> LocalInfra | None:
     """The development tooling's embedded servers for ``settings``, if it is installed."""
     try:
-        from services.infra.local import LocalInfra
+        from tooling.infra.local import LocalInfra
     except ImportError:
         return None
     return LocalInfra.from_settings(settings)
@@ -63,7 +63,14 @@ def servers(settings: Settings) -> Settings:
     """``settings`` pointed at the embedded servers where no external ones are configured
     (whether or not they run: a command that needs them says so when it connects)."""
     infra = _embedded(settings)
-    return settings if infra is None else infra.settings(settings)
+    if infra is not None:
+        return infra.settings(settings)
+    if not settings.mongodb_uri:
+        raise ServersMissing(
+            "MONGODB_URI is not set and the development tooling, whose embedded servers "
+            "stand in for unset ones, is not installed"
+        )
+    return settings
 
 
 def running_broker(settings: Settings) -> KafkaConnection:

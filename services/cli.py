@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import logging
 import signal
 import sys
-import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -20,27 +19,12 @@ from pydantic import ValidationError
 from services import bootstrap
 from services.settings import Settings
 
+TOOLING_COMMANDS = ("up", "infra", "demo")
+"""The development tooling's commands (``tooling.commands``), absent from a production install."""
+
 if TYPE_CHECKING:
     from services.adapters.catalogue import Catalogue
     from services.adapters.kafka_security import KafkaConnection
-
-
-def cmd_infra(args: argparse.Namespace) -> int:
-    from services.infra.local import LocalInfra
-
-    settings = bootstrap.settings()
-    if args.brokers is not None:
-        settings = settings.model_copy(update={"kafka_brokers": args.brokers})
-    infra = LocalInfra.from_settings(settings)
-    if args.action == "install":
-        infra.install()
-    elif args.action == "up":
-        infra.up()
-    elif args.action == "down":
-        infra.down()
-    for name, state, where in infra.status():
-        print(f"{name:8} {state:9} {where}")
-    return 0
 
 
 def _broker() -> tuple[Settings, KafkaConnection, Catalogue]:
@@ -226,85 +210,6 @@ def cmd_process(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_up(args: argparse.Namespace) -> int:
-    """Embedded servers plus every processor as its own process, until Ctrl-C."""
-    from services.adapters.catalogue import ensure_topics
-    from services.infra.local import LocalInfra
-    from services.infra.process import ManagedProcess, tail
-    from services.processors import registry
-
-    settings = bootstrap.settings()
-    infra = LocalInfra.from_settings(settings)
-    print("starting servers (the first start fetches Kafka from Maven Central)...", flush=True)
-    infra.up()
-    catalogue = bootstrap.catalogue(infra.settings(settings))
-    asyncio.run(ensure_topics(catalogue, infra.bootstrap_servers))
-    logs = settings.home / "logs"
-    processors = [
-        ManagedProcess(
-            name=handle,
-            argv=[sys.executable, "-m", "services.cli", "process", name],
-            log_path=logs / f"{handle}.log",
-            pid_path=settings.home / "run" / f"{handle}.pid",
-            # A static group member: restarted after a crash, it takes its partitions
-            # back at once instead of after the session timeout.
-            env={**infra.environment(), "LMP_INSTANCE_ID": f"{settings.instance_id}{n}"},
-        )
-        for name in registry()
-        for n in range(args.instances)
-        for handle in [name if args.instances == 1 else f"{name}-{n}"]
-    ]
-    processors.append(
-        ManagedProcess(
-            name="api",
-            argv=[sys.executable, "-m", "services.cli", "api"],
-            log_path=logs / "api.log",
-            pid_path=settings.home / "run" / "api.pid",
-            env=infra.environment(),
-        )
-    )
-    for proc in processors:
-        proc.stop()
-        proc.start()
-    for name, state, where in infra.status():
-        print(f"{name:22} {state:9} {where}")
-    for proc in processors:
-        print(f"process {proc.name:22} pid {proc.pid():<8} log {proc.log_path}")
-    print(
-        f"read API on http://{settings.api_host}:{settings.api_port} (OpenAPI at /openapi.json); "
-        "create a key with `lmp-billing keys create`, play a month with `lmp-billing demo`",
-        flush=True,
-    )
-    print("publish CloudEvents to the topics in topics.yaml; Ctrl-C stops everything.", flush=True)
-
-    stopping = False
-
-    def stop(_signum: int, _frame: FrameType | None) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    try:
-        while not stopping:
-            for proc in processors:
-                if not proc.running() and not stopping:
-                    print(
-                        f"processor {proc.name} exited; restarting. Last lines:\n"
-                        f"{tail(proc.log_path, 15)}",
-                        flush=True,
-                    )
-                    proc.start()
-            time.sleep(1)
-    finally:
-        print("stopping...", flush=True)
-        for proc in processors:
-            proc.stop()
-        if not args.keep_servers:
-            infra.down()
-    return 0
-
-
 def cmd_schemas(args: argparse.Namespace) -> int:
     from schemas.envelope import CloudEvent
     from schemas.registry import MESSAGE_TYPES
@@ -321,33 +226,9 @@ def cmd_schemas(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
-    return int(text)
-
-
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lmp-billing", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
-    up = sub.add_parser("up", help="embedded Kafka and MongoDB-wire servers plus every processor")
-    up.add_argument("--keep-servers", action="store_true", help="leave the servers running on exit")
-    up.add_argument(
-        "--instances",
-        type=_positive,
-        default=1,
-        help="processes of each processor, one consumer group each (default 1)",
-    )
-    up.set_defaults(func=cmd_up)
-    infra = sub.add_parser("infra", help="the embedded servers alone")
-    infra.add_argument("action", choices=["install", "up", "down", "status"])
-    infra.add_argument(
-        "--brokers",
-        type=int,
-        help="embedded Kafka nodes: 1, or a local cluster of 3 or more whose topics are "
-        "replicated 3 times (default LMP_KAFKA_BROKERS, 1)",
-    )
-    infra.set_defaults(func=cmd_infra)
     proc = sub.add_parser("process", help="run one processor (its own consumer group)")
     proc.add_argument("name")
     proc.set_defaults(func=cmd_process)
@@ -360,11 +241,25 @@ def parser() -> argparse.ArgumentParser:
     schemas.add_argument("directory", nargs="?", default="schemas/json")
     schemas.set_defaults(func=cmd_schemas)
     from services.api.commands import add_commands as add_api_commands
-    from services.demo import add_commands as add_demo_commands
 
     add_api_commands(sub)
-    add_demo_commands(sub)
+    _add_tooling(sub)
     return p
+
+
+def _add_tooling(sub: Any) -> None:
+    """``up``, ``infra`` and ``demo``, when the development tooling is installed."""
+    if _tooling_installed():
+        from tooling.commands import add_commands
+
+        add_commands(sub)
+        return
+    for name in TOOLING_COMMANDS:
+        sub.add_parser(name, help="development tooling: not part of this install")
+
+
+def _tooling_installed() -> bool:
+    return importlib.util.find_spec("tooling") is not None
 
 
 def _add_topics(sub: Any) -> None:
@@ -526,6 +421,14 @@ def _add_outbox(sub: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    command = (sys.argv[1:] if argv is None else argv)[:1]
+    if command and command[0] in TOOLING_COMMANDS and not _tooling_installed():
+        print(
+            f"lmp-billing {command[0]}: the development tooling (embedded servers, `up`, "
+            "the demo) is not installed here; in a checkout: pip install -e ./tooling",
+            file=sys.stderr,
+        )
+        return 2
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
@@ -534,9 +437,7 @@ def main(argv: list[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return 2
     except Exception as exc:
-        from services.infra.process import InfraError
-
-        if isinstance(exc, InfraError):
+        if type(exc).__name__ == "InfraError":
             print(f"lmp-billing: {exc}", file=sys.stderr)
             return 1
         if isinstance(exc, ValidationError) and exc.title == Settings.__name__:

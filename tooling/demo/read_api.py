@@ -9,7 +9,7 @@ import aiohttp
 from pydantic import ValidationError
 
 from schemas.api import BillingReportSummary, BillingStatus, Page
-from services.demo.errors import DemoError
+from tooling.demo.errors import DemoError
 
 
 class ReadApi:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from pymongo import MongoClient
 
-from services.infra.process import InfraError, ManagedProcess, port_open
+from tooling.infra.process import InfraError, ManagedProcess, port_open
 
 RUST_CRATE = "secantus-mdb"
 RUST_VERSION = "0.5.3-beta.196"

@@ -22,8 +22,8 @@ from schemas.actions import (
     TrendMicroReportReturned,
 )
 from schemas.pricing import PromoEditableField
-from services.demo.messages import Message, message, type_of
-from services.demo.plan import CENT, Month, Partner, Plan, list_price
+from tooling.demo.messages import Message, message, type_of
+from tooling.demo.plan import CENT, Month, Partner, Plan, list_price
 
 EXPLANATIONS = (
     "{spare} seats held for a customer onboarding early next month",

@@ -28,13 +28,13 @@ from services.adapters.kafka_security import KafkaConnection, kafka_connection
 from services.adapters.publisher import AiokafkaProducer, Publisher
 from services.adapters.store import Store
 from services.api.auth import new_key
-from services.demo.errors import DemoError
-from services.demo.observer import CONNECT_SECONDS, Observer
-from services.demo.plan import plan_month, previous_cycle
-from services.demo.player import MonthPlayer
-from services.demo.read_api import ReadApi
-from services.demo.summary import Summary, render
 from services.settings import Settings
+from tooling.demo.errors import DemoError
+from tooling.demo.observer import CONNECT_SECONDS, Observer
+from tooling.demo.plan import plan_month, previous_cycle
+from tooling.demo.player import MonthPlayer
+from tooling.demo.read_api import ReadApi
+from tooling.demo.summary import Summary, render
 
 
 @dataclass(frozen=True)

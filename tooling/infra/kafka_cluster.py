@@ -12,8 +12,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from services.infra.kafka_server import KafkaServer, _random_cluster_id
-from services.infra.process import InfraError
+from tooling.infra.kafka_server import KafkaServer, _random_cluster_id
+from tooling.infra.process import InfraError
 
 # Three JVMs share a small machine with the processors and the database server.
 _NODE_HEAP = ("-Xms128m", "-Xmx384m")

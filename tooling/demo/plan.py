@@ -14,9 +14,9 @@ from enum import StrEnum
 from schemas.api import BillingStatus
 from schemas.pricing import PromoEditableField
 from schemas.report import SubmissionKind
-from services.demo.errors import DemoError
 from services.domain.calendar import cycle_end, cycle_of, cycle_start
 from services.domain.ids import report_id
+from tooling.demo.errors import DemoError
 
 MAX_AUTO_SUBMIT_DAYS = 60  # PartnerAccount.auto_submit_days allows 0..60
 CENT = Decimal("0.01")

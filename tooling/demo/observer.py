@@ -13,7 +13,7 @@ from aiokafka.errors import KafkaError
 from services.adapters.catalogue import Catalogue
 from services.adapters.kafka_security import Brokers, client_kwargs
 from services.adapters.publisher import DEAD_LETTER_TOPIC
-from services.demo.errors import DemoError
+from tooling.demo.errors import DemoError
 
 CONNECT_SECONDS = 10.0
 

@@ -11,9 +11,9 @@ from pydantic import TypeAdapter, ValidationError
 from rich.console import Console
 
 from schemas.common import Cycle
-from services.demo.errors import DemoError
-from services.demo.plan import STORIES, Plan
-from services.demo.run import DemoOptions, play
+from tooling.demo.errors import DemoError
+from tooling.demo.plan import STORIES, Plan
+from tooling.demo.run import DemoOptions, play
 
 
 def _cycle(text: str) -> str:

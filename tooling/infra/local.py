@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.infra.kafka_cluster import KafkaCluster
-from services.infra.kafka_server import KafkaServer
-from services.infra.mongo_server import MongoServer
 from services.settings import Settings
+from tooling.infra.kafka_cluster import KafkaCluster
+from tooling.infra.kafka_server import KafkaServer
+from tooling.infra.mongo_server import MongoServer
 
 
 @dataclass

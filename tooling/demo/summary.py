@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from schemas.api import BillingReportSummary, BillingStatus
-from services.demo.plan import run_mark
+from tooling.demo.plan import run_mark
 
 STATUS_ORDER = {status: i for i, status in enumerate(BillingStatus)}
 ERROR_KINDS = {

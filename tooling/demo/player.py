@@ -15,9 +15,9 @@ from schemas.api import BillingReportSummary, BillingStatus
 from services.adapters.catalogue import Catalogue
 from services.adapters.publisher import Publisher
 from services.adapters.store import Store
-from services.demo.actions import Action, Actions
-from services.demo.errors import DemoError
-from services.demo.messages import (
+from tooling.demo.actions import Action, Actions
+from tooling.demo.errors import DemoError
+from tooling.demo.messages import (
     Message,
     late_usage,
     malformed,
@@ -25,8 +25,8 @@ from services.demo.messages import (
     reference_data,
     usage_records,
 )
-from services.demo.observer import Observer
-from services.demo.plan import (
+from tooling.demo.observer import Observer
+from tooling.demo.plan import (
     COMPLETED_BY_TRENDMICRO,
     FINAL_STATE,
     LEFT_TO_TIMER,
@@ -39,7 +39,7 @@ from services.demo.plan import (
     Plan,
     list_price,
 )
-from services.demo.read_api import ReadApi
+from tooling.demo.read_api import ReadApi
 
 POLL_SECONDS = 0.25
 PARTNER_HINT = "is the partner-actions processor running?"

@@ -26,8 +26,8 @@ from typing import Any, TypeVar
 from aiokafka.admin import AIOKafkaAdminClient
 
 from services.adapters.catalogue import default_min_insync
-from services.infra.kafka_secure import LISTENER, SecureListener
-from services.infra.process import InfraError, ManagedProcess, port_open
+from tooling.infra.kafka_secure import LISTENER, SecureListener
+from tooling.infra.process import InfraError, ManagedProcess, port_open
 
 KAFKA_VERSION = "3.9.1"
 
@@ -309,7 +309,7 @@ class KafkaServer:
         }
         if self.secure is not None:
             settings |= self._secure_properties(settings, self.secure)
-        header = f"# Written by services.infra.kafka_server for Kafka {KAFKA_VERSION}.\n"
+        header = f"# Written by tooling.infra.kafka_server for Kafka {KAFKA_VERSION}.\n"
         return header + "".join(f"{key}={value}\n" for key, value in settings.items())
 
     @staticmethod

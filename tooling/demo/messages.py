@@ -17,7 +17,8 @@ from schemas.envelope import CloudEvent
 from schemas.pricing import PriceListed, PromoKind, PromotionPublished
 from schemas.registry import MESSAGE_TYPES
 from schemas.usage import UsageReported
-from services.demo.plan import (
+from services.domain.calendar import cycle_end, cycle_start
+from tooling.demo.plan import (
     LATE_USAGE_CANDIDATES,
     PRODUCTS,
     Line,
@@ -27,7 +28,6 @@ from services.demo.plan import (
     Subscription,
     list_price,
 )
-from services.domain.calendar import cycle_end, cycle_start
 
 Message = tuple[bytes, bytes]
 """(key, value) of one record."""
