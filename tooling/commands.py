@@ -6,45 +6,44 @@ production install leaves the package out and the commands say so.
 
 from __future__ import annotations
 
-import argparse
+import functools
 import sys
 from collections.abc import Callable
-from typing import Any
+from enum import StrEnum
+from typing import Annotated, ParamSpec
+
+import typer
 
 from services import bootstrap
-from tooling.demo import add_commands as add_demo_commands
+from tooling.demo.command import register as register_demo
 from tooling.infra.local import LocalInfra
 from tooling.infra.process import InfraError
 
+P = ParamSpec("P")
 
-def add_commands(sub: Any) -> None:
-    up = sub.add_parser("up", help="embedded Kafka and MongoDB-wire servers plus every processor")
-    up.add_argument("--keep-servers", action="store_true", help="leave the servers running on exit")
-    up.add_argument(
-        "--instances",
-        type=_positive,
-        default=1,
-        help="processes of each processor, one consumer group each (default 1)",
+
+class InfraAction(StrEnum):
+    INSTALL = "install"
+    UP = "up"
+    DOWN = "down"
+    STATUS = "status"
+
+
+def add_commands(app: typer.Typer) -> None:
+    app.command("up", help="embedded Kafka and MongoDB-wire servers plus every processor")(
+        _reporting(up)
     )
-    up.set_defaults(func=_reporting(_up))
-    infra = sub.add_parser("infra", help="the embedded servers alone")
-    infra.add_argument("action", choices=["install", "up", "down", "status"])
-    infra.add_argument(
-        "--brokers",
-        type=int,
-        help="embedded Kafka nodes: 1, or a local cluster of 3 or more whose topics are "
-        "replicated 3 times (default LMP_KAFKA_BROKERS, 1)",
-    )
-    infra.set_defaults(func=_reporting(cmd_infra))
-    add_demo_commands(sub)
+    app.command("infra", help="the embedded servers alone")(_reporting(infra))
+    register_demo(app)
 
 
-def _reporting(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+def _reporting(command: Callable[P, int]) -> Callable[P, int]:
     """``command``, with a server that will not start said in one line (exit status 1)."""
 
-    def run(args: argparse.Namespace) -> int:
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> int:
         try:
-            return command(args)
+            return command(*args, **kwargs)
         except InfraError as exc:
             print(f"lmp-billing: {exc}", file=sys.stderr)
             return 1
@@ -52,29 +51,47 @@ def _reporting(command: Callable[[argparse.Namespace], int]) -> Callable[[argpar
     return run
 
 
-def _up(args: argparse.Namespace) -> int:
-    from tooling.up import cmd_up
+def up(
+    keep_servers: Annotated[
+        bool, typer.Option("--keep-servers", help="leave the servers running on exit")
+    ] = False,
+    instances: Annotated[
+        int,
+        typer.Option(
+            "--instances",
+            min=1,
+            help="processes of each processor, one consumer group each (default 1)",
+            show_default=False,
+        ),
+    ] = 1,
+) -> int:
+    """Embedded servers plus every processor as its own process, until Ctrl-C."""
+    from tooling.up import up as run_up
 
-    return cmd_up(args)
+    return run_up(instances, keep_servers)
 
 
-def cmd_infra(args: argparse.Namespace) -> int:
+def infra(
+    action: Annotated[InfraAction, typer.Argument()],
+    brokers: Annotated[
+        int | None,
+        typer.Option(
+            "--brokers",
+            help="embedded Kafka nodes: 1, or a local cluster of 3 or more whose topics are "
+            "replicated 3 times (default LMP_KAFKA_BROKERS, 1)",
+        ),
+    ] = None,
+) -> int:
     settings = bootstrap.settings()
-    if args.brokers is not None:
-        settings = settings.model_copy(update={"kafka_brokers": args.brokers})
-    infra = LocalInfra.from_settings(settings)
-    if args.action == "install":
-        infra.install()
-    elif args.action == "up":
-        infra.up()
-    elif args.action == "down":
-        infra.down()
-    for name, state, where in infra.status():
+    if brokers is not None:
+        settings = settings.model_copy(update={"kafka_brokers": brokers})
+    servers = LocalInfra.from_settings(settings)
+    if action is InfraAction.INSTALL:
+        servers.install()
+    elif action is InfraAction.UP:
+        servers.up()
+    elif action is InfraAction.DOWN:
+        servers.down()
+    for name, state, where in servers.status():
         print(f"{name:8} {state:9} {where}")
     return 0
-
-
-def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
-    return int(text)

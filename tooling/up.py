@@ -3,7 +3,6 @@ own process, restarted when it exits, until Ctrl-C."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import signal
 import sys
@@ -17,7 +16,7 @@ from tooling.infra.local import LocalInfra
 from tooling.infra.process import ManagedProcess, tail
 
 
-def cmd_up(args: argparse.Namespace) -> int:
+def up(instances: int, keep_servers: bool) -> int:
     """Embedded servers plus every processor as its own process, until Ctrl-C."""
     settings = bootstrap.settings()
     infra = LocalInfra.from_settings(settings)
@@ -37,8 +36,8 @@ def cmd_up(args: argparse.Namespace) -> int:
             env={**infra.environment(), "LMP_INSTANCE_ID": f"{settings.instance_id}{n}"},
         )
         for name in registry()
-        for n in range(args.instances)
-        for handle in [name if args.instances == 1 else f"{name}-{n}"]
+        for n in range(instances)
+        for handle in [name if instances == 1 else f"{name}-{n}"]
     ]
     processors.append(
         ManagedProcess(
@@ -86,6 +85,6 @@ def cmd_up(args: argparse.Namespace) -> int:
         print("stopping...", flush=True)
         for proc in processors:
             proc.stop()
-        if not args.keep_servers:
+        if not keep_servers:
             infra.down()
     return 0

@@ -11,6 +11,6 @@ plays it phase by phase with ``observer`` and ``read_api`` watching, ``run`` wir
 servers, ``summary`` prints the outcome and ``command`` is the console entry.
 """
 
-from tooling.demo.command import add_commands, main
+from tooling.demo.command import main, register
 
-__all__ = ["add_commands", "main"]
+__all__ = ["main", "register"]

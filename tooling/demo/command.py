@@ -2,88 +2,106 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import sys
+from typing import Annotated
 
+import typer
 from pydantic import TypeAdapter, ValidationError
 from rich.console import Console
 
 from schemas.common import Cycle
+from services import bootstrap
+from services.cli.shell import run
 from tooling.demo.errors import DemoError
 from tooling.demo.plan import STORIES, Plan
 from tooling.demo.run import DemoOptions, play
 
 
-def _cycle(text: str) -> str:
+def _cycle(text: str | None) -> str | None:
+    if text is None:
+        return None
     try:
         return TypeAdapter(Cycle).validate_python(text)
     except ValidationError as exc:
-        raise argparse.ArgumentTypeError(f"not a cycle: {text!r} (YYYY-MM)") from exc
+        raise typer.BadParameter(f"not a cycle: {text!r} (YYYY-MM)") from exc
 
 
-def _partners(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+def _partners(value: int) -> int:
     if value < len(Plan):
-        raise argparse.ArgumentTypeError(
+        raise typer.BadParameter(
             f"at least {len(Plan)} partners, one for each path through the month"
         )
     return value
 
 
-def _arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--partners", type=_partners, default=60, metavar="N", help="MSP partners (default 60)"
-    )
-    parser.add_argument(
-        "--distributors",
-        type=int,
-        default=3,
-        metavar="M",
-        help="distributors, spread over EMEA/EUR, NA/USD and APAC/AUD (default 3)",
-    )
-    parser.add_argument(
-        "--cycle",
-        type=_cycle,
-        metavar="YYYY-MM",
-        help="the month to play (default: the previous month, so deadlines can have passed)",
-    )
-    parser.add_argument(
-        "--api", metavar="URL", help="the read API (default http://LMP_API_HOST:LMP_API_PORT)"
-    )
-    parser.add_argument(
-        "--api-key",
-        metavar="KEY",
-        help="an operations key (default: one made for the run and revoked at its end)",
-    )
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        default=60.0,
-        metavar="SECONDS",
-        help="how long each step may take before the demo gives up (default 60)",
-    )
-    parser.add_argument(
-        "--seed", type=int, help="the same seed plays the same month (ids stay unique per run)"
-    )
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    from services import bootstrap
-
+def demo(
+    partners: Annotated[
+        int,
+        typer.Option(
+            "--partners",
+            metavar="N",
+            callback=_partners,
+            help="MSP partners (default 60)",
+            show_default=False,
+        ),
+    ] = 60,
+    distributors: Annotated[
+        int,
+        typer.Option(
+            "--distributors",
+            metavar="M",
+            help="distributors, spread over EMEA/EUR, NA/USD and APAC/AUD (default 3)",
+            show_default=False,
+        ),
+    ] = 3,
+    cycle: Annotated[
+        str | None,
+        typer.Option(
+            "--cycle",
+            metavar="YYYY-MM",
+            callback=_cycle,
+            help="the month to play (default: the previous month, so deadlines can have passed)",
+        ),
+    ] = None,
+    api: Annotated[
+        str | None,
+        typer.Option(
+            "--api", metavar="URL", help="the read API (default http://LMP_API_HOST:LMP_API_PORT)"
+        ),
+    ] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            "--api-key",
+            metavar="KEY",
+            help="an operations key (default: one made for the run and revoked at its end)",
+        ),
+    ] = None,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            "--timeout",
+            metavar="SECONDS",
+            help="how long each step may take before the demo gives up (default 60)",
+            show_default=False,
+        ),
+    ] = 60.0,
+    seed: Annotated[
+        int | None,
+        typer.Option("--seed", help="the same seed plays the same month (ids stay unique per run)"),
+    ] = None,
+) -> int:
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     options = DemoOptions(
-        partners=args.partners,
-        distributors=args.distributors,
-        cycle=args.cycle,
-        api=args.api,
-        api_key=args.api_key,
-        timeout=args.timeout,
-        seed=args.seed,
+        partners=partners,
+        distributors=distributors,
+        cycle=cycle,
+        api=api,
+        api_key=api_key,
+        timeout=timeout,
+        seed=seed,
     )
     try:
         summary = asyncio.run(play(options, bootstrap.servers(bootstrap.settings()), Console()))
@@ -109,25 +127,20 @@ Each partner follows one path (every path at least once):
 
 
 def _description() -> str:
-    return DESCRIPTION + "\n".join(f"  {plan.value:26} {story}" for plan, story in STORIES.items())
+    # \b keeps click from rewrapping the list of paths.
+    stories = "\n".join(f"  {plan.value:26} {story}" for plan, story in STORIES.items())
+    return f"{DESCRIPTION}\n\b\n{stories}"
 
 
-def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    demo = sub.add_parser(
+def register(app: typer.Typer) -> None:
+    app.command(
         "demo",
-        help="play a realistic month against the running system and summarize it",
-        description=_description(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    _arguments(demo)
-    demo.set_defaults(func=cmd_demo)
+        short_help="play a realistic month against the running system and summarize it",
+        help=_description(),
+    )(demo)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="lmp-billing demo",
-        description=_description(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    _arguments(parser)
-    return cmd_demo(parser.parse_args(argv))
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
+    register(app)
+    return run(app, argv, "lmp-billing demo")
