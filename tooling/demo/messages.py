@@ -7,7 +7,7 @@ the topic.
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
@@ -17,6 +17,7 @@ from schemas.envelope import CloudEvent
 from schemas.pricing import PriceListed, PromoKind, PromotionPublished
 from schemas.registry import MESSAGE_TYPES
 from schemas.usage import UsageReported
+from services.bootstrap import clock
 from services.domain.calendar import cycle_end, cycle_start
 from tooling.demo.plan import (
     LATE_USAGE_CANDIDATES,
@@ -48,7 +49,7 @@ def event(
             id=id_,
             source=f"lmp-billing/demo/{source}",
             type=type_,
-            time=datetime.now(UTC),
+            time=clock(),
             subject=subject,
             data=data,
         )
@@ -207,7 +208,7 @@ def malformed(partner: Partner) -> tuple[list[Message], list[Message]]:
             "product_id": line.product.product_id,
             "subscription_id": line.subscriptions[0].subscription_id,
             "provisioned_units": -4,
-            "observed_at": datetime.now(UTC).isoformat(),
+            "observed_at": clock().isoformat(),
         },
         id_=f"{partner.partner_id}/usage/negative",
         source="provisioning",

@@ -6,7 +6,6 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import astuple
-from datetime import UTC, datetime
 
 from aiokafka.errors import KafkaError
 from rich.progress import Progress
@@ -15,6 +14,7 @@ from schemas.api import BillingReportSummary, BillingStatus
 from services.adapters.catalogue import Catalogue
 from services.adapters.publisher import Publisher
 from services.adapters.store import Store
+from services.bootstrap import clock
 from tooling.demo.actions import Action, Actions
 from tooling.demo.errors import DemoError
 from tooling.demo.messages import (
@@ -146,7 +146,7 @@ class MonthPlayer:
 
     async def reference_data(self) -> None:
         """Distributors, the partners that will act this month, prices and codes."""
-        accounts, pricing = reference_data(self.month, datetime.now(UTC))
+        accounts, pricing = reference_data(self.month, clock())
         active = [p for p in self.month.partners if p.plan not in LEFT_TO_TIMER]
         await self.publish("lmp.accounts.v1", accounts + [partner_account(p) for p in active])
         await self.publish("lmp.pricing.v1", pricing)
