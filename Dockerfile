@@ -13,6 +13,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY schemas/ schemas/
 COPY services/ services/
+# The development tooling (tooling/: embedded servers, `up`, the demo) stays out of the image.
 RUN pip wheel --no-deps --wheel-dir /wheels .
 
 # --- runtime ---------------------------------------------------------------------------

@@ -30,7 +30,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 typecheck: install
-	$(BIN)/mypy services schemas
+	$(BIN)/mypy services schemas tooling
 
 unit: install
 	$(PYTEST) -m unit

@@ -34,8 +34,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from benchmarks.common import servers
 from services.adapters.catalogue import Catalogue, ensure_topics
 from services.adapters.store import connect
-from services.infra.process import ManagedProcess, tail
 from services.settings import PROJECT_ROOT, Settings
+from tooling.infra.process import ManagedProcess, tail
 
 CYCLE = "2026-10"
 PROCESSORS = ("usage", "accounts", "partner-actions", "distributor-actions")

@@ -31,9 +31,9 @@ from schemas.api import ReportQuery, Role
 from services.adapters.store import ReportScope, connect, report_filter
 from services.api.auth import new_key
 from services.api.directory import PartnerDirectory
-from services.infra.process import ManagedProcess, free_port, tail
 from services.settings import PROJECT_ROOT, Settings
 from tests.report_data import bulk
+from tooling.infra.process import ManagedProcess, free_port, tail
 
 CYCLES = [f"2026-{m:02d}" for m in range(1, 13)]
 DISTRIBUTORS = 50

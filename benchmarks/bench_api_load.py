@@ -37,9 +37,9 @@ from schemas.accounts import PartnerAccount
 from schemas.api import Role
 from services.adapters.store import connect
 from services.api.auth import new_key
-from services.infra.process import ManagedProcess, free_port, tail
 from services.settings import PROJECT_ROOT, Settings
 from tests.report_data import bulk
+from tooling.infra.process import ManagedProcess, free_port, tail
 
 CYCLES = [f"2026-{m:02d}" for m in range(1, 13)]
 DISTRIBUTORS = 50

@@ -36,8 +36,8 @@ from schemas.envelope import CloudEvent
 from schemas.usage import UsageReported
 from services.adapters.catalogue import Catalogue, ensure_topics
 from services.adapters.store import connect
-from services.infra.process import ManagedProcess, tail
 from services.settings import PROJECT_ROOT, Settings
+from tooling.infra.process import ManagedProcess, tail
 
 CYCLE = "2026-10"
 

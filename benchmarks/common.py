@@ -7,14 +7,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from services.infra.process import free_port
 from services.settings import PROJECT_ROOT, Settings
+from tooling.infra.process import free_port
 
 
 @contextmanager
 def servers(home: Path) -> Iterator[tuple[str, str]]:
-    from services.infra.kafka_server import KafkaServer
-    from services.infra.mongo_server import MongoServer
+    from tooling.infra.kafka_server import KafkaServer
+    from tooling.infra.mongo_server import MongoServer
 
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "")
     uri = os.environ.get("MONGODB_URI", "")

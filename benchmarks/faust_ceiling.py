@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from services.adapters.catalogue import Catalogue, ensure_topics
 from services.adapters.codec import InboundMessage, Poison
-from services.app import run_processor
+from services.bootstrap import run_processor
 from services.runtime.context import ProcessorSpec, Runtime
 from services.settings import Settings
 

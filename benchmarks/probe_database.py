@@ -33,9 +33,9 @@ def server(uri: str | None, flavour: str) -> Iterator[str]:
     if uri:
         yield uri
         return
-    from services.infra.mongo_server import MongoServer
-    from services.infra.process import free_port
     from services.settings import Settings
+    from tooling.infra.mongo_server import MongoServer
+    from tooling.infra.process import free_port
 
     with tempfile.TemporaryDirectory(prefix="lmp-probe-") as home:
         mongo = MongoServer(Settings().cache_dir, Path(home), free_port(), flavour)

@@ -27,11 +27,13 @@ fi
 "$PYTHON" -c 'import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] < (3, 13) else 1)' || {
   echo "Python 3.11 or 3.12 is required ($PYTHON is $("$PYTHON" --version 2>&1))" >&2; exit 1; }
 
-stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
+stamp=.venv/.installed-$(cat pyproject.toml tooling/pyproject.toml | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ]; then
   [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".[dev]"
+  # The product with its dev tools, and the development tooling (embedded servers, `up`,
+  # the demo), a distribution of its own that production installs leave out.
+  .venv/bin/python -m pip install -q -e ".[dev]" -e ./tooling
   rm -f .venv/.installed-*
   touch "$stamp"
 fi

@@ -1,4 +1,4 @@
-"""The composition root: settings, store, publisher, clock and the faust app, built once.
+"""The faust worker of one processor, built from what the bootstrap hands it.
 
 Each processor is its own process and consumer group: ``lmp-billing process NAME``
 builds a faust worker for it: a bulk consumer (aiokafka batches, started before the app)
@@ -26,8 +26,7 @@ from services.adapters.codec import InboundMessage
 from services.adapters.faust_app import IdempotentApp
 from services.adapters.kafka_admin import group_name
 from services.adapters.kafka_security import kafka_security
-from services.adapters.publisher import AiokafkaProducer, Outbox, Producer, Publisher
-from services.adapters.store import connect
+from services.adapters.publisher import AiokafkaProducer, Producer, Publisher
 from services.runtime import heartbeat
 from services.runtime.batch_runner import BatchRunner
 from services.runtime.bulk_consumer import BulkConsumer
@@ -48,14 +47,17 @@ class Processor:
     services: list[Service] = field(default_factory=list)
 
 
-def build_app(settings: Settings, spec: ProcessorSpec) -> faust.App:
-    """The faust app of ``spec`` alone: a bulk processor's consumer is not in it (it is a
-    service of the worker: use ``build_processor`` to run one)."""
-    return build_processor(settings, spec).app
+def build_processor(
+    settings: Settings,
+    spec: ProcessorSpec,
+    catalogue: Catalogue,
+    build_runtime: Callable[[Publisher], Awaitable[Runtime]],
+) -> Processor:
+    """A faust app for one processor: its own consumer group, no web server, raw bytes.
 
-
-def build_processor(settings: Settings, spec: ProcessorSpec) -> Processor:
-    """A faust app for one processor: its own consumer group, no web server, raw bytes."""
+    Its runtime is built once, on first use, by ``build_runtime`` with a publisher on the
+    worker's producer (``services.bootstrap.runtime_builder``).
+    """
     faust_dirs = settings.home / "faust"
     faust_dirs.mkdir(parents=True, exist_ok=True)
     group = group_name(settings.consumer_group_prefix, spec.name)
@@ -95,7 +97,6 @@ def build_processor(settings: Settings, spec: ProcessorSpec) -> Processor:
         # Room for the largest record a topic accepts (topics.yaml max_message_bytes).
         producer_max_request_size=2 * 1024 * 1024,
     )
-    catalogue = Catalogue.load(*settings.catalogue_args())
     state: dict[str, Any] = {}
     lock = asyncio.Lock()
     # A bulk processor publishes through a producer of its own, started with its consumer
@@ -113,16 +114,7 @@ def build_processor(settings: Settings, spec: ProcessorSpec) -> Processor:
 
     async def _build_runtime() -> Runtime:
         if "runtime" not in state:
-            store = connect(settings)
-            await store.ensure_indexes()
-            outbox = Outbox(
-                store,
-                Publisher(producer),
-                catalogue,
-                f"lmp-billing/{spec.name}",
-                settings.dead_letter_max_bytes,
-            )
-            state["runtime"] = Runtime(spec.name, settings, catalogue, store, outbox)
+            state["runtime"] = await build_runtime(Publisher(producer))
         rt: Runtime = state["runtime"]
         return rt
 
@@ -158,8 +150,8 @@ def build_processor(settings: Settings, spec: ProcessorSpec) -> Processor:
     return processor
 
 
-def run_processor(settings: Settings, spec: ProcessorSpec) -> None:
-    """Run ``spec``'s app in this process until SIGTERM/SIGINT (its topics must exist).
+def run_worker(processor: Processor, settings: Settings) -> None:
+    """Run ``processor`` in this process until SIGTERM/SIGINT (its topics must exist).
 
     Call while no event loop is running or set (after ``asyncio.run`` is fine): the loop
     policy is set here.
@@ -168,7 +160,7 @@ def run_processor(settings: Settings, spec: ProcessorSpec) -> None:
 
     # faust's own uvloop extra: less scheduling overhead per message on a busy machine.
     mode.loop.use("uvloop")
-    worker = build_worker(build_processor(settings, spec), settings)
+    worker = build_worker(processor, settings)
     # The modules and the app built so far live as long as the process: keeping them out
     # of the collector's generations shortens each full collection, a pause every
     # message in flight would wait through. Garbage first, so none is kept for good.

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from services.infra.process import free_port
 from services.settings import PROJECT_ROOT
 from tests.harness import Servers, System
+from tooling.infra.process import free_port
 
 CACHE = PROJECT_ROOT / ".lmp" / "cache"
 
@@ -26,14 +26,14 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "")
     uri = os.environ.get("MONGODB_URI", "")
     if not bootstrap:
-        from services.infra.kafka_server import KafkaServer
+        from tooling.infra.kafka_server import KafkaServer
 
         kafka = KafkaServer(CACHE, home / "kafka", free_port(), free_port())
         kafka.start()
         bootstrap = kafka.bootstrap_servers
     if not uri:
-        from services.infra.mongo_server import MongoServer
         from services.settings import Settings
+        from tooling.infra.mongo_server import MongoServer
 
         mongo = MongoServer(CACHE, home / "mongo", free_port(), Settings().mongo_server)
         mongo.start()

@@ -20,9 +20,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from services.adapters.catalogue import Catalogue, ensure_topics
 from services.adapters.publisher import AiokafkaProducer, Outbox, Publisher
 from services.adapters.store import Store, connect
-from services.infra.process import ManagedProcess, tail
 from services.runtime.context import Runtime
 from services.settings import PROJECT_ROOT, Settings
+from tooling.infra.process import ManagedProcess, tail
 
 T = TypeVar("T")
 

@@ -72,7 +72,7 @@ class TopicStatus(BaseModel):
 
 
 def group_name(prefix: str, consumer: str) -> str:
-    """The consumer group of a processor, as ``services.app.build_app`` names it."""
+    """The consumer group of a processor, as ``services.app.build_processor`` names it."""
     return f"{prefix}-{consumer}"
 
 

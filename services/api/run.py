@@ -1,4 +1,4 @@
-"""Serving the read API from settings: the store, consumer lag and a Kafka probe, wired."""
+"""Serving the read API: its Kafka probes, and the server run from what the bootstrap wires."""
 
 from __future__ import annotations
 
@@ -6,27 +6,30 @@ import asyncio
 import logging
 import signal
 import socket
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from aiokafka.admin import AIOKafkaAdminClient
 
 from services.adapters.catalogue import Catalogue
 from services.adapters.kafka_admin import topic_status
-from services.adapters.kafka_security import kafka_connection
-from services.adapters.store import connect
+from services.adapters.kafka_security import KafkaConnection
 from services.api.metrics import LagRow
-from services.api.server import ApiContext, build_api
+from services.api.server import build_api
 from services.api.workers import READY
+from services.bootstrap import api_context
 from services.settings import Settings
 
 log = logging.getLogger(__name__)
 
+context_from = api_context
+"""The read API's context for ``settings`` (built by the bootstrap; the name tests use)."""
 
-def context_from(settings: Settings) -> ApiContext:
-    store = connect(settings)
-    catalogue = Catalogue.load(*settings.catalogue_args())
-    bootstrap = kafka_connection(settings)
+
+def kafka_probes(
+    settings: Settings, catalogue: Catalogue, bootstrap: KafkaConnection
+) -> tuple[Callable[[], Awaitable[list[LagRow]]], Callable[[], Awaitable[None]]]:
+    """The consumer lag the metrics show and the probe readiness asks Kafka with."""
 
     async def lag() -> list[LagRow]:
         if not bootstrap.bootstrap_servers:
@@ -46,20 +49,13 @@ def context_from(settings: Settings) -> ApiContext:
         finally:
             await admin.close()
 
-    return ApiContext(
-        store=store,
-        clock=lambda: datetime.now(UTC),
-        lag=lag,
-        kafka_ready=kafka_ready,
-        page_size_max=settings.api_page_size_max,
-        key_cache_seconds=settings.api_key_cache_seconds,
-    )
+    return lag, kafka_ready
 
 
 async def serve(settings: Settings, lifeline: socket.socket | None = None) -> None:
     """Run until SIGINT/SIGTERM; as one of a pool's workers (``lifeline`` given), share the
     port with the others and stop also when the pool's parent is gone."""
-    ctx = context_from(settings)
+    ctx = api_context(settings)
     await ctx.store.ensure_indexes()
     runner = web.AppRunner(build_api(ctx), access_log=None)
     await runner.setup()

@@ -23,13 +23,13 @@ from schemas.api import BillingReportSummary, Page, Role
 from services.api.auth import new_key
 from services.api.run import context_from
 from services.api.server import build_api
-from services.demo import main
-from services.demo.errors import DemoError
-from services.demo.run import DemoOptions, play
-from services.demo.summary import Summary, invoice_totals, money
-from services.infra.process import free_port
 from services.processors import registry
 from tests.harness import System
+from tooling.demo import main
+from tooling.demo.errors import DemoError
+from tooling.demo.run import DemoOptions, play
+from tooling.demo.summary import Summary, invoice_totals, money
+from tooling.infra.process import free_port
 
 pytestmark = pytest.mark.e2e
 

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
-from services.infra.process import free_port
 from services.processors import registry
 from services.settings import PROJECT_ROOT
 from tests.conftest import CACHE
 from tests.harness import eventually
+from tooling.infra.process import free_port
 
 pytestmark = pytest.mark.e2e
 

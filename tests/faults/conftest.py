@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from services.infra.kafka_cluster import KafkaCluster
-from services.infra.kafka_server import KafkaServer
-from services.infra.mongo_server import MongoServer
-from services.infra.process import free_port
 from services.settings import Settings
 from tests.conftest import CACHE
 from tests.faults.ledger import LINES
 from tests.harness import Servers, System
+from tooling.infra.kafka_cluster import KafkaCluster
+from tooling.infra.kafka_server import KafkaServer
+from tooling.infra.mongo_server import MongoServer
+from tooling.infra.process import free_port
 
 
 @dataclass

@@ -13,10 +13,10 @@ from aiohttp import ClientSession
 from schemas.api import Role
 from services.adapters.store import connect
 from services.api.auth import new_key
-from services.infra.process import ManagedProcess, free_port
 from services.settings import PROJECT_ROOT, Settings
 from tests.harness import Servers, eventually, unique
 from tests.report_data import bulk
+from tooling.infra.process import ManagedProcess, free_port
 
 pytestmark = pytest.mark.integration
 

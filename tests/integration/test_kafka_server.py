@@ -13,8 +13,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from services.infra.kafka_server import KAFKA_VERSION, KafkaServer
-from services.infra.process import InfraError, free_port, port_open
+from tooling.infra.kafka_server import KAFKA_VERSION, KafkaServer
+from tooling.infra.process import InfraError, free_port, port_open
 
 pytestmark = [pytest.mark.integration]
 

@@ -416,7 +416,7 @@ async def test_tail_merges_partitions_and_topics_in_time_order(
         add(merge, tp, records)
         held.append(max(len(buffer) for buffer in merge.buffers.values()))
 
-    monkeypatch.setattr(ops, "MERGE_BUFFER", 2)
+    monkeypatch.setattr(ops.merge, "MERGE_BUFFER", 2)
     monkeypatch.setattr(ops._TimeMerge, "add", watched)
     out = io.StringIO()
     topics = [system.topic(USAGE), system.topic("lmp.partner-actions.v1")]
@@ -574,7 +574,7 @@ async def test_dlq_replay_offset_seeks_to_the_dead_letter(
         raise AssertionError("--offset read the whole dead-letter topic")
 
     monkeypatch.setattr(AIOKafkaConsumer, "getmany", counted)
-    monkeypatch.setattr(ops, "dead_letters", whole_topic)
+    monkeypatch.setattr(ops.replay, "dead_letters", whole_topic)
     out, err = io.StringIO(), io.StringIO()
     request = ops.ReplayRequest([(0, 250)])
     bootstrap = system.servers.bootstrap_servers

@@ -23,13 +23,13 @@ from aiokafka.errors import TopicAuthorizationFailedError
 
 from services.adapters.kafka_admin import topic_status
 from services.adapters.kafka_security import kafka_connection
-from services.infra.kafka_secure import BrokerTls, SecureListener
-from services.infra.kafka_server import KafkaServer
-from services.infra.process import free_port
 from services.settings import PROJECT_ROOT, Settings
 from tests.conftest import CACHE
 from tests.harness import Servers, System, cloud_event, eventually
 from tests.tls import Certificates, make_certificates
+from tooling.infra.kafka_secure import BrokerTls, SecureListener
+from tooling.infra.kafka_server import KafkaServer
+from tooling.infra.process import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -84,7 +84,7 @@ def secure_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBr
     mongo = None
     uri = os.environ.get("MONGODB_URI", "")
     if not uri:
-        from services.infra.mongo_server import MongoServer
+        from tooling.infra.mongo_server import MongoServer
 
         mongo = MongoServer(CACHE, home / "mongo", free_port(), Settings().mongo_server)
         mongo.start()

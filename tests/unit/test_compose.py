@@ -32,9 +32,9 @@ from services.adapters.catalogue import Catalogue
 from services.adapters.store import connect
 from services.api.metrics import ApiMetrics, _families
 from services.api.server import ApiContext, build_api
-from services.infra.kafka_server import KAFKA_VERSION
 from services.processors import registry
 from services.settings import PROJECT_ROOT, Settings
+from tooling.infra.kafka_server import KAFKA_VERSION
 
 pytestmark = pytest.mark.unit
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from services.adapters.catalogue import Catalogue
-from services.app import build_app
+from services.bootstrap import build_app
 from services.processors.actions import PARTNER_ACTIONS
 from services.settings import PROJECT_ROOT, Settings
 
@@ -77,7 +77,7 @@ async def test_the_faust_producer_is_idempotent_with_acks_all(tmp_path: Path) ->
 
 
 def test_the_embedded_cluster_replicates_three_times(tmp_path: Path) -> None:
-    from services.infra.local import LocalInfra
+    from tooling.infra.local import LocalInfra
 
     embedded = {"KAFKA_BOOTSTRAP_SERVERS": "", "topic_replication": None}
     settings = Settings(

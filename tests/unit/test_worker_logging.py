@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from services.app import build_app, build_worker
+from services.app import build_worker
+from services.bootstrap import build_app
 from services.processors.actions import PARTNER_ACTIONS
 from services.settings import Settings
 
