@@ -6,12 +6,16 @@ own logs or counters.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from collections import defaultdict
 from dataclasses import dataclass, fields
 from typing import Any
 
-from tests.harness import System
+from aiokafka.errors import KafkaError
+
+from tests.harness import System, eventually
 
 LINES: list[str] = []
 """Every counts line shown this run, for the terminal summary."""
@@ -134,3 +138,33 @@ class GroupProgress:
         if self._consumer is not None:
             await self._consumer.stop()
         self._admin = self._consumer = None
+
+
+async def stop_tasks(*tasks: asyncio.Task[Any]) -> None:
+    """Cancel what a scenario left running (after a failure) and wait for it to end."""
+    for task in tasks:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+
+
+async def settled(system: System) -> None:
+    """Every usage message committed by its group and no outbox left: the end of a stream.
+    The broker may answer an admin request with an error while it recovers; asked again."""
+    progress = GroupProgress(system, "usage")
+    try:
+
+        async def consumed() -> bool:
+            try:
+                return await progress.lag("lmp.usage.v1") == 0
+            except KafkaError:
+                return False
+
+        await eventually(consumed, timeout=120, interval=0.5)
+    finally:
+        await progress.close()
+
+    async def nothing_left() -> bool:
+        return await outboxes_left(system) == 0
+
+    await eventually(nothing_left, timeout=60)

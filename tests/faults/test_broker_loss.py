@@ -14,7 +14,6 @@ processor may be restarted by hand (each is the process it was at the start, run
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import time
 from collections import Counter
@@ -26,13 +25,14 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError
 
 from tests.faults.conftest import ClusterServers
-from tests.faults.ledger import OUTBOUND, GroupProgress, outboxes_left
-from tests.faults.test_actions_under_crashes import Sent, account_for, all_known, all_open
+from tests.faults.ledger import OUTBOUND, GroupProgress, settled, stop_tasks
+from tests.faults.test_actions_under_crashes import Sent, all_known, all_open
 from tests.faults.test_server_restarts import (
     ROUND_SECONDS,
     UsageStream,
     action_waves,
     patiently,
+    tally,
 )
 from tests.harness import System, eventually
 from tests.scenario import Month
@@ -189,29 +189,10 @@ async def test_losing_one_broker_of_three_loses_and_doubles_nothing(
         await asyncio.wait_for(usage_task, timeout=120)
         action_retries, reviewed = await asyncio.wait_for(actions_task, timeout=240)
     finally:
-        for task in (usage_task, actions_task):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await stop_tasks(usage_task, actions_task)
 
-    progress = GroupProgress(system, "usage")
-    try:
-
-        async def consumed() -> bool:
-            try:
-                return await progress.lag(USAGE) == 0
-            except KafkaError:
-                return False
-
-        await eventually(consumed, timeout=120, interval=0.5)
-    finally:
-        await progress.close()
-    await eventually(lambda: nothing_left(system), timeout=60)
-    usage_lost, usage_problems = await stream.account_for()
-    counts, problems = await account_for(system, sent)
-    counts.sent += stream.sent
-    counts.applied += stream.sent - usage_lost
-    counts.lost += usage_lost
+    await settled(system)
+    counts, usage_problems, problems = await tally(system, stream, sent)
     counts.show(
         f"one broker of three killed under a stream ({path} path)",
         usage=stream.sent,
@@ -230,7 +211,3 @@ async def test_losing_one_broker_of_three_loses_and_doubles_nothing(
     assert counts.sent == stream.sent + len(sent.expected)
     assert not system.dead_processors(), {n: system.logs(n) for n in system.dead_processors()}
     assert {name: proc.pid() for name, proc in system.processes.items()} == pids
-
-
-async def nothing_left(system: System) -> bool:
-    return await outboxes_left(system) == 0

@@ -10,7 +10,6 @@ reported, and every action must have exactly its one expected answer, published 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -20,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests.faults.conftest import RestartableServers
-from tests.faults.ledger import GroupProgress, outboxes_left
+from tests.faults.ledger import Counts, GroupProgress, settled, stop_tasks
 from tests.faults.test_actions_under_crashes import (
     Sent,
     account_for,
@@ -258,26 +257,10 @@ async def test_processors_ride_out_database_and_broker_restarts(
         await asyncio.wait_for(usage_task, timeout=120)
         action_retries = await asyncio.wait_for(actions_task, timeout=240)
     finally:
-        for task in (usage_task, actions_task):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await stop_tasks(usage_task, actions_task)
 
-    progress = GroupProgress(system, "usage")
-    try:
-
-        async def consumed() -> bool:
-            return await progress.lag("lmp.usage.v1") == 0
-
-        await eventually(consumed, timeout=120, interval=0.5)
-    finally:
-        await progress.close()
-    await eventually(lambda: nothing_left(system), timeout=60)
-    usage_lost, usage_problems = await stream.account_for()
-    counts, problems = await account_for(system, sent)
-    counts.sent += stream.sent
-    counts.applied += stream.sent - usage_lost
-    counts.lost += usage_lost
+    await settled(system)
+    counts, usage_problems, problems = await tally(system, stream, sent)
     counts.show(
         "database and broker restarted under a stream",
         usage=stream.sent,
@@ -295,5 +278,14 @@ async def test_processors_ride_out_database_and_broker_restarts(
     assert set(system.processes) == set(PROCESSORS)
 
 
-async def nothing_left(system: System) -> bool:
-    return await outboxes_left(system) == 0
+async def tally(
+    system: System, stream: UsageStream, sent: Sent
+) -> tuple[Counts, list[str], list[str]]:
+    """Usage and actions accounted for together: the counts, the usage figures that are
+    not exact, and the actions whose answers are not the expected ones."""
+    usage_lost, usage_problems = await stream.account_for()
+    counts, problems = await account_for(system, sent)
+    counts.sent += stream.sent
+    counts.applied += stream.sent - usage_lost
+    counts.lost += usage_lost
+    return counts, usage_problems, problems

@@ -16,7 +16,6 @@ once, with one penalty.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import time
 from collections.abc import AsyncIterator
@@ -27,18 +26,16 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
 from services.processors import registry
-from tests.faults.ledger import GroupProgress
+from tests.faults.ledger import settled, stop_tasks
 from tests.faults.test_actions_under_crashes import (
     Sent,
-    account_for,
     all_known,
     all_open,
     answered,
     extras,
-    nothing_left,
     script,
 )
-from tests.faults.test_server_restarts import UsageStream, patiently
+from tests.faults.test_server_restarts import UsageStream, patiently, tally
 from tests.faults.test_timers_under_faults import account_for as timers_account_for
 from tests.faults.test_timers_under_faults import (
     leader_among,
@@ -181,32 +178,15 @@ async def test_two_of_every_processor_with_one_joining_and_one_killed(
         await asyncio.wait_for(usage_task, timeout=120)
         await asyncio.wait_for(reviews_task, timeout=300)
     finally:
-        for task in (usage_task, reviews_task):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-
-    progress = GroupProgress(system, "usage")
-    try:
-
-        async def consumed() -> bool:
-            return await progress.lag("lmp.usage.v1") == 0
-
-        await eventually(consumed, timeout=120, interval=0.5)
-    finally:
-        await progress.close()
-    await eventually(lambda: nothing_left(system), timeout=60)
+        await stop_tasks(usage_task, reviews_task)
+    await settled(system)
 
     async def all_submitted() -> bool:
         return await submitted_count(timers, overdue) == OVERDUE
 
     await eventually(all_submitted, timeout=90, interval=0.5)
     timer_counts, timer_problems = await timers_account_for(timers, overdue)
-    usage_lost, usage_problems = await stream.account_for()
-    counts, problems = await account_for(system, sent)
-    counts.sent += stream.sent
-    counts.applied += stream.sent - usage_lost
-    counts.lost += usage_lost
+    counts, usage_problems, problems = await tally(system, stream, sent)
     counts.show(
         f"two of every processor, one joining and one killed ({path} path)",
         usage=stream.sent,
