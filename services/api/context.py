@@ -8,7 +8,7 @@ from datetime import datetime
 
 from aiohttp import web
 
-from services.adapters.store import Store
+from services.adapters.store import StoreProtocol
 from services.api.auth import KnownKeys
 from services.api.directory import PartnerDirectory
 from services.api.metrics import ApiMetrics, LagRow
@@ -16,7 +16,7 @@ from services.api.metrics import ApiMetrics, LagRow
 
 @dataclass
 class ApiContext:
-    store: Store
+    store: StoreProtocol
     clock: Callable[[], datetime]
     lag: Callable[[], Awaitable[list[LagRow]]]
     kafka_ready: Callable[[], Awaitable[None]]

@@ -29,7 +29,7 @@ from services.adapters.counters import (
     TIMER_RUNS,
     TIMER_SKIPPED,
 )
-from services.adapters.store import Store
+from services.adapters.store import StoreProtocol
 from services.api.workers import MULTIPROCESS_DIR
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ class ApiMetrics:
 
 
 async def render(
-    store: Store, lag: Callable[[], Awaitable[list[LagRow]]], api: ApiMetrics
+    store: StoreProtocol, lag: Callable[[], Awaitable[list[LagRow]]], api: ApiMetrics
 ) -> bytes:
     counters, by_status, lag_rows = await asyncio.gather(
         store.load_counters(), store.count_reports_by_status(), _lag_or_nothing(lag)

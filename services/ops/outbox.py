@@ -11,10 +11,10 @@ from aiokafka import AIOKafkaProducer
 from schemas.report import OutboxEntry
 from services.adapters.failures import describe
 from services.adapters.kafka_security import Brokers, client_kwargs
-from services.adapters.store import Store
+from services.adapters.store import StoreProtocol
 
 
-async def list_quarantined(store: Store, as_json: bool, out: TextIO) -> int:
+async def list_quarantined(store: StoreProtocol, as_json: bool, out: TextIO) -> int:
     """Outbound events that could never be published: id, topic, reason."""
     entries = await store.quarantined()
     for entry, reason in entries:
@@ -38,7 +38,7 @@ def _quarantine_row(entry: OutboxEntry, reason: str) -> dict[str, Any]:
 
 
 async def retry_quarantined(
-    store: Store, bootstrap: Brokers, ids: Sequence[str], out: TextIO, err: TextIO
+    store: StoreProtocol, bootstrap: Brokers, ids: Sequence[str], out: TextIO, err: TextIO
 ) -> int:
     """Publish quarantined events again (all, or those of ``ids``), byte for byte, to
     their topic with their key; each one acknowledged leaves the quarantine, each one
@@ -72,7 +72,7 @@ def _chosen_entries(
 
 
 async def _retry_one(
-    store: Store, producer: AIOKafkaProducer, entry: OutboxEntry, out: TextIO, err: TextIO
+    store: StoreProtocol, producer: AIOKafkaProducer, entry: OutboxEntry, out: TextIO, err: TextIO
 ) -> bool:
     try:
         sent = await producer.send_and_wait(
