@@ -50,6 +50,10 @@ def default_min_insync(replication: int) -> int:
     return 2 if replication >= 3 else 1
 
 
+class CatalogueError(ValueError):
+    """A topic catalogue no broker could honour (said in one line, exit status 2)."""
+
+
 class Catalogue(BaseModel):
     """Every topic of the contract, and which topic carries each message type.
 
@@ -90,7 +94,7 @@ class Catalogue(BaseModel):
                     default_insync or default_min_insync(topic.replication)
                 )
             if topic.min_insync_replicas > topic.replication:
-                raise ValueError(
+                raise CatalogueError(
                     f"topic {name}: min.insync.replicas {topic.min_insync_replicas} exceeds "
                     f"its replication {topic.replication}; no acks=all write could succeed"
                 )

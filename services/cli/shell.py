@@ -13,6 +13,7 @@ import typer
 from pydantic import ValidationError
 
 from services import bootstrap
+from services.adapters.catalogue import CatalogueError
 from services.settings import Settings
 
 if TYPE_CHECKING:
@@ -54,6 +55,9 @@ def run(app: typer.Typer, argv: list[str] | None, prog_name: str) -> int:
         return int(getattr(exc, "exit_code", 2))
     except bootstrap.ServersMissing as exc:
         print(exc, file=sys.stderr)
+        return 2
+    except CatalogueError as exc:
+        print(f"lmp-billing: {exc}", file=sys.stderr)
         return 2
     except ValidationError as exc:
         if exc.title != Settings.__name__:

@@ -91,3 +91,17 @@ def test_the_embedded_cluster_replicates_three_times(tmp_path: Path) -> None:
     single = Settings(MONGODB_URI="mongodb://127.0.0.1:1", home=tmp_path, **embedded)
     assert "LMP_TOPIC_REPLICATION" not in LocalInfra.from_settings(single).environment()
     assert single.catalogue_args()[1] is None
+
+
+def test_a_catalogue_no_broker_could_honour_is_one_line_and_exit_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from services.cli import main
+
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
+    monkeypatch.setenv("LMP_TOPIC_REPLICATION", "1")
+    monkeypatch.setenv("LMP_TOPIC_MIN_INSYNC_REPLICAS", "3")
+    assert main(["topics", "list"]) == 2
+    err = capsys.readouterr().err
+    assert "min.insync.replicas 3 exceeds its replication 1" in err
+    assert "Traceback" not in err
