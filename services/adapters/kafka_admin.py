@@ -18,6 +18,7 @@ from aiokafka.errors import KafkaError
 from pydantic import BaseModel, ConfigDict, computed_field
 
 from services.adapters.catalogue import Catalogue
+from services.adapters.failures import is_transient
 from services.adapters.kafka_security import Brokers, client_kwargs
 
 GROUP_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
@@ -76,10 +77,35 @@ def group_name(prefix: str, consumer: str) -> str:
     return f"{prefix}-{consumer}"
 
 
+STATUS_ATTEMPTS = 3
+
+
 async def topic_status(
     bootstrap: Brokers, catalogue: Catalogue, group_prefix: str, *, discover_groups: bool = True
 ) -> list[TopicStatus]:
     """Every catalogue topic with its live partitions, end offsets and consumer lag.
+
+    The admin client sends each request to a broker of its choosing; while one broker of a
+    cluster is down a request may land on it, so a transient failure is asked again (a few
+    times, briefly) before it is reported.
+    """
+    for attempt in range(1, STATUS_ATTEMPTS + 1):
+        try:
+            return await _topic_status(
+                bootstrap, catalogue, group_prefix, discover_groups=discover_groups
+            )
+        except KafkaError as exc:
+            if attempt == STATUS_ATTEMPTS or not is_transient(exc):
+                raise
+            await asyncio.sleep(0.5 * attempt)
+    raise AssertionError("unreachable")
+
+
+async def _topic_status(
+    bootstrap: Brokers, catalogue: Catalogue, group_prefix: str, *, discover_groups: bool
+) -> list[TopicStatus]:
+    """One attempt of ``topic_status``: every catalogue topic with its live partitions, end
+    offsets and consumer lag.
 
     Groups are our processors that the contract names as consumers of an inbound topic
     (``<prefix>-<consumer>``; consumers of outbound topics are outside parties whose group
