@@ -184,9 +184,10 @@ async def measure(base: str, keys: dict[str, str], repeat: int, api_pid: int) ->
         )
 
 
-async def wait_ready(base: str, proc: ManagedProcess) -> None:
+async def wait_ready(base: str, proc: ManagedProcess, seconds: int = 30) -> None:
+    """Until the API's /ready answers 200; exits with the API's last log lines if it dies."""
     async with ClientSession() as client:
-        for _ in range(300):
+        for _ in range(seconds * 10):
             try:
                 async with client.get(f"{base}/ready") as resp:
                     if resp.status == 200:
@@ -196,7 +197,7 @@ async def wait_ready(base: str, proc: ManagedProcess) -> None:
             if not proc.running():
                 raise SystemExit(f"the API exited:\n{tail(proc.log_path, 30)}")
             await asyncio.sleep(0.1)
-    raise SystemExit("the API did not become ready in 30 s")
+    raise SystemExit(f"the API did not become ready in {seconds} s")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -32,6 +32,7 @@ from typing import Any
 
 from aiohttp import ClientSession, ClientTimeout, TCPConnector
 
+from benchmarks.bench_api import wait_ready
 from benchmarks.common import servers
 from schemas.accounts import PartnerAccount
 from schemas.api import Role
@@ -39,7 +40,7 @@ from services.adapters.store import connect
 from services.api.auth import new_key
 from services.settings import PROJECT_ROOT, Settings
 from tests.report_data import bulk
-from tooling.infra.process import ManagedProcess, free_port, tail
+from tooling.infra.process import ManagedProcess, free_port
 
 CYCLES = [f"2026-{m:02d}" for m in range(1, 13)]
 DISTRIBUTORS = 50
@@ -242,21 +243,6 @@ async def scrape_workers(base: str) -> list[int]:
     return sorted((int(float(n)) for n in counts), reverse=True)
 
 
-async def wait_ready(base: str, proc: ManagedProcess) -> None:
-    async with ClientSession() as client:
-        for _ in range(600):
-            try:
-                async with client.get(f"{base}/ready") as resp:
-                    if resp.status == 200:
-                        return
-            except OSError:
-                pass
-            if not proc.running():
-                raise SystemExit(f"the API exited:\n{tail(proc.log_path, 30)}")
-            await asyncio.sleep(0.1)
-    raise SystemExit("the API did not become ready in 60 s")
-
-
 def run_one(
     workers: int,
     env: dict[str, str],
@@ -286,7 +272,7 @@ def run_one(
     api.start()
     base = f"http://127.0.0.1:{port}"
     try:
-        asyncio.run(wait_ready(base, api))
+        asyncio.run(wait_ready(base, api, seconds=60))
         asyncio.run(fire(base, warm_up, concurrency))
         pid = api.pid()
         assert pid is not None
