@@ -17,6 +17,7 @@ keeps faust's lifecycle, signals, logging and timers. The guarantees are the age
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -41,12 +42,17 @@ class _FinishBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
         self._owner = consumer
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        # Waits for the batch in flight and its commit: they hold the lock. Records
-        # fetched before this point are then dropped (their owner fetches them again).
-        async with self._owner.applying:
-            self._owner.rebalances += 1
-            if revoked:
-                log.info("%s: partitions revoked: %s", self._owner.group_id, sorted(revoked))
+        # Records fetched before this point are dropped unapplied (their owner fetches them
+        # again); the batch in flight is waited for, with its commit, before the partitions
+        # go. The wait is on that task alone, never on the consumer loop: the loop may be
+        # inside ``getmany``, which waits for this very rebalance to end.
+        self._owner.rebalances += 1
+        in_flight = self._owner.in_flight
+        if in_flight is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(in_flight)
+        if revoked:
+            log.info("%s: partitions revoked: %s", self._owner.group_id, sorted(revoked))
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         log.info("%s: partitions assigned: %s", self._owner.group_id, sorted(assigned))
@@ -78,7 +84,8 @@ class BulkConsumer(Service):
         self._runner_factory = runner
         self._producer: AIOKafkaProducer | None = None
         self._window = window_seconds
-        self.applying = asyncio.Lock()
+        self.in_flight: asyncio.Future[None] | None = None
+        """The batch being applied and committed; a revocation waits for it."""
         self._stopping = False
         self._consumer: AIOKafkaConsumer | None = None
         self._loop_task: asyncio.Task[None] | None = None
@@ -151,20 +158,24 @@ class BulkConsumer(Service):
                 ahead = []
                 if not batch:
                     continue
-                grace = self.settings.shutdown_grace_seconds
-                async with self.applying:
-                    if fetched_at != self.rebalances:
-                        continue
-                    applying = asyncio.ensure_future(finish_before_acking(runner.run(batch), grace))
+                if fetched_at != self.rebalances:
+                    continue
+                # No await between the check and this: a revocation either came before
+                # (the batch is dropped) or finds the batch in flight and waits for it.
+                applying = self.in_flight = asyncio.ensure_future(
+                    self._apply(consumer, runner, batch)
+                )
+                try:
+                    ahead_fetched_at = self.rebalances
+                    ahead = await self._gather(consumer)
+                    runner.prepare(ahead)
+                finally:
+                    # Even when fetching ahead fails: the batch is finished, never left
+                    # running beside the next one.
                     try:
-                        ahead_fetched_at = self.rebalances
-                        ahead = await self._gather(consumer)
-                        runner.prepare(ahead)
-                    finally:
-                        # Even when fetching ahead fails: the batch is finished, never
-                        # left running beside the next one.
                         await applying
-                    await self._commit(consumer, batch)
+                    finally:
+                        self.in_flight = None
                 delay = self.settings.retry_backoff_seconds
             except Exception as exc:
                 ahead, rewind = [], True
@@ -177,6 +188,13 @@ class BulkConsumer(Service):
                 log.warning("%s: %r; retrying in %.1fs", self.group_id, exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.settings.retry_backoff_max_seconds)
+
+    async def _apply(
+        self, consumer: AIOKafkaConsumer, runner: BatchRunner, batch: list[InboundMessage]
+    ) -> None:
+        """One batch applied, then its offsets committed (a stop lets it finish in grace)."""
+        await finish_before_acking(runner.run(batch), self.settings.shutdown_grace_seconds)
+        await self._commit(consumer, batch)
 
     async def _gather(self, consumer: AIOKafkaConsumer) -> list[InboundMessage]:
         """Up to ``batch_size`` records, waiting at most the window for more to come."""
