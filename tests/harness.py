@@ -34,7 +34,15 @@ class Servers:
 
 
 def unique(prefix: str) -> str:
+    """A short name for a test's own things (partners, topics, databases)."""
     return f"{prefix}{uuid.uuid4().hex[:8]}"
+
+
+def message_id(prefix: str = "evt-") -> str:
+    """A message id no other message of a run shares: eight hex digits collide about
+    once in 25 runs among the 18,000 messages of the usage fault scenario (a birthday
+    collision), and two messages under one id are rightly a conflict."""
+    return f"{prefix}{uuid.uuid4().hex}"
 
 
 async def eventually(
@@ -57,7 +65,7 @@ def cloud_event(
     return json.dumps(
         {
             "specversion": "1.0",
-            "id": id_ or unique("evt-"),
+            "id": id_ or message_id(),
             "source": "tests",
             "type": type_,
             "time": datetime.now(UTC).isoformat(),

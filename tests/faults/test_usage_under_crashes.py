@@ -36,7 +36,7 @@ from tests.faults.ledger import (
     outboxes_left,
     payloads_by_id,
 )
-from tests.harness import System, cloud_event, eventually, unique
+from tests.harness import System, cloud_event, eventually, message_id, unique
 
 pytestmark = pytest.mark.faults
 
@@ -96,7 +96,7 @@ def usage(partner: str, product: str, sub: str, prov: int, used: int | None, day
         "used_units": used,
         "observed_at": f"2026-10-{day:02d}T10:00:00Z",
     }
-    return partner.encode(), cloud_event("lmp.usage.reported", data, id_=unique("use-"))
+    return partner.encode(), cloud_event("lmp.usage.reported", data, id_=message_id("use-"))
 
 
 def month_of_usage(partners: list[str], rng: random.Random) -> Sent:
