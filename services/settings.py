@@ -77,7 +77,7 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("MONGODB_DATABASE", "LMP_MONGODB_DATABASE"),
     )
     mongodb_driver: MongoDriver = Field(
-        default=MongoDriver.MOTOR,
+        default=MongoDriver.PYMONGO,
         validation_alias=AliasChoices("MONGODB_DRIVER", "LMP_MONGODB_DRIVER"),
     )
     mongodb_timeout_seconds: float = Field(

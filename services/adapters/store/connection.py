@@ -1,5 +1,6 @@
 """Connecting to MongoDB: the client options every store is built with, and the driver
-(motor by default, or PyMongo's async client)."""
+(PyMongo's async client by default, or motor,
+which MongoDB deprecated but the project's users named and may still select)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def durability(settings: Settings) -> dict[str, Any]:
 
 
 def connect(settings: Settings) -> Store:
-    """Build the store on the configured driver (motor by default, or PyMongo's async)."""
+    """Build the store on the configured driver (PyMongo's async by default, or motor)."""
     client: Any
     timeout_ms = int(settings.mongodb_timeout_seconds * 1000)
     options: dict[str, Any] = {
@@ -33,12 +34,12 @@ def connect(settings: Settings) -> Store:
         "connectTimeoutMS": min(timeout_ms, 10_000),
         **durability(settings),
     }
-    if settings.mongodb_driver is MongoDriver.PYMONGO:
-        from pymongo import AsyncMongoClient
-
-        client = AsyncMongoClient(settings.mongodb_uri, **options)
-    else:
+    if settings.mongodb_driver is MongoDriver.MOTOR:
         from motor.motor_asyncio import AsyncIOMotorClient
 
         client = AsyncIOMotorClient(settings.mongodb_uri, **options)
+    else:
+        from pymongo import AsyncMongoClient
+
+        client = AsyncMongoClient(settings.mongodb_uri, **options)
     return Store(client, settings.mongodb_database, settings.mongodb_driver)
