@@ -38,6 +38,14 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 
+# The OpenAPI client generator the contract tests run (its typer pin clashes with ours,
+# so it lives in a virtualenv of its own).
+codegen=.venv/codegen
+if [ ! -x "$codegen/bin/openapi-python-client" ]; then
+  "$PYTHON" -m venv "$codegen"
+  "$codegen/bin/python" -m pip install -q "openapi-python-client==0.29.1"
+fi
+
 # The embedded servers' binaries: Kafka's jars (Maven, ~30 s) and the MongoDB-wire
 # server (cargo, ~15 min once). Skipped for whichever of KAFKA_BOOTSTRAP_SERVERS /
 # MONGODB_URI points at an external server.
