@@ -3,7 +3,9 @@
 # docker-compose.yml), so there is no JDK here.
 
 # --- build: the project as a wheel (no dev extras) -------------------------------------
-FROM python:3.11-slim AS build
+# Base images pinned to a release (the registry's digests are not reachable from where
+# this file was written; add `@sha256:…` where your registry gives one).
+FROM python:3.11.11-slim-bookworm AS build
 
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -17,7 +19,7 @@ COPY services/ services/
 RUN pip wheel --no-deps --wheel-dir /wheels .
 
 # --- runtime ---------------------------------------------------------------------------
-FROM python:3.11-slim
+FROM python:3.11.11-slim-bookworm
 
 # settings.topics_file and settings.home default to paths beside the `services` package,
 # which with a non-editable install is site-packages: point them at /app instead.
@@ -36,17 +38,14 @@ RUN groupadd --system --gid 10001 lmp \
     && mkdir -p /app/.lmp \
     && chown -R lmp:lmp /app
 
-# Third-party dependencies first, read from pyproject.toml, so that a code change does
-# not reinstall them.
-COPY pyproject.toml /tmp/pyproject.toml
-RUN python -c "import tomllib; deps = tomllib.load(open('/tmp/pyproject.toml', 'rb'))['project']['dependencies']; print(*deps, sep=chr(10))" \
-        > /tmp/requirements.txt \
-    && pip install -r /tmp/requirements.txt \
-    && rm /tmp/pyproject.toml /tmp/requirements.txt
+# Third-party dependencies first, every one pinned by version and hash
+# (requirements/prod.lock, `make lock`), so that a code change does not reinstall them.
+COPY requirements/prod.lock /tmp/prod.lock
+RUN pip install --require-hashes -r /tmp/prod.lock && rm /tmp/prod.lock
 
 # The project itself (services, schemas and the `lmp-billing` command).
 COPY --from=build /wheels/ /tmp/wheels/
-RUN pip install /tmp/wheels/*.whl \
+RUN pip install --no-deps /tmp/wheels/*.whl \
     && rm -rf /tmp/wheels \
     && pip check
 

@@ -2,7 +2,7 @@
 BIN := .venv/bin
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: install run up down status demo test lint typecheck unit integration e2e faults bench schemas
+.PHONY: install run up down status demo test lint typecheck unit integration e2e faults bench schemas lock test-motor
 
 install:
 	@scripts/bootstrap.sh
@@ -24,6 +24,10 @@ status:
 
 test: install lint typecheck   ## everything CI runs
 	$(PYTEST) -m "unit or integration or e2e or faults" --durations=25
+	$(MAKE) --no-print-directory test-motor
+
+test-motor: install     ## the store's contract and a report's life again on motor (the default is PyMongo's async client)
+	MONGODB_DRIVER=motor $(PYTEST) -m "integration or e2e" tests/contract tests/e2e/test_report_life.py
 
 lint: install
 	$(BIN)/ruff check .
@@ -50,6 +54,11 @@ bench: install          ## every benchmark, one after the other (see README, Per
 	$(BIN)/python -m benchmarks.bench_timer
 	$(BIN)/python -m benchmarks.bench_api
 	$(BIN)/python -m benchmarks.probe_database
+
+lock:                   ## pin every dependency anew (requirements/*.lock) from the pyprojects
+	$(BIN)/uv pip compile pyproject.toml tooling/pyproject.toml --extra dev --universal -p 3.11 --generate-hashes -q -o requirements/dev.lock
+	$(BIN)/uv pip compile pyproject.toml --universal -p 3.11 --generate-hashes -q -o requirements/prod.lock
+	$(BIN)/uv pip compile requirements/codegen.in --universal -p 3.11 --generate-hashes -q -o requirements/codegen.lock
 
 schemas: install
 	$(BIN)/lmp-billing schemas export schemas/json

@@ -27,23 +27,21 @@ fi
 "$PYTHON" -c 'import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] < (3, 13) else 1)' || {
   echo "Python 3.11 or 3.12 is required ($PYTHON is $("$PYTHON" --version 2>&1))" >&2; exit 1; }
 
-stamp=.venv/.installed-$(cat pyproject.toml tooling/pyproject.toml | sha256sum | cut -c1-16)
+stamp=.venv/.installed-$(cat pyproject.toml tooling/pyproject.toml requirements/*.lock | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ]; then
   [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-  .venv/bin/python -m pip install -q --upgrade pip
-  # The product with its dev tools, and the development tooling (embedded servers, `up`,
-  # the demo), a distribution of its own that production installs leave out.
-  .venv/bin/python -m pip install -q -e ".[dev]" -e ./tooling
+  # Every third-party package pinned by version and hash (requirements/dev.lock), then the
+  # product and the development tooling (embedded servers, `up`, the demo; a
+  # distribution of its own that production installs leave out) without resolving again.
+  .venv/bin/python -m pip install -q --require-hashes -r requirements/dev.lock
+  .venv/bin/python -m pip install -q --no-deps -e . -e ./tooling
+  # The OpenAPI client generator the contract tests run (its typer range clashes with
+  # ours, so it lives in a virtualenv of its own), pinned the same way.
+  rm -rf .venv/codegen
+  "$PYTHON" -m venv .venv/codegen
+  .venv/codegen/bin/python -m pip install -q --require-hashes -r requirements/codegen.lock
   rm -f .venv/.installed-*
   touch "$stamp"
-fi
-
-# The OpenAPI client generator the contract tests run (its typer pin clashes with ours,
-# so it lives in a virtualenv of its own).
-codegen=.venv/codegen
-if [ ! -x "$codegen/bin/openapi-python-client" ]; then
-  "$PYTHON" -m venv "$codegen"
-  "$codegen/bin/python" -m pip install -q "openapi-python-client==0.29.1"
 fi
 
 # The embedded servers' binaries: Kafka's jars (Maven, ~30 s) and the MongoDB-wire

@@ -168,7 +168,7 @@ def test_mongodb_is_a_replica_set_written_with_a_majority(
     services: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     mongodb = services["mongodb"]
-    assert mongodb["image"] == "mongo:7"
+    assert mongodb["image"].startswith("mongo:7.")
     command = mongodb["command"]
     replica_set = command[command.index("--replSet") + 1]
     script = mongodb["healthcheck"]["test"][-1]
@@ -230,10 +230,20 @@ def test_images_are_pinned_releases(services: dict[str, Any]) -> None:
     images = {svc["image"] for svc in services.values()} - {APP_IMAGE}
     assert images == {
         f"apache/kafka:{KAFKA_VERSION}",  # the same Kafka the tests run from its jars
-        "mongo:7",
+        "mongo:7.0.14",
         "prom/prometheus:v3.1.0",
         "grafana/grafana:11.4.0",
     }
+
+
+def test_the_image_is_built_on_a_pinned_base_from_the_production_lock() -> None:
+    dockerfile = (PROJECT_ROOT / "Dockerfile").read_text()
+    bases = re.findall(r"^FROM (\S+)", dockerfile, flags=re.MULTILINE)
+    assert bases
+    pinned = re.compile(r"python:3\.11\.\d+-slim-\w+(@sha256:\w+)?")
+    assert all(pinned.fullmatch(base) for base in bases), bases
+    assert "--require-hashes -r /tmp/prod.lock" in dockerfile
+    assert "pip install --no-deps /tmp/wheels/" in dockerfile
 
 
 def api_routes() -> set[str]:
