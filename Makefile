@@ -2,7 +2,7 @@
 BIN := .venv/bin
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: install run up down status demo test lint typecheck unit integration e2e faults bench schemas lock test-motor
+.PHONY: install run up down status demo test lint typecheck docs reference unit integration e2e faults bench schemas lock test-motor
 
 install:
 	@scripts/bootstrap.sh
@@ -22,7 +22,7 @@ down:
 status:
 	$(BIN)/lmp-billing infra status
 
-test: install lint typecheck   ## everything CI runs
+test: install lint typecheck docs   ## everything CI runs
 	$(PYTEST) -m "unit or integration or e2e or faults" --durations=25
 	$(MAKE) --no-print-directory test-motor
 
@@ -35,6 +35,12 @@ lint: install
 
 typecheck: install
 	$(BIN)/mypy services schemas tooling
+
+docs: install           ## the documentation site (mkdocs.yml, docs/), strict, into site/
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
+
+reference: install      ## docs/configuration-reference.md again, from services/settings.py
+	$(BIN)/python -m services.settings_doc
 
 unit: install
 	$(PYTEST) -m unit

@@ -3,7 +3,7 @@
 Each processor is its own process and consumer group: ``lmp-billing process NAME``
 builds a faust worker for it: a bulk consumer (aiokafka batches, started before the app)
 or a faust agent (one actor, batches through ``take_events``) around the processor's
-batch runner, and the app's timers (README, "Two consumer paths").
+batch runner, and the app's timers (docs/architecture.md, "Two consumer paths").
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def build_processor(
         # A crashed member holds its partitions until the first of: its session timeout,
         # or a rebalance timeout after a replacement joins. A graceful stop leaves the
         # group at once; a static member (instance_id) that restarts is handed its
-        # partitions back at once. Measured figures: README, "Take-over".
+        # partitions back at once. Measured figures: docs/architecture.md, "Take-over".
         broker_session_timeout=settings.kafka_session_timeout_seconds,
         broker_heartbeat_interval=min(3.0, settings.kafka_session_timeout_seconds / 3),
         broker_rebalance_timeout=settings.kafka_session_timeout_seconds,

@@ -27,21 +27,30 @@ class Settings(BaseSettings):
     kafka_bootstrap_servers: str = Field(
         default="",
         validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "LMP_KAFKA_BOOTSTRAP_SERVERS"),
+        description="an external Kafka cluster (host:port,...); empty: the embedded broker on "
+        "kafka_port",
     )
     kafka_security_protocol: KafkaProtocol = Field(
         default="PLAINTEXT",
         validation_alias=AliasChoices("KAFKA_SECURITY_PROTOCOL", "LMP_KAFKA_SECURITY_PROTOCOL"),
+        description="how every Kafka client connects: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL "
+        "(anything but PLAINTEXT needs KAFKA_BOOTSTRAP_SERVERS)",
     )
     kafka_sasl_mechanism: SaslMechanism = Field(
         default="SCRAM-SHA-512",
         validation_alias=AliasChoices("KAFKA_SASL_MECHANISM", "LMP_KAFKA_SASL_MECHANISM"),
+        description="SASL mechanism with the SASL_* protocols: SCRAM-SHA-512, SCRAM-SHA-256 or "
+        "PLAIN",
     )
     kafka_sasl_username: str = Field(
-        default="", validation_alias=AliasChoices("KAFKA_SASL_USERNAME", "LMP_KAFKA_SASL_USERNAME")
+        default="",
+        validation_alias=AliasChoices("KAFKA_SASL_USERNAME", "LMP_KAFKA_SASL_USERNAME"),
+        description="SASL user; required with the SASL_* protocols, refused without them",
     )
     kafka_sasl_password: SecretStr = Field(
         default=SecretStr(""),
         validation_alias=AliasChoices("KAFKA_SASL_PASSWORD", "LMP_KAFKA_SASL_PASSWORD"),
+        description="SASL password; required with the SASL_* protocols, never printed",
     )
     kafka_ssl_cafile: Path | None = Field(
         default=None,
@@ -55,30 +64,39 @@ class Settings(BaseSettings):
         description="PEM client certificate, for brokers that require mutual TLS",
     )
     kafka_ssl_keyfile: Path | None = Field(
-        default=None, validation_alias=AliasChoices("KAFKA_SSL_KEYFILE", "LMP_KAFKA_SSL_KEYFILE")
+        default=None,
+        validation_alias=AliasChoices("KAFKA_SSL_KEYFILE", "LMP_KAFKA_SSL_KEYFILE"),
+        description="PEM private key of the client certificate (mutual TLS)",
     )
     kafka_ssl_key_password: SecretStr | None = Field(
         default=None,
         validation_alias=AliasChoices("KAFKA_SSL_KEY_PASSWORD", "LMP_KAFKA_SSL_KEY_PASSWORD"),
+        description="password of an encrypted client key",
     )
     kafka_ssl_check_hostname: bool = Field(
         default=True,
         validation_alias=AliasChoices("KAFKA_SSL_CHECK_HOSTNAME", "LMP_KAFKA_SSL_CHECK_HOSTNAME"),
+        description="check the broker's name against its certificate (the CA is always checked)",
     )
     kafka_acl_principals: dict[str, str] = Field(
         default_factory=dict,
         description="party -> Kafka principal for `topics acls` (JSON); default User:<party>",
     )
     mongodb_uri: str = Field(
-        default="", validation_alias=AliasChoices("MONGODB_URI", "LMP_MONGODB_URI")
+        default="",
+        validation_alias=AliasChoices("MONGODB_URI", "LMP_MONGODB_URI"),
+        description="a real MongoDB (or any compatible server); empty: the embedded server on "
+        "mongodb_port",
     )
     mongodb_database: str = Field(
         default="lmp_billing",
         validation_alias=AliasChoices("MONGODB_DATABASE", "LMP_MONGODB_DATABASE"),
+        description="database name",
     )
     mongodb_driver: MongoDriver = Field(
         default=MongoDriver.PYMONGO,
         validation_alias=AliasChoices("MONGODB_DRIVER", "LMP_MONGODB_DRIVER"),
+        description="pymongo (PyMongo's AsyncMongoClient) or motor (deprecated upstream)",
     )
     mongodb_timeout_seconds: float = Field(
         default=30.0,
@@ -100,37 +118,65 @@ class Settings(BaseSettings):
     mongodb_retry_writes: bool = Field(
         default=True, description="a write cut by a failover is retried once by the driver"
     )
-    home: Path = Field(default=PROJECT_ROOT / ".lmp", description="embedded servers' data")
-    topics_file: Path = PROJECT_ROOT / "topics.yaml"
+    home: Path = Field(
+        default=PROJECT_ROOT / ".lmp",
+        description="embedded servers' data, logs and the download/build cache",
+    )
+    topics_file: Path = Field(
+        default=PROJECT_ROOT / "topics.yaml",
+        description="the topic catalogue: every topic's partitions, cleanup, retention, "
+        "types, producers and consumers",
+    )
     topic_namespace: str = Field(default="", description="prefix of every topic name")
-    topic_replication: int | None = Field(default=None, ge=1)
+    topic_replication: int | None = Field(
+        default=None,
+        ge=1,
+        description="replication factor of every topic created; unset, topics.yaml's (1), "
+        "or 3 on the embedded cluster",
+    )
     topic_min_insync_replicas: int | None = Field(
         default=None,
         ge=1,
         description="min.insync.replicas of every topic; unset, 2 where a topic has 3 or "
         "more replicas, else 1",
     )
-    kafka_port: int = 9092
-    kafka_controller_port: int = 9093
+    kafka_port: int = Field(default=9092, description="where the embedded broker listens")
+    kafka_controller_port: int = Field(
+        default=9093, description="the embedded broker's KRaft controller port"
+    )
     kafka_brokers: int = Field(
         default=1,
         ge=1,
         description="nodes of the embedded Kafka: 1, or a cluster of 3 or more (node i "
         "listens on kafka_port + 2i and kafka_controller_port + 2i)",
     )
-    mongodb_port: int = 27017
+    mongodb_port: int = Field(
+        default=27017, description="where the embedded database server listens"
+    )
     mongo_server: Literal["secantusd-rs", "secantusd-py"] = Field(
         default="secantusd-rs", description="the embedded MongoDB-wire server"
     )
-    consumer_group_prefix: str = "lmp-billing"
+    consumer_group_prefix: str = Field(
+        default="lmp-billing",
+        description="consumer group of a processor: this prefix, a dash and the processor's name",
+    )
     batch_size: int = Field(
         default=20_000, ge=1, description="most messages a bulk batch holds (memory grows with it)"
     )
-    batch_window_seconds: float = Field(default=1.0, gt=0)
+    batch_window_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="batching window of the usage, accounts and pricing processors",
+    )
     action_batch_window_seconds: float = Field(
         default=0.02, gt=0, description="batching window of the action processors"
     )
-    outbox_sweep_seconds: float = Field(default=2.0, gt=0)
+    outbox_sweep_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="how often each processor publishes outbox events left behind, and how "
+        "old they must be",
+    )
     kafka_session_timeout_seconds: float = Field(
         default=10.0, ge=6, description="how long a crashed consumer holds its partitions"
     )
@@ -144,7 +190,7 @@ class Settings(BaseSettings):
     action_consumer: Literal["agent", "bulk"] = Field(
         default="bulk",
         description="the consumer path of the action processors: aiokafka batches (measured "
-        "faster), or faust agents (README, Two consumer paths)",
+        "faster), or faust agents (docs/architecture.md, Two consumer paths)",
     )
     shutdown_grace_seconds: float = Field(
         default=30.0,
@@ -172,9 +218,18 @@ class Settings(BaseSettings):
         ge=0,
         description="fault injection for tests: wait this long before applying each batch",
     )
-    timer_interval_seconds: float = Field(default=5.0, gt=0)
-    retry_backoff_seconds: float = Field(default=0.5, gt=0)
-    retry_backoff_max_seconds: float = Field(default=10.0, gt=0)
+    timer_interval_seconds: float = Field(
+        default=5.0, gt=0, description="how often the timer looks for due reports"
+    )
+    retry_backoff_seconds: float = Field(
+        default=0.5,
+        gt=0,
+        description="first pause before retrying what may pass (a server away, contention); "
+        "doubled on each retry, with jitter",
+    )
+    retry_backoff_max_seconds: float = Field(
+        default=10.0, gt=0, description="longest pause between two retries"
+    )
     heartbeat_file: Path | None = Field(
         default=None,
         description="when set, a processor touches this file every few seconds while its "
@@ -184,15 +239,19 @@ class Settings(BaseSettings):
         default=5.0, gt=0, description="how often processors add their counters to the database"
     )
     api_host: str = Field(default="127.0.0.1", description="where the read API listens")
-    api_port: int = 8080
-    api_page_size_max: int = Field(default=500, ge=1)
+    api_port: int = Field(default=8080, description="the read API's port")
+    api_page_size_max: int = Field(
+        default=500, ge=1, description="largest page a list query may ask for"
+    )
     api_workers: int = Field(default=1, ge=1, description="processes serving the read API")
     api_key_cache_seconds: float = Field(
         default=5.0,
         ge=0,
         description="how long the read API trusts a key it read (revocation delay)",
     )
-    log_level: str = "info"
+    log_level: str = Field(
+        default="info", description="log level of the processors: debug, info, warning, error"
+    )
 
     @model_validator(mode="after")
     def _kafka_security_holds_together(self) -> Settings:

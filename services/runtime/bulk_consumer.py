@@ -1,7 +1,7 @@
 """The bulk consumer path: aiokafka batches, committed after they are applied.
 
 faust's per-event machinery caps a processor at a few thousand messages a second on this
-machine (README, "Two consumer paths"); the bulk processors consume with a plain
+machine (docs/architecture.md, "Two consumer paths"); the bulk processors consume with a plain
 ``AIOKafkaConsumer`` instead, hosted as a service inside the faust worker so the process
 keeps faust's lifecycle, signals, logging and timers. The guarantees are the agents':
 

@@ -63,4 +63,5 @@ class ProcessorSpec:
     latency_sensitive: bool = False
     """People wait on it: batch within ``action_batch_window_seconds``, not the bulk window."""
     consumer: Literal["agent", "bulk"] = "bulk"
-    """How it consumes: a faust agent, or aiokafka batches (README, "Two consumer paths")."""
+    """How it consumes: a faust agent, or aiokafka batches (docs/architecture.md, "Two
+    consumer paths")."""

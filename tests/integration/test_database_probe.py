@@ -2,7 +2,7 @@
 
 Runs against whatever ``servers`` provides: the embedded SecantusDB by default, a real
 MongoDB when ``MONGODB_URI`` is set. If a server cannot keep one of these promises, the
-project cannot run on it; the README's "Database" section lists the measured limits.
+project cannot run on it; docs/servers.md, "Database", lists the measured limits.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ embedded default is SecantusDB's Rust server ``secantusd-rs`` (crate
 sibling ``secantusd-py`` (PyPI ``secantusdb``, a project dependency) is kept as a
 fallback that needs no Rust toolchain: ``LMP_MONGO_SERVER=secantusd-py``. Point
 ``MONGODB_URI`` at a real MongoDB to skip both. Why this server and what it cannot
-do: README, "Database", and ``benchmarks/probe_database.py``.
+do: docs/servers.md, "Database", and ``benchmarks/probe_database.py``.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from services.settings import MongoDriver, Settings
 
 def durability(settings: Settings) -> dict[str, Any]:
     """The client options that make an acknowledged write survive a failover and the
-    reads after it see it (README, "Running at scale"); they win over the URI's."""
+    reads after it see it (docs/scale.md, "MongoDB as a replica set"); they win over the URI's."""
     concern = settings.mongodb_write_concern
     return {
         "w": int(concern) if concern.isdigit() else concern,
