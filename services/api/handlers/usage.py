@@ -56,7 +56,7 @@ def _partner_for(asking: Caller, asked: str | None) -> str:
         return str(asking.account_id)
     if asked is None:
         raise Forbidden(
-            f"a {asking.role.value} key has no usage reports of its own: "
+            "distributor and operations keys have no usage reports of their own: "
             "name the partner with partner_id"
         )
     return asked
