@@ -109,6 +109,8 @@ def test_cycle_filters_combine_and_an_empty_range_matches_nothing() -> None:
     assert cycles(cycle_from="2026-09", cycle_to="2026-10") == ranged
     assert cycles(cycle_to="2026-10") == {"$lte": "2026-10"}
     assert cycles() is None
+    with pytest.raises(ValueError, match="cycle"):
+        ReportQuery(cycle="٢٠٢٦-10")  # digits, but not the ASCII ones
     assert ReportQuery(partner=" ALL ").partner_search is None
 
 
