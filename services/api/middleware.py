@@ -104,14 +104,14 @@ async def _answer(
         raise
     except Exception as exc:
         if is_transient(exc):
-            log.warning("cannot answer %s %s: %r", request.method, request.path, exc)
+            log.warning("cannot answer %s %r: %r", request.method, request.path, exc)
             return problem(
                 503,
                 "unavailable",
                 "the database does not answer; try again shortly",
                 **{hdrs.RETRY_AFTER: str(RETRY_AFTER_SECONDS)},
             )
-        log.exception("failed to answer %s %s", request.method, request.path)
+        log.exception("failed to answer %s %r", request.method, request.path)  # %r: ids hold CR/LF
         return problem(500, "internal_error", "the server failed to answer; see its log")
 
 
