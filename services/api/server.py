@@ -1,9 +1,8 @@
 """The read API (aiohttp): billing reports for distributors, usage reports for partners.
 
-Every ``/v1`` answer is scoped by the caller's API key; errors are problem details
-(RFC 9457).
-Reads go to the database only, so the API answers while processors restart. The route
-table below is both the router's and the OpenAPI document's.
+Every ``/v1`` answer is scoped by the caller's API key; errors are problem details (RFC
+9457). Reads go to the database only, so the API answers while processors restart. The
+route table below is both the router's and the OpenAPI document's.
 """
 
 from __future__ import annotations
