@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from schemas.common import Cycle, Fraction, Identifier, Money, Percentage, Units
 from schemas.report import ActorKind, ReportStatus, StatusCode, SubmissionKind
@@ -60,34 +60,50 @@ class SortKey(StrEnum):
 
 
 class ReportQuery(BaseModel):
-    """A list query: cycle or cycle range, statuses, partners, sort and page."""
+    """A list query: cycles, statuses, partners, sort and page.
+
+    Every filter given narrows the list: ``cycle`` and ``cycle_from``/``cycle_to`` may be
+    combined (all of them apply), and bounds that no cycle satisfies match no report.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    cycle: Cycle | None = Field(default=None, description="one report cycle, YYYY-MM")
-    cycle_from: Cycle | None = Field(default=None, description="first cycle of a range")
-    cycle_to: Cycle | None = Field(default=None, description="last cycle of a range")
+    cycle: Cycle | None = Field(
+        default=None,
+        description="one report cycle, YYYY-MM; with cycle_from/cycle_to, all of them apply",
+    )
+    cycle_from: Cycle | None = Field(
+        default=None,
+        description="first cycle of a range, YYYY-MM (inclusive); after cycle_to, "
+        "the range is empty and the list too",
+    )
+    cycle_to: Cycle | None = Field(
+        default=None, description="last cycle of a range, YYYY-MM (inclusive)"
+    )
     status: list[BillingStatus] = Field(
-        default_factory=list, description="repeat for several; empty means every status"
+        default_factory=list,
+        description="repeat for several (or separate them with commas); none means every status",
     )
     partner: str | None = Field(
         default=None,
         max_length=100,
-        description="'all' (the default) or a search string matched in partner id and name",
+        description="'all' (the default) or a search string matched in partner id and name, "
+        "any case, any part",
     )
-    sort: SortKey = SortKey.CYCLE_DESC
-    page: int = Field(default=1, ge=1, le=1_000_000)
+    sort: SortKey = Field(default=SortKey.CYCLE_DESC, description="a field; '-' sorts descending")
+    page: int = Field(default=1, ge=1, le=1_000_000, description="which page, from 1")
     page_size: int = Field(
-        default=50, ge=1, description="at most LMP_API_PAGE_SIZE_MAX (500 by default)"
+        default=50,
+        ge=1,
+        description="reports per page; above the server's ceiling (LMP_API_PAGE_SIZE_MAX, "
+        "500 by default) the ceiling is used, and the answer's page_size says so",
     )
 
-    @model_validator(mode="after")
-    def _one_way_to_say_cycle(self) -> ReportQuery:
-        if self.cycle and (self.cycle_from or self.cycle_to):
-            raise ValueError("give either cycle or cycle_from/cycle_to, not both")
-        if self.cycle_from and self.cycle_to and self.cycle_from > self.cycle_to:
-            raise ValueError("cycle_from must not be after cycle_to")
-        return self
+    def cycle_bounds(self) -> tuple[str | None, str | None]:
+        """The first and last cycle every given cycle filter allows (None: unbounded)."""
+        lowest = max((c for c in (self.cycle, self.cycle_from) if c), default=None)
+        highest = min((c for c in (self.cycle, self.cycle_to) if c), default=None)
+        return lowest, highest
 
     @property
     def partner_search(self) -> str | None:
@@ -279,10 +295,26 @@ class UsageReportDetail(UsageReportSummary):
 
 
 class Problem(Answer):
-    """Every error answer."""
+    """Every error answer: problem details (RFC 9457), sent as ``application/problem+json``.
 
-    error: str = Field(examples=["bad_request"])
-    message: str = Field(description="what is wrong; a bad parameter is named")
+    ``type`` is ``about:blank`` (the status says what kind of problem it is, RFC 9457
+    section 4.2.1), ``title`` the status's phrase, ``detail`` what is wrong for this
+    request, in words a person reads; ``code`` (an extension member) the same for a program.
+    """
+
+    type: str = Field(description="a URI reference naming the kind", examples=["about:blank"])
+    title: str = Field(description="the HTTP status phrase", examples=["Bad Request"])
+    status: int = Field(ge=400, le=599, description="the HTTP status code", examples=[400])
+    detail: str = Field(
+        description="what is wrong with this request; a bad parameter is named",
+        examples=["page: Input should be greater than or equal to 1"],
+    )
+    code: str = Field(
+        description="what is wrong, for a program: bad_request, unauthorized, forbidden, "
+        "not_found, method_not_allowed, internal_error, unavailable (a string, not an enum: "
+        "a later version may add kinds)",
+        examples=["bad_request"],
+    )
 
 
 class Health(Answer):

@@ -51,7 +51,7 @@ Threshold = Annotated[
 ]
 """An over-provisioning threshold in percent, as an account sets it."""
 
-Cycle = Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2026-10"])]
+Cycle = Annotated[str, Field(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", examples=["2026-10"])]
 """A calendar month, ``YYYY-MM``."""
 
 Units = Annotated[int, Field(ge=0)]

@@ -68,14 +68,30 @@ def new_key(role: Role, account_id: str | None, name: str, now: datetime) -> tup
 
 
 def presented_key(authorization: str | None, api_key_header: str | None) -> str:
-    """The key from ``Authorization: Bearer`` or ``X-API-Key``."""
-    if api_key_header:
-        return api_key_header.strip()
-    if authorization:
-        scheme, _, value = authorization.partition(" ")
-        if scheme.lower() == "bearer" and value.strip():
-            return value.strip()
-    raise Unauthorized("an API key is required: send 'Authorization: Bearer <key>' or X-API-Key")
+    """The key from ``Authorization: Bearer`` or ``X-API-Key``.
+
+    Either header will do; a caller sending both must name the same key in both. Two
+    credentials that disagree, or one that is malformed beside a good one, are refused:
+    answering for either would act on a credential the caller may not have meant.
+    """
+    presented: list[str] = []
+    if api_key_header is not None:
+        key = api_key_header.strip()
+        if not key:
+            raise Unauthorized("X-API-Key is empty")
+        presented.append(key)
+    if authorization is not None:
+        scheme, _, value = authorization.strip().partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise Unauthorized("Authorization takes 'Bearer <key>' (the only scheme accepted)")
+        presented.append(value.strip())
+    if not presented:
+        raise Unauthorized(
+            "an API key is required: send 'Authorization: Bearer <key>' or X-API-Key"
+        )
+    if len(set(presented)) > 1:
+        raise Unauthorized("Authorization and X-API-Key name different keys: send one key")
+    return presented[0]
 
 
 class KnownKeys:

@@ -1,7 +1,12 @@
 """A request's parameters, checked: query models, time zone, language.
 
 A bad parameter raises (``BadRequest`` or pydantic's ``ValidationError``) and the
-middleware answers 400 with the parameter's name.
+middleware answers 400 with the parameter's name. Two parameters are preferences about
+how an answer is written rather than what it holds, and never refuse a request: the
+language (``Accept-Language``, English unless French is preferred) and the time zone
+(``tz``, UTC unless the name is one this server knows). The answer names what it used
+(``Content-Language``, ``Content-Time-Zone``), and every time carries its UTC offset, so
+a name the server does not know changes how an instant is written, never which it is.
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ from aiohttp import web
 from schemas.api import ReportQuery, UsageQuery
 from services.api.context import CONTEXT
 from services.api.labels import Language, negotiate_language
-from services.api.middleware import BadRequest
+
+UTC_ZONE = ZoneInfo("UTC")
 
 
 def language(request: web.Request) -> Language:
@@ -22,11 +28,14 @@ def language(request: web.Request) -> Language:
 
 
 def zone(request: web.Request) -> ZoneInfo:
+    """The IANA time zone ``tz`` names, or UTC for a name this server does not know."""
     name = request.query.get("tz", "UTC")
+    if not name or len(name) > 255 or "\x00" in name:
+        return UTC_ZONE
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
-        raise BadRequest(f"tz: unknown time zone {name!r} (use an IANA name)") from exc
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return UTC_ZONE
 
 
 def _params(request: web.Request, lists: set[str]) -> dict[str, Any]:
@@ -39,13 +48,15 @@ def _params(request: web.Request, lists: set[str]) -> dict[str, Any]:
 
 
 def report_query(request: web.Request) -> ReportQuery:
+    """The list query; a ``page_size`` above the server's ceiling is answered with the
+    ceiling (the answer's ``page_size`` says so), as list APIs commonly do."""
     raw = _params(request, {"status"})
     if isinstance(raw.get("status"), list):
-        raw["status"] = [s for value in raw["status"] for s in value.split(",") if s]
+        raw["status"] = [s for value in raw["status"] for s in value.split(",")]
     query = ReportQuery.model_validate(raw)
     ceiling = request.app[CONTEXT].page_size_max
     if query.page_size > ceiling:
-        raise BadRequest(f"page_size: at most {ceiling}")
+        query = query.model_copy(update={"page_size": ceiling})
     return query
 
 

@@ -1,8 +1,8 @@
 """The read API (aiohttp): billing reports for distributors, usage reports for partners.
 
-Every ``/v1`` answer is scoped by the caller's API key; errors are JSON ``Problem``s.
-Reads go to the database only, so the API answers while processors restart. The route
-table below is both the router's and the OpenAPI document's.
+Every ``/v1`` answer is scoped by the caller's API key; errors are problem details (RFC
+9457). Reads go to the database only, so the API answers while processors restart. The
+route table below is both the router's and the OpenAPI document's.
 """
 
 from __future__ import annotations
@@ -42,51 +42,87 @@ def _csv(what: str, columns: list[str]) -> Body:
     return Body(f"{what} as CSV (RFC 4180); columns: {', '.join(columns)}", media="text/csv")
 
 
+_USAGE_ROLES = (
+    "A partner key reads its own usage reports (partner_id omitted or its own). Distributor "
+    "and operations keys name the partner with partner_id (a distributor sees the reports "
+    "it reviews); without it they are answered 403, as they have no usage reports of their own."
+)
+
 ROUTES = (
     Route(
         "/v1/billing-reports",
         list_billing_reports,
+        "listBillingReports",
+        "billing-reports",
         "List billing reports (distributor, operations)",
         Body("one page of reports and the total", Page),
+        description="Every filter given narrows the list. A distributor key sees its "
+        "partners' reports, an operations key every report; a partner key is answered 403.",
         query=ReportQuery,
     ),
     Route(
         "/v1/billing-reports.csv",
         export_billing_reports,
+        "exportBillingReportsCsv",
+        "billing-reports",
         "Export every report of a list query as CSV, streamed",
         _csv("every report the query matches", LIST_COLUMNS["en"]),
+        description="The list's query without paging: every matching report, streamed. "
+        "A failure after the first bytes cuts the connection (no final chunk), so a broken "
+        "download never looks complete.",
         query=ReportQuery,
         without=frozenset({"page", "page_size"}),
     ),
     Route(
         r"/v1/billing-reports/{report_id:[^/]+}.csv",
         export_billing_report,
+        "exportBillingReportCsv",
+        "billing-reports",
         "One billing report's lines as CSV",
         _csv("the report's lines", LINE_COLUMNS["en"]),
+        zoned=False,
     ),
     Route(
-        "/v1/billing-reports/{report_id}",
+        "/v1/billing-reports/{report_id:[^/]+}",
         get_billing_report,
+        "getBillingReport",
+        "billing-reports",
         "One billing report in full: lines, discrepancies, prices, totals, history",
         Body("the report, without its outbox and recorded decisions", BillingReportDetail),
     ),
     Route(
         "/v1/usage-reports",
         list_usage_reports,
-        "The partner's usage reports: the last 12 months, or one year",
+        "listUsageReports",
+        "usage-reports",
+        "A partner's usage reports: the last 12 months, or one year",
         Body("usage reports, newest cycle first", UsageReportList),
+        description=_USAGE_ROLES,
         query=UsageQuery,
     ),
     Route(
-        "/v1/usage-reports/{report_id}",
+        "/v1/usage-reports/{report_id:[^/]+}",
         get_usage_report,
+        "getUsageReport",
+        "usage-reports",
         "One usage report as the partner sees it (no pricing)",
         Body("the usage report", UsageReportDetail),
     ),
-    Route("/health", health, "Liveness", Body("up", Health), keyed=False),
+    Route(
+        "/health",
+        health,
+        "getHealth",
+        "service",
+        "Liveness",
+        Body("up", Health),
+        keyed=False,
+        database=False,
+    ),
     Route(
         "/ready",
         ready,
+        "getReadiness",
+        "service",
         "Readiness: the database answers",
         Body("ready", Readiness),
         keyed=False,
@@ -95,6 +131,8 @@ ROUTES = (
     Route(
         "/metrics",
         metrics,
+        "getMetrics",
+        "service",
         "Prometheus metrics",
         Body("text exposition format", media="text/plain"),
         keyed=False,
@@ -102,11 +140,21 @@ ROUTES = (
     Route(
         "/openapi.json",
         openapi,
+        "getOpenapiDocument",
+        "service",
         "This document",
         Body("OpenAPI 3.1", schema=(("type", "object"),)),
         keyed=False,
+        database=False,
     ),
 )
+
+ALLOWED_METHODS = "GET, HEAD, OPTIONS"
+
+
+async def options(request: web.Request) -> web.Response:
+    """What a path takes: 204 with ``Allow`` (no key needed: it says nothing of the data)."""
+    return web.Response(status=204, headers={"Allow": ALLOWED_METHODS})
 
 
 def build_api(ctx: ApiContext) -> web.Application:
@@ -114,4 +162,5 @@ def build_api(ctx: ApiContext) -> web.Application:
     app[CONTEXT] = ctx
     for route in ROUTES:
         app.router.add_get(route.path, route.handler)
+        app.router.add_route("OPTIONS", route.path, options)
     return app

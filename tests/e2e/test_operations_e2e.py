@@ -133,6 +133,14 @@ async def test_readiness_fails_clearly_without_the_database(tmp_path: Path) -> N
                 assert body["checks"]["kafka"].startswith("unavailable")
             async with client.get(str(server.make_url("/health"))) as resp:
                 assert resp.status == 200
+            headers = {"X-API-Key": "lmp_0123456789abcdef_secret"}
+            async with client.get(
+                str(server.make_url("/v1/billing-reports")), headers=headers
+            ) as resp:
+                assert resp.status == 503
+                assert resp.headers["Retry-After"] == "5"
+                assert resp.content_type == "application/problem+json"
+                assert (await resp.json(content_type=None))["code"] == "unavailable"
     finally:
         await server.close()
         await ctx.store.close()

@@ -64,7 +64,7 @@ class ReadApi:
             async with self._session.get(url, params=params, headers=headers) as resp:
                 body = await resp.json(content_type=None)
                 if resp.status == 401:
-                    why = body.get("message") if isinstance(body, dict) else body
+                    why = body.get("detail") if isinstance(body, dict) else body
                     raise DemoError(
                         f"the read API at {self.base} refused the key ({why}): "
                         "does it serve the same database (MONGODB_URI, MONGODB_DATABASE)?"

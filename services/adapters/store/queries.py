@@ -45,14 +45,17 @@ def report_filter(
         clauses["distributor_id"] = scope.distributor_id
     if partner_ids is not None:
         clauses["partner_id"] = {"$in": partner_ids}
-    if query.cycle:
-        clauses["cycle"] = query.cycle
-    elif query.cycle_from or query.cycle_to:
+    first, last = query.cycle_bounds()
+    if first is not None and first == last:
+        clauses["cycle"] = first
+    elif first is not None and last is not None and first > last:
+        clauses["cycle"] = {"$in": []}  # no cycle is in an empty range
+    elif first is not None or last is not None:
         cycle_range: dict[str, str] = {}
-        if query.cycle_from:
-            cycle_range["$gte"] = query.cycle_from
-        if query.cycle_to:
-            cycle_range["$lte"] = query.cycle_to
+        if first is not None:
+            cycle_range["$gte"] = first
+        if last is not None:
+            cycle_range["$lte"] = last
         clauses["cycle"] = cycle_range
     if query.status:
         wanted = {BILLING_STATUS_CRITERIA[s] for s in query.status}

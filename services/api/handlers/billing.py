@@ -57,11 +57,11 @@ async def list_billing_reports(request: web.Request) -> web.Response:
         total=total,
         pages=-(-total // query.page_size),
     )
-    return json_answer(page, asked.lang)
+    return json_answer(page, asked.lang, asked.tz)
 
 
 async def get_billing_report(request: web.Request) -> web.Response:
     asking = await caller(request, READERS_OF_BILLING)
     lang, tz = language(request), zone(request)
     report = await scoped_report(request, asking)
-    return json_answer(views.billing_report(report, lang, tz), lang)
+    return json_answer(views.billing_report(report, lang, tz), lang, tz)

@@ -24,7 +24,7 @@ async def export_billing_reports(request: web.Request) -> web.StreamResponse:
     """Every report the query matches, as CSV, a cursor batch at a time."""
     asked = await list_request(request)
     lang = asked.lang
-    response = web.StreamResponse(headers=csv_headers("billing-reports.csv", lang))
+    response = web.StreamResponse(headers=csv_headers("billing-reports.csv", lang, asked.tz))
     await response.prepare(request)
     await response.write(csv_text([LIST_COLUMNS[lang]]).encode())
     rows: list[list[str]] = []

@@ -11,7 +11,6 @@ from services.api.access import EVERY_ROLE, caller, scoped_report
 from services.api.answers import json_answer
 from services.api.auth import Caller, Forbidden
 from services.api.context import CONTEXT, ApiContext
-from services.api.middleware import BadRequest
 from services.api.params import language, usage_query, zone
 from services.domain.calendar import months_back
 from services.domain.usage import has_usage_reports
@@ -44,6 +43,7 @@ async def list_usage_reports(request: web.Request) -> web.Response:
             items=[views.usage_summary(r, lang, tz) for r in reports],
         ),
         lang,
+        tz,
     )
 
 
@@ -55,7 +55,10 @@ def _partner_for(asking: Caller, asked: str | None) -> str:
             raise Forbidden("a partner key reads only its own usage reports")
         return str(asking.account_id)
     if asked is None:
-        raise BadRequest("partner_id: required for distributor and operations keys")
+        raise Forbidden(
+            "distributor and operations keys have no usage reports of their own: "
+            "name the partner with partner_id"
+        )
     return asked
 
 
@@ -76,4 +79,4 @@ async def get_usage_report(request: web.Request) -> web.Response:
     report = await scoped_report(request, asking)
     if asking.role is Role.PARTNER and not report.partner_review:
         raise Forbidden(_NO_USAGE_REPORTS.format(report.partner_id))
-    return json_answer(views.usage_report(report, lang, tz), lang)
+    return json_answer(views.usage_report(report, lang, tz), lang, tz)
