@@ -160,7 +160,7 @@ async def test_topics_list_shows_messages_written_and_the_group_lag_until_consum
 
     before = await lmp(system, "topics", "list", "--json")
     assert before.code == 0, before.err
-    rows = {row["contract_name"]: row for row in json.loads(before.out)}
+    rows = {row["contract_name"]: row for row in before.json_lines()}
     assert set(rows) == {name.removeprefix(system.namespace) for name in system.catalogue.topics}
     usage = rows[USAGE]
     assert usage["name"] == system.topic(USAGE)
