@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import json
+import dataclasses
 import sys
 from typing import Annotated
 
 import typer
 
 from services import bootstrap
-from services.cli.shell import broker
+from services.cli.shell import JsonOption, broker
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -39,9 +39,7 @@ def ensure() -> int:
         "retained message. Exit status 1 when a topic is missing or its partitions differ."
     ),
 )
-def listing(
-    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
-) -> int:
+def listing(as_json: JsonOption = False) -> int:
     from services import ops
     from services.adapters.kafka_admin import topic_status
 
@@ -71,7 +69,7 @@ def acls(
             help="e.g. partner-portal=User:partner (repeatable)",
         ),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="the grants as JSON")] = False,
+    as_json: JsonOption = False,
 ) -> int:
     """The ACLs each party needs; with --apply, created on the broker."""
     from services.adapters.kafka_acls import AclError, UnknownParty, apply_acls, plan_acls, render
@@ -88,7 +86,10 @@ def acls(
         print(f"lmp-billing: {exc}", file=sys.stderr)
         return 2
     if as_json:
-        print(json.dumps([grant.__dict__ for grant in grants], indent=2))
+        from services.ops.render import json_line
+
+        for grant in grants:
+            print(json_line(dataclasses.asdict(grant)))
     else:
         print(render(grants))
     if not apply:
