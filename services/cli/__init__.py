@@ -1,6 +1,6 @@
 """``lmp-billing``: run the system, one processor, the embedded servers, and ops chores.
 
-One module per command group: ``serve`` (process, api), ``topics``, ``tail``,
+One module per command group: ``serve`` (process, api), ``publish``, ``topics``, ``tail``,
 ``dlq``, ``outbox``, ``keys``, ``schemas``; ``up``, ``infra`` and ``demo`` come from the
 development tooling (``tooling.commands``) when it is installed. ``shell`` holds what
 they share; ``options`` the global options. Servers and collaborators come from
@@ -18,7 +18,7 @@ from contextlib import contextmanager
 import typer
 
 from services import bootstrap
-from services.cli import dlq, keys, options, outbox, schemas, serve, tail, topics
+from services.cli import dlq, keys, options, outbox, publish, schemas, serve, tail, topics
 from services.cli.shell import run, settings_problems
 
 TOOLING_COMMANDS = ("up", "infra", "demo")
@@ -45,6 +45,7 @@ def application() -> typer.Typer:
     )
     app.callback()(options.global_options)
     serve.register(app)
+    publish.register(app)
     app.add_typer(topics.app, name="topics", help="the topics of topics.yaml: create, list, ACLs")
     tail.register(app)
     app.add_typer(dlq.app, name="dlq", help="the dead-letter topic: list, replay")

@@ -457,6 +457,80 @@ async def test_tail_refuses_an_unknown_topic(system: System) -> None:
     assert "unknown topic 'lmp.nothing.v1'" in result.err
 
 
+# publish ----------------------------------------------------------------------
+
+
+async def lmp_reading(system: System, stdin: bytes, *args: str) -> Run:
+    """``lmp-billing ARGS`` with ``stdin`` piped in, as ``example ... | publish`` does."""
+    proc = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "services.cli", *args),
+        env=environment(system),
+        cwd=PROJECT_ROOT,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(stdin), timeout=60)
+    assert proc.returncode is not None
+    return Run(proc.returncode, out.decode(), err.decode())
+
+
+async def test_publish_puts_checked_events_on_the_topic_keyed_as_the_contract_says(
+    system: System,
+) -> None:
+    from cloudevents.core.bindings.kafka import KafkaMessage, from_kafka_event
+
+    month, other = Month(system), Month(system)
+    events = [month.usage(PRODUCT_A, "sub-1", 10, 8)[1], other.usage(PRODUCT_A, "sub-2", 3, 1)[1]]
+
+    run = await lmp_reading(
+        system, b"\n".join([events[0], b"", events[1]]) + b"\n", "publish", USAGE, "-"
+    )
+
+    assert run.code == 0, run.err
+    records = await raw_records(system, USAGE)
+    by_id = {event_id(r.value): r for r in records}
+    printed = [line.split() for line in run.out.splitlines()]
+    assert [p[3] for p in printed] == [event_id(e) for e in events]
+    for (topic, partition, offset, ident, type_), value in zip(printed, events, strict=True):
+        record = by_id[ident]
+        assert (topic, int(partition), int(offset)) == (
+            record.topic,
+            record.partition,
+            record.offset,
+        )
+        assert type_ == "lmp.usage.reported"
+        assert record.value == value
+        assert dict(record.headers) == {
+            "content-type": b"application/cloudevents+json; charset=utf-8"
+        }
+        sdk = from_kafka_event(KafkaMessage(dict(record.headers), record.key, record.value))
+        assert sdk.get_id() == ident
+    assert sorted(r.key for r in records) == sorted(
+        [month.partner.encode(), other.partner.encode()]
+    )
+
+    as_json = await lmp_reading(system, events[0], "publish", USAGE, "--json")
+    assert as_json.code == 0, as_json.err
+    [row] = as_json.json_lines()
+    assert (row["topic"], row["id"], row["key"], row["line"]) == (
+        system.topic(USAGE),
+        event_id(events[0]),
+        month.partner,
+        1,
+    )
+    assert row["offset"] > by_id[event_id(events[0])].offset
+
+
+async def test_publish_sends_nothing_when_a_line_is_refused(system: System) -> None:
+    month = Month(system)
+    good = month.usage(PRODUCT_A, "sub-1", 10, 8)[1]
+    run = await lmp_reading(system, good + b"\n{not json\n", "publish", USAGE)
+    assert run.code == 2
+    assert "line 2: parse: not JSON" in run.err
+    assert await raw_records(system, USAGE) == []
+
+
 # dead letters ---------------------------------------------------------------
 
 

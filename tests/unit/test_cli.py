@@ -327,6 +327,7 @@ def test_every_listing_has_json(capsys: pytest.CaptureFixture[str]) -> None:
         ["keys", "list"],
         ["tail"],
         ["process"],
+        ["publish"],
     ):
         assert main([*path, "--help"]) == 0
         assert "--json" in capsys.readouterr().out, path
