@@ -92,7 +92,7 @@ def check_events(
             )
             continue
         result = decode(
-            InboundMessage(topic, 0, number, None, value),
+            InboundMessage(topic=topic, partition=0, offset=number, key=None, value=value),
             types,
             compacted=spec.cleanup_policy == "compact",
         )

@@ -84,21 +84,23 @@ def test_blank_lines_are_skipped_and_lines_keep_their_numbers() -> None:
 def test_refusals_name_the_line_and_the_decoders_reason() -> None:
     usage = json.loads(value(records.usage("P1", "s1", 1, 1, "u1")))
     negative = {**usage, "data": {**usage["data"], "provisioned_units": -1}}
-    no_time = {k: v for k, v in usage.items() if k != "time"}
+    no_source = {k: v for k, v in usage.items() if k != "source"}
     action = value(records.action("lmp.partner.draft-saved", "P1", "P1", "a1"))
-    lines = [json.dumps(negative).encode(), json.dumps(no_time).encode(), action, b"\xff"]
+    lines = [json.dumps(negative).encode(), json.dumps(no_source).encode(), action, b"\xff"]
 
     events, refusals = check_events(CATALOGUE, USAGE, lines)
 
     assert events == []
-    assert [str(r) for r in refusals] == [
-        "line 1: schema: lmp.usage.reported: provisioned_units: "
-        "Input should be greater than or equal to 0",
-        "line 2: schema: not a CloudEvent: time: Field required",
+    said = [str(r) for r in refusals]
+    assert said[0].startswith("line 1: schema: lmp.usage.reported: provisioned_units: ")
+    assert said[1].startswith("line 2: schema: not a CloudEvent: ")
+    assert "source" in said[1]
+    assert said[2] == (
         "line 3: unknown_type: type 'lmp.partner.draft-saved' is not carried by lmp.usage.v1 "
-        "(it goes to lmp.partner-actions.v1)",
-        "line 4: parse: not UTF-8: invalid start byte at byte 0",
-    ]
+        "(it goes to lmp.partner-actions.v1)"
+    )
+    assert said[3].startswith("line 4: parse: not UTF-8")
+    assert len(said) == 4
 
 
 def test_a_line_larger_than_the_topic_takes_is_refused() -> None:
