@@ -45,7 +45,9 @@ def listing(as_json: JsonOption = False) -> int:
 
     settings, brokers, catalogue = broker()
     rows = asyncio.run(topic_status(brokers, catalogue, settings.consumer_group_prefix))
-    print(ops.status_json(rows) if as_json else ops.status_text(rows))
+    text = ops.status_json(rows) if as_json else ops.status_text(rows)
+    if text:
+        print(text)
     return 1 if any(row.missing or row.partitions_differ for row in rows) else 0
 
 
