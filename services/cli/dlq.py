@@ -30,7 +30,9 @@ ErrorKind = Annotated[
 
 
 @app.command(
-    "list", help="dead letters: offset, original topic partition:offset, error kind, error, id"
+    "list",
+    short_help="the dead letters: where from, error kind, error",
+    help="dead letters: offset, original topic partition:offset, error kind, error, id",
 )
 def listing(
     error_kind: ErrorKind = None,
