@@ -194,7 +194,9 @@ class Settings(BaseSettings):
         description="how long the read API trusts a key it read (revocation delay)",
     )
     log_level: str = Field(
-        default=logs.DEFAULT, description=f"one of {', '.join(logs.LEVELS)} (any case)"
+        default=logs.DEFAULT,
+        description="log level of every command, the processors included: "
+        f"{', '.join(logs.LEVELS)} (any case)",
     )
 
     @field_validator("log_level")
