@@ -460,11 +460,11 @@ async def test_tail_refuses_an_unknown_topic(system: System) -> None:
 # publish ----------------------------------------------------------------------
 
 
-async def lmp_reading(system: System, stdin: bytes, *args: str) -> Run:
+async def lmp_reading(system: System, stdin: bytes, *args: str, **env: str) -> Run:
     """``lmp-billing ARGS`` with ``stdin`` piped in, as ``example ... | publish`` does."""
     proc = await asyncio.create_subprocess_exec(
         *(sys.executable, "-m", "services.cli", *args),
-        env=environment(system),
+        env=environment(system, **env),
         cwd=PROJECT_ROOT,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
@@ -512,7 +512,14 @@ async def test_publish_puts_checked_events_on_the_topic_keyed_as_the_contract_sa
         [month.partner.encode(), other.partner.encode()]
     )
 
-    as_json = await lmp_reading(system, events[0], "publish", USAGE, "--json")
+    # The broker named by -b, over a KAFKA_BOOTSTRAP_SERVERS that names none.
+    brokers = system.servers.bootstrap_servers
+    as_json = await lmp_reading(
+        system,
+        events[0],
+        *("-b", brokers, "publish", USAGE, "--json"),
+        KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:1",
+    )
     assert as_json.code == 0, as_json.err
     [row] = as_json.json_lines()
     assert (row["topic"], row["id"], row["key"], row["line"]) == (
