@@ -14,6 +14,7 @@ from typing import Annotated, ParamSpec
 import typer
 
 from services import bootstrap
+from services.cli.shell import JsonOption
 from tooling.demo.command import register as register_demo
 from tooling.infra.local import LocalInfra
 from tooling.infra.process import InfraError
@@ -97,9 +98,14 @@ def _servers(brokers: int | None) -> LocalInfra:
     return LocalInfra.from_settings(settings)
 
 
-def _print_status(servers: LocalInfra) -> int:
+def _print_status(servers: LocalInfra, as_json: bool = False) -> int:
+    from services.ops.render import json_line
+
     for name, state, where in servers.status():
-        print(f"{name:8} {state:9} {where}")
+        if as_json:
+            print(json_line({"server": name, "state": state, "address": where}))
+        else:
+            print(f"{name:8} {state:9} {where}")
     return 0
 
 
@@ -129,5 +135,5 @@ def down() -> int:
 
 @infra_app.command("status", help="each server: running, stopped or external, and its address")
 @_reporting
-def status(brokers: BrokersOption = None) -> int:
-    return _print_status(_servers(brokers))
+def status(brokers: BrokersOption = None, as_json: JsonOption = False) -> int:
+    return _print_status(_servers(brokers), as_json)

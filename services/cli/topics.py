@@ -16,12 +16,22 @@ app = typer.Typer(no_args_is_help=True)
 
 
 @app.command("ensure", help="create missing topics, verify partitions")
-def ensure() -> int:
+def ensure(as_json: JsonOption = False) -> int:
     from services.adapters.catalogue import ensure_topics
+    from services.ops.render import json_line
 
     _, brokers, catalogue = broker()
     created = asyncio.run(ensure_topics(catalogue, brokers))
     for topic in catalogue.topics.values():
+        if as_json:
+            row = {
+                "name": topic.name,
+                "partitions": topic.partitions,
+                "cleanup_policy": topic.cleanup_policy,
+                "created": topic.name in created,
+            }
+            print(json_line(row))
+            continue
         mark = "created" if topic.name in created else "ok"
         print(f"{topic.name:32} {topic.partitions:>3} partitions  {topic.cleanup_policy:8} {mark}")
     return 0

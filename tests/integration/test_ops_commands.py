@@ -195,6 +195,15 @@ async def test_topics_list_shows_messages_written_and_the_group_lag_until_consum
     assert group_line[2:6] == ["committed", "3", "lag", "0"]
 
 
+async def test_topics_ensure_json_says_each_topic_exists_already(system: System) -> None:
+    result = await lmp(system, "topics", "ensure", "--json")
+    assert result.code == 0, result.err
+    rows = {row["name"]: row for row in result.json_lines()}
+    assert set(rows) == set(system.catalogue.topics)
+    assert not any(row["created"] for row in rows.values())
+    assert rows[system.topic(USAGE)]["partitions"] == 6
+
+
 async def test_topics_list_flags_missing_topics(system: System) -> None:
     result = await lmp(system, "topics", "list", LMP_TOPIC_NAMESPACE=unique("absent") + ".")
     assert result.code == 1

@@ -260,6 +260,16 @@ def test_topics_list_json_is_one_object_per_topic() -> None:
     assert lines[0]["groups"][0]["partitions_committed"] == 1
 
 
+def test_infra_status_json_is_one_object_per_server(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["-b", "k:1", "--mongodb-uri", "mongodb://m", "infra", "status", "--json"]) == 0
+    assert lines_of(capsys.readouterr().out) == [
+        {"server": "kafka", "state": "external", "address": "k:1"},
+        {"server": "mongodb", "state": "external", "address": "mongodb://m"},
+    ]
+
+
 def test_topics_acls_json_is_one_object_per_grant(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["topics", "acls", "--json"]) == 0
     rows = lines_of(capsys.readouterr().out)
@@ -321,7 +331,9 @@ def test_help_names_values_by_metavar_without_rst_markup(
 def test_every_listing_has_json(capsys: pytest.CaptureFixture[str]) -> None:
     for path in (
         ["topics", "list"],
+        ["topics", "ensure"],
         ["topics", "acls"],
+        ["infra", "status"],
         ["dlq", "list"],
         ["outbox", "list"],
         ["keys", "list"],
