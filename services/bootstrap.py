@@ -10,6 +10,7 @@ ones of the development tooling when it is installed (``servers``, ``running_bro
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -36,6 +37,20 @@ RuntimeBuilder = Callable[[Publisher], Awaitable[Runtime]]
 
 class ServersMissing(Exception):
     """A server the command needs is neither configured nor running embedded."""
+
+
+SERVER_VARIABLES = ("KAFKA_BOOTSTRAP_SERVERS", "MONGODB_URI")
+"""Where the servers are: what ``use_servers`` sets."""
+
+
+def use_servers(bootstrap_servers: str | None, mongodb_uri: str | None) -> None:
+    """Servers named on the command line (``--bootstrap-server``, ``--mongodb-uri``): set
+    in this process's environment, they win over the variables' values for ``settings``
+    and every process started from here inherits them (``up``'s processors, the API's
+    workers). ``None`` leaves a variable as it is."""
+    for name, value in zip(SERVER_VARIABLES, (bootstrap_servers, mongodb_uri), strict=True):
+        if value is not None:
+            os.environ[name] = value
 
 
 def settings() -> Settings:

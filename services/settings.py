@@ -6,9 +6,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services import logs
 from services.adapters.kafka_security import KafkaProtocol, SaslMechanism, check_kafka_security
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -250,8 +251,15 @@ class Settings(BaseSettings):
         description="how long the read API trusts a key it read (revocation delay)",
     )
     log_level: str = Field(
-        default="info", description="log level of the processors: debug, info, warning, error"
+        default=logs.DEFAULT,
+        description="log level of every command, the processors included: "
+        f"{', '.join(logs.LEVELS)} (any case)",
     )
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_log_level(cls, value: str) -> str:
+        return logs.level_name(value)
 
     @model_validator(mode="after")
     def _kafka_security_holds_together(self) -> Settings:

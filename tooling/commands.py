@@ -9,12 +9,12 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
-from enum import StrEnum
 from typing import Annotated, ParamSpec
 
 import typer
 
 from services import bootstrap
+from services.cli.shell import JsonOption
 from tooling.demo.command import register as register_demo
 from tooling.infra.local import LocalInfra
 from tooling.infra.process import InfraError
@@ -22,18 +22,37 @@ from tooling.infra.process import InfraError
 P = ParamSpec("P")
 
 
-class InfraAction(StrEnum):
-    INSTALL = "install"
-    UP = "up"
-    DOWN = "down"
-    STATUS = "status"
+INFRA_HELP = (
+    "The embedded servers alone (Kafka, one node or a local cluster, and the MongoDB-wire "
+    "database server), for the processors started by hand, the tests and the demo. A "
+    "server configured from outside (KAFKA_BOOTSTRAP_SERVERS, MONGODB_URI, or the global "
+    "options) is left alone and shown as external."
+)
+
+BrokersOption = Annotated[
+    int | None,
+    typer.Option(
+        "--brokers",
+        metavar="N",
+        help="embedded Kafka nodes: 1, or a local cluster of 3 or more whose topics are "
+        "replicated 3 times (default LMP_KAFKA_BROKERS, 1)",
+        show_default=False,
+    ),
+]
+
+infra_app = typer.Typer(no_args_is_help=True)
 
 
 def add_commands(app: typer.Typer) -> None:
     app.command("up", help="embedded Kafka and MongoDB-wire servers plus every processor")(
         _reporting(up)
     )
-    app.command("infra", help="the embedded servers alone")(_reporting(infra))
+    app.add_typer(
+        infra_app,
+        name="infra",
+        short_help="the embedded servers alone: install, up, down, status",
+        help=INFRA_HELP,
+    )
     register_demo(app)
 
 
@@ -59,6 +78,7 @@ def up(
         int,
         typer.Option(
             "--instances",
+            metavar="N",
             min=1,
             help="processes of each processor, one consumer group each (default 1)",
             show_default=False,
@@ -71,27 +91,49 @@ def up(
     return run_up(instances, keep_servers)
 
 
-def infra(
-    action: Annotated[InfraAction, typer.Argument()],
-    brokers: Annotated[
-        int | None,
-        typer.Option(
-            "--brokers",
-            help="embedded Kafka nodes: 1, or a local cluster of 3 or more whose topics are "
-            "replicated 3 times (default LMP_KAFKA_BROKERS, 1)",
-        ),
-    ] = None,
-) -> int:
+def _servers(brokers: int | None) -> LocalInfra:
     settings = bootstrap.settings()
     if brokers is not None:
         settings = settings.model_copy(update={"kafka_brokers": brokers})
-    servers = LocalInfra.from_settings(settings)
-    if action is InfraAction.INSTALL:
-        servers.install()
-    elif action is InfraAction.UP:
-        servers.up()
-    elif action is InfraAction.DOWN:
-        servers.down()
+    return LocalInfra.from_settings(settings)
+
+
+def _print_status(servers: LocalInfra, as_json: bool = False) -> int:
+    from services.ops.render import json_line
+
     for name, state, where in servers.status():
-        print(f"{name:8} {state:9} {where}")
+        if as_json:
+            print(json_line({"server": name, "state": state, "address": where}))
+        else:
+            print(f"{name:8} {state:9} {where}")
     return 0
+
+
+@infra_app.command("install", help="fetch or build what the servers need, without starting them")
+@_reporting
+def install(brokers: BrokersOption = None) -> int:
+    servers = _servers(brokers)
+    servers.install()
+    return _print_status(servers)
+
+
+@infra_app.command("up", help="start the servers in the background; wait until they answer")
+@_reporting
+def infra_up(brokers: BrokersOption = None) -> int:
+    servers = _servers(brokers)
+    servers.up()
+    return _print_status(servers)
+
+
+@infra_app.command("down", help="stop the servers (one node or a cluster, whichever runs)")
+@_reporting
+def down() -> int:
+    servers = _servers(None)
+    servers.down()
+    return _print_status(servers)
+
+
+@infra_app.command("status", help="each server: running, stopped or external, and its address")
+@_reporting
+def status(brokers: BrokersOption = None, as_json: JsonOption = False) -> int:
+    return _print_status(_servers(brokers), as_json)

@@ -1,24 +1,45 @@
 """``lmp-billing``: run the system, one processor, the embedded servers, and ops chores.
 
-One module per command group: ``serve`` (process, api), ``topics``, ``tail``, ``dlq``,
-``outbox``, ``keys``, ``schemas``; ``up``, ``infra`` and ``demo`` come from the
+One module per command group: ``serve`` (process, api), ``publish``, ``topics``, ``tail``,
+``dlq``, ``outbox``, ``keys``, ``schemas``; ``up``, ``infra`` and ``demo`` come from the
 development tooling (``tooling.commands``) when it is installed. ``shell`` holds what
-they share. Servers and collaborators come from ``services.bootstrap``.
+they share; ``options`` the global options. Servers and collaborators come from
+``services.bootstrap``.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import logging
+import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import typer
 
-from services.cli import dlq, keys, openapi, outbox, schemas, serve, tail, topics
+from services import bootstrap
+from services.cli import (
+    dlq,
+    keys,
+    openapi,
+    options,
+    outbox,
+    publish,
+    schemas,
+    serve,
+    tail,
+    topics,
+)
 from services.cli.shell import run, settings_problems
 
 TOOLING_COMMANDS = ("up", "infra", "demo")
 """The development tooling's commands (``tooling.commands``), absent from a production install."""
+
+HELP = (
+    "Run the system, one processor, the embedded servers, and operations chores. "
+    "Every command reads the environment (KAFKA_BOOTSTRAP_SERVERS, MONGODB_URI, LMP_*); "
+    "the global options below win over it."
+)
 
 __all__ = ["TOOLING_COMMANDS", "application", "main", "settings_problems"]
 
@@ -27,16 +48,16 @@ def application() -> typer.Typer:
     """Every command of ``lmp-billing``."""
     app = typer.Typer(
         name="lmp-billing",
-        help=__doc__.split("\n\n")[0] if __doc__ else None,
+        help=HELP,
         no_args_is_help=True,
         add_completion=False,
         pretty_exceptions_enable=False,
         rich_markup_mode=None,
     )
+    app.callback()(options.global_options)
     serve.register(app)
-    app.add_typer(
-        topics.app, name="topics", help="the topics of topics.yaml: create, or show live state"
-    )
+    publish.register(app)
+    app.add_typer(topics.app, name="topics", help="the topics of topics.yaml: create, list, ACLs")
     tail.register(app)
     app.add_typer(dlq.app, name="dlq", help="the dead-letter topic: list, replay")
     app.add_typer(
@@ -44,9 +65,9 @@ def application() -> typer.Typer:
         name="outbox",
         help="outbound events that could never be published: list, retry",
     )
+    app.add_typer(keys.app, name="keys", help="API keys of the read API: create, list, revoke")
     app.add_typer(schemas.app, name="schemas", help="export JSON Schemas for integrators")
     app.add_typer(openapi.app, name="openapi", help="export the read API's OpenAPI document")
-    keys.register(app)
     if _tooling_installed():
         from tooling.commands import add_commands
 
@@ -56,15 +77,31 @@ def application() -> typer.Typer:
 
 def main(argv: list[str] | None = None) -> int:
     given = sys.argv[1:] if argv is None else argv
-    if given[:1] and given[0] in TOOLING_COMMANDS and not _tooling_installed():
+    command = options.command_name(given)
+    if command in TOOLING_COMMANDS and not _tooling_installed():
         print(
-            f"lmp-billing {given[0]}: the development tooling (embedded servers, `up`, "
+            f"lmp-billing {command}: the development tooling (embedded servers, `up`, "
             "the demo) is not installed here; in a checkout: pip install -e ./tooling",
             file=sys.stderr,
         )
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    return run(application(), given, "lmp-billing")
+    with _environment_kept(bootstrap.SERVER_VARIABLES):
+        return run(application(), given, "lmp-billing")
+
+
+@contextmanager
+def _environment_kept(names: tuple[str, ...]) -> Iterator[None]:
+    """The global options set server variables for the command (and the processes it
+    starts); a caller of ``main`` in the same process gets its environment back."""
+    before = {name: os.environ.get(name) for name in names}
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _tooling_installed() -> bool:

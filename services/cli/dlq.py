@@ -8,15 +8,15 @@ from typing import Annotated
 
 import typer
 
-from services.cli.shell import broker
+from services.cli.shell import JsonOption, broker
 
 app = typer.Typer(no_args_is_help=True)
 
 REPLAY_HELP = (
     "Republish each chosen dead letter's original bytes, with its original key, to its "
     "original topic and partition, for the processor to apply again (after a fix). "
-    "Every replayed record carries the header lmp-replayed-from: "
-    "<dead-letter topic>:<partition>:<offset>; before replaying, the original "
+    "Every replayed record carries the header lmp-replayed-from, the dead letter's "
+    "TOPIC:PARTITION:OFFSET; before replaying, the original "
     "partition is read from the original message on (from an hour before the dead "
     "letter was written) for that header, and a dead letter replayed before is "
     "refused (--offset) or skipped (--all) unless --force. --all also skips the dead "
@@ -30,11 +30,13 @@ ErrorKind = Annotated[
 
 
 @app.command(
-    "list", help="dead letters: offset, original topic partition:offset, error kind, error, id"
+    "list",
+    short_help="the dead letters: where from, error kind, error",
+    help="dead letters: offset, original topic partition:offset, error kind, error, id",
 )
 def listing(
     error_kind: ErrorKind = None,
-    as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False,
+    as_json: JsonOption = False,
 ) -> int:
     from services import ops
 

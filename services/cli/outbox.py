@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from services import bootstrap
-from services.cli.shell import broker
+from services.cli.shell import JsonOption, broker
 from services.settings import Settings
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ RETRY_HELP = (
 
 @app.command("list", help="quarantined events: id, topic, why they could not be published")
 def listing(
-    as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False,
+    as_json: JsonOption = False,
 ) -> int:
     settings = bootstrap.running_database(bootstrap.settings())
     return asyncio.run(_outbox(settings, None, as_json, []))

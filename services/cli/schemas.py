@@ -12,7 +12,16 @@ app = typer.Typer(no_args_is_help=True)
 
 
 @app.command("export", help="write a JSON Schema per message type and one of the report")
-def export(directory: Annotated[str, typer.Argument()] = "schemas/json") -> int:
+def export(
+    directory: Annotated[
+        str,
+        typer.Argument(
+            metavar="DIR",
+            help="where to write them (created if missing; default schemas/json)",
+            show_default=False,
+        ),
+    ] = "schemas/json",
+) -> int:
     from schemas.envelope import CloudEvent
     from schemas.registry import MESSAGE_TYPES
     from schemas.report import Report

@@ -7,18 +7,28 @@ import asyncio
 import signal
 import sys
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
+from typer.core import TyperArgument
 
 from services import bootstrap
 from services.adapters.catalogue import CatalogueError
 from services.settings import Settings
 
 if TYPE_CHECKING:
+    from typer._click.core import Command
+
     from services.adapters.catalogue import Catalogue
     from services.adapters.kafka_security import KafkaConnection
+
+
+JsonOption = Annotated[
+    bool,
+    typer.Option("--json", help="one JSON object per line (JSON Lines)"),
+]
+"""``--json`` of every listing: the same words and the same shape everywhere."""
 
 
 def broker() -> tuple[Settings, KafkaConnection, Catalogue]:
@@ -39,7 +49,7 @@ async def until_interrupted(run: Callable[[asyncio.Event], Awaitable[int]]) -> i
 def run(app: typer.Typer, argv: list[str] | None, prog_name: str) -> int:
     """Parse ``argv`` and run ``app``'s command; its return value is the exit status. A
     usage error is 2, as are settings that do not validate and a server that is not there."""
-    command = typer.main.get_command(app)
+    command = readable(typer.main.get_command(app))
     try:
         status = command.main(args=argv, prog_name=prog_name, standalone_mode=False)
     except typer.Exit as exc:
@@ -65,6 +75,24 @@ def run(app: typer.Typer, argv: list[str] | None, prog_name: str) -> int:
         print(f"lmp-billing: invalid settings:\n{settings_problems(exc)}", file=sys.stderr)
         return 2
     return int(status or 0)
+
+
+class _NamedArgument(TyperArgument):
+    """An argument shown by its metavar alone (``TOPIC``), as an option is."""
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        return None if self.metavar else super().display_type_rich(ctx)
+
+
+def readable(command: Command) -> Command:
+    """``command`` and its subcommands with arguments shown by their metavar (``FILE``,
+    ``KEY_ID``): typer writes an argument's type beside it (``TOPIC <list[str]>``)."""
+    for param in command.params:
+        if isinstance(param, TyperArgument) and param.metavar:
+            param.__class__ = _NamedArgument
+    for sub in getattr(command, "commands", {}).values():
+        readable(sub)
+    return command
 
 
 def settings_problems(exc: ValidationError) -> str:

@@ -79,7 +79,8 @@ def tail(
         bool,
         typer.Option(
             "--json",
-            help="one JSON object per line: topic, partition, offset, key, headers, event, error",
+            help="one JSON object per line (JSON Lines): time, topic, partition, offset, key, "
+            "headers, report_id, event, error, ...",
         ),
     ] = False,
 ) -> int:

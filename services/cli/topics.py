@@ -3,25 +3,35 @@
 from __future__ import annotations
 
 import asyncio
-import json
+import dataclasses
 import sys
 from typing import Annotated
 
 import typer
 
 from services import bootstrap
-from services.cli.shell import broker
+from services.cli.shell import JsonOption, broker
 
 app = typer.Typer(no_args_is_help=True)
 
 
 @app.command("ensure", help="create missing topics, verify partitions")
-def ensure() -> int:
+def ensure(as_json: JsonOption = False) -> int:
     from services.adapters.catalogue import ensure_topics
+    from services.ops.render import json_line
 
     _, brokers, catalogue = broker()
     created = asyncio.run(ensure_topics(catalogue, brokers))
     for topic in catalogue.topics.values():
+        if as_json:
+            row = {
+                "name": topic.name,
+                "partitions": topic.partitions,
+                "cleanup_policy": topic.cleanup_policy,
+                "created": topic.name in created,
+            }
+            print(json_line(row))
+            continue
         mark = "created" if topic.name in created else "ok"
         print(f"{topic.name:32} {topic.partitions:>3} partitions  {topic.cleanup_policy:8} {mark}")
     return 0
@@ -39,15 +49,15 @@ def ensure() -> int:
         "retained message. Exit status 1 when a topic is missing or its partitions differ."
     ),
 )
-def listing(
-    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
-) -> int:
+def listing(as_json: JsonOption = False) -> int:
     from services import ops
     from services.adapters.kafka_admin import topic_status
 
     settings, brokers, catalogue = broker()
     rows = asyncio.run(topic_status(brokers, catalogue, settings.consumer_group_prefix))
-    print(ops.status_json(rows) if as_json else ops.status_text(rows))
+    text = ops.status_json(rows) if as_json else ops.status_text(rows)
+    if text:
+        print(text)
     return 1 if any(row.missing or row.partitions_differ for row in rows) else 0
 
 
@@ -71,7 +81,7 @@ def acls(
             help="e.g. partner-portal=User:partner (repeatable)",
         ),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="the grants as JSON")] = False,
+    as_json: JsonOption = False,
 ) -> int:
     """The ACLs each party needs; with --apply, created on the broker."""
     from services.adapters.kafka_acls import AclError, UnknownParty, apply_acls, plan_acls, render
@@ -88,7 +98,10 @@ def acls(
         print(f"lmp-billing: {exc}", file=sys.stderr)
         return 2
     if as_json:
-        print(json.dumps([grant.__dict__ for grant in grants], indent=2))
+        from services.ops.render import json_line
+
+        for grant in grants:
+            print(json_line(dataclasses.asdict(grant)))
     else:
         print(render(grants))
     if not apply:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any, TextIO
@@ -22,7 +21,7 @@ from services.ops.reading import (
     read_range,
     read_records,
 )
-from services.ops.render import iso_time
+from services.ops.render import iso_time, json_line
 
 REPLAY_CLOCK_MARGIN = timedelta(hours=1)
 """Replays are looked for from this long before the dead letter was written (clock skew)."""
@@ -74,7 +73,7 @@ async def list_dead_letters(
         rows = [r for r in rows if r["error_kind"] == error_kind]
     if as_json:
         for row in rows:
-            print(json.dumps(row), file=out)
+            print(json_line(row), file=out)
         return 0
     for row in rows:
         where = position_text(row["partition"], row["offset"])

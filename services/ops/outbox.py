@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any, TextIO
 
@@ -12,6 +11,7 @@ from schemas.report import OutboxEntry
 from services.adapters.failures import describe
 from services.adapters.kafka_security import Brokers, client_kwargs
 from services.adapters.store import StoreProtocol
+from services.ops.render import json_line
 
 
 async def list_quarantined(store: StoreProtocol, as_json: bool, out: TextIO) -> int:
@@ -19,7 +19,7 @@ async def list_quarantined(store: StoreProtocol, as_json: bool, out: TextIO) -> 
     entries = await store.quarantined()
     for entry, reason in entries:
         if as_json:
-            print(json.dumps(_quarantine_row(entry, reason)), file=out)
+            print(json_line(_quarantine_row(entry, reason)), file=out)
         else:
             print(f"{entry.id}  {entry.topic}  {reason}", file=out)
     if not entries and not as_json:
@@ -32,7 +32,7 @@ def _quarantine_row(entry: OutboxEntry, reason: str) -> dict[str, Any]:
         "id": entry.id,
         "topic": entry.topic,
         "key": entry.key,
-        "bytes": len(entry.value.encode()),
+        "value_size": len(entry.value.encode()),
         "reason": reason,
     }
 

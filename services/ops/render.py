@@ -23,7 +23,13 @@ from services.ops.messages import REPLAYED_FROM, TailedMessage
 
 
 def iso_time(value: datetime) -> str:
+    """Every time a command prints: ISO 8601 in UTC, to the millisecond."""
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def json_line(row: dict[str, Any]) -> str:
+    """One object of a ``--json`` listing: a line of JSON Lines (never an array)."""
+    return json.dumps(row)
 
 
 def _actor(actor: Actor) -> str:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 from services.adapters.kafka_admin import TopicStatus
+from services.ops.render import json_line
 
 
 def status_text(rows: Sequence[TopicStatus]) -> str:
@@ -41,4 +41,5 @@ def _partitions_text(count: int) -> str:
 
 
 def status_json(rows: Sequence[TopicStatus]) -> str:
-    return json.dumps([row.model_dump(mode="json") for row in rows], indent=2)
+    """One JSON object per topic, a line each (``topics list --json``)."""
+    return "\n".join(json_line(row.model_dump(mode="json")) for row in rows)

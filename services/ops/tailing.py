@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TextIO
@@ -20,7 +19,7 @@ from services.ops.reading import (
     read_range,
     read_window,
 )
-from services.ops.render import json_object, text_line
+from services.ops.render import json_line, json_object, text_line
 
 
 @dataclass(frozen=True)
@@ -52,7 +51,7 @@ async def tail(
     def show(record: TopicRecord) -> None:
         message = read_message(record, catalogue)
         if request.filter.matches(message):
-            text = json.dumps(json_object(message)) if request.as_json else text_line(message)
+            text = json_line(json_object(message)) if request.as_json else text_line(message)
             print(text, file=out, flush=request.follow)
 
     tps = await live_topic_partitions(bootstrap, request.topics)

@@ -160,7 +160,7 @@ async def test_topics_list_shows_messages_written_and_the_group_lag_until_consum
 
     before = await lmp(system, "topics", "list", "--json")
     assert before.code == 0, before.err
-    rows = {row["contract_name"]: row for row in json.loads(before.out)}
+    rows = {row["contract_name"]: row for row in before.json_lines()}
     assert set(rows) == {name.removeprefix(system.namespace) for name in system.catalogue.topics}
     usage = rows[USAGE]
     assert usage["name"] == system.topic(USAGE)
@@ -193,6 +193,15 @@ async def test_topics_list_shows_messages_written_and_the_group_lag_until_consum
     group_line = lines[topic_line + 1].split()
     assert group_line[:2] == ["group", group]
     assert group_line[2:6] == ["committed", "3", "lag", "0"]
+
+
+async def test_topics_ensure_json_says_each_topic_exists_already(system: System) -> None:
+    result = await lmp(system, "topics", "ensure", "--json")
+    assert result.code == 0, result.err
+    rows = {row["name"]: row for row in result.json_lines()}
+    assert set(rows) == set(system.catalogue.topics)
+    assert not any(row["created"] for row in rows.values())
+    assert rows[system.topic(USAGE)]["partitions"] == 6
 
 
 async def test_topics_list_flags_missing_topics(system: System) -> None:
@@ -455,6 +464,89 @@ async def test_tail_refuses_an_unknown_topic(system: System) -> None:
     result = await lmp(system, "tail", "lmp.nothing.v1")
     assert result.code == 1
     assert "unknown topic 'lmp.nothing.v1'" in result.err
+
+
+# publish ----------------------------------------------------------------------
+
+
+async def lmp_reading(system: System, stdin: bytes, *args: str, **env: str) -> Run:
+    """``lmp-billing ARGS`` with ``stdin`` piped in, as ``example ... | publish`` does."""
+    proc = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "services.cli", *args),
+        env=environment(system, **env),
+        cwd=PROJECT_ROOT,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(stdin), timeout=60)
+    assert proc.returncode is not None
+    return Run(proc.returncode, out.decode(), err.decode())
+
+
+async def test_publish_puts_checked_events_on_the_topic_keyed_as_the_contract_says(
+    system: System,
+) -> None:
+    from cloudevents.core.bindings.kafka import KafkaMessage, from_kafka_event
+
+    month, other = Month(system), Month(system)
+    usage = [month.usage(PRODUCT_A, "sub-1", 10, 8)[1], other.usage(PRODUCT_A, "sub-2", 3, 1)[1]]
+    # Without "subject": null, which the SDK's reader refuses (an absent attribute).
+    events = [json.dumps({k: v for k, v in json.loads(u).items() if v}).encode() for u in usage]
+
+    run = await lmp_reading(
+        system, b"\n".join([events[0], b"", events[1]]) + b"\n", "publish", USAGE, "-"
+    )
+
+    assert run.code == 0, run.err
+    records = await raw_records(system, USAGE)
+    by_id = {event_id(r.value): r for r in records}
+    printed = [line.split() for line in run.out.splitlines()]
+    assert [p[3] for p in printed] == [event_id(e) for e in events]
+    for (topic, partition, offset, ident, type_), value in zip(printed, events, strict=True):
+        record = by_id[ident]
+        assert (topic, int(partition), int(offset)) == (
+            record.topic,
+            record.partition,
+            record.offset,
+        )
+        assert type_ == "lmp.usage.reported"
+        assert record.value == value
+        assert dict(record.headers) == {
+            "content-type": b"application/cloudevents+json; charset=utf-8"
+        }
+        sdk = from_kafka_event(KafkaMessage(dict(record.headers), record.key, record.value))
+        assert sdk.get_id() == ident
+    assert sorted(r.key for r in records) == sorted(
+        [month.partner.encode(), other.partner.encode()]
+    )
+
+    # The broker named by -b, over a KAFKA_BOOTSTRAP_SERVERS that names none.
+    brokers = system.servers.bootstrap_servers
+    as_json = await lmp_reading(
+        system,
+        events[0],
+        *("-b", brokers, "publish", USAGE, "--json"),
+        KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:1",
+    )
+    assert as_json.code == 0, as_json.err
+    [row] = as_json.json_lines()
+    assert (row["topic"], row["id"], row["key"], row["line"]) == (
+        system.topic(USAGE),
+        event_id(events[0]),
+        month.partner,
+        1,
+    )
+    assert row["offset"] > by_id[event_id(events[0])].offset
+
+
+async def test_publish_sends_nothing_when_a_line_is_refused(system: System) -> None:
+    month = Month(system)
+    good = month.usage(PRODUCT_A, "sub-1", 10, 8)[1]
+    run = await lmp_reading(system, good + b"\n{not json\n", "publish", USAGE)
+    assert run.code == 2
+    assert "line 2: parse: not JSON" in run.err
+    assert await raw_records(system, USAGE) == []
 
 
 # dead letters ---------------------------------------------------------------

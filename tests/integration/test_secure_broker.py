@@ -255,7 +255,7 @@ async def test_the_operators_and_the_read_apis_lag_reader_work_with_their_acls(
 
     listed = cli(system, secure_broker, "operations", "topics", "list", "--json")
     assert listed.returncode == 0, listed.stderr
-    rows = json.loads(listed.stdout)
+    rows = [json.loads(line) for line in listed.stdout.splitlines()]
     assert {row["name"] for row in rows} == set(system.catalogue.topics)
     assert not any(row["missing"] for row in rows)
     tailed = cli(system, secure_broker, "operations", "tail", "lmp.accounts.v1", "--json")

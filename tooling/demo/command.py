@@ -90,7 +90,11 @@ def demo(
     ] = 60.0,
     seed: Annotated[
         int | None,
-        typer.Option("--seed", help="the same seed plays the same month (ids stay unique per run)"),
+        typer.Option(
+            "--seed",
+            metavar="N",
+            help="the same seed plays the same month (ids stay unique per run)",
+        ),
     ] = None,
 ) -> int:
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
