@@ -23,7 +23,8 @@ from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 
 from schemas.report import OutboxEntry
 from services import ops
-from services.adapters.codec import InboundMessage, Poison, dead_letter
+from services.adapters.codec import InboundMessage, Poison
+from services.adapters.dead_letters import dead_letter
 from services.adapters.kafka_admin import topic_status
 from services.settings import PROJECT_ROOT
 from tests.harness import System, cloud_event, eventually, unique
