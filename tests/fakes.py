@@ -31,6 +31,8 @@ class FakeProducer:
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, bytes | None, bytes | None]] = []
+        self.sent_headers: list[Any] = []
+        """The headers of each record of ``sent``, in the same order."""
         self.refuse: Refusal = lambda topic, key, value: None
 
     async def send(
@@ -46,6 +48,7 @@ class FakeProducer:
         error = self.refuse(topic, key, value)
         if error is None:
             self.sent.append((topic, key, value))
+            self.sent_headers.append(headers)
             future.set_result(None)
         else:
             future.set_exception(error)
