@@ -47,9 +47,12 @@ class Unreadable:
     error: str
 
 
-def normalise(headers: Sequence[tuple[str, bytes]] | None) -> Headers:
-    """Headers as a consumer hands them (aiokafka's tuple, faust's list, or None)."""
-    return tuple(headers) if headers else ()
+def normalise(headers: Sequence[tuple[str, bytes | None]] | None) -> Headers:
+    """Headers as a consumer hands them (aiokafka's tuple, faust's list, or None); a
+    header may have a null value on the wire, read as empty."""
+    if not headers:
+        return ()
+    return tuple((name, b"" if value is None else value) for name, value in headers)
 
 
 def _media_type(content_type: str) -> tuple[str, dict[str, str]]:

@@ -24,6 +24,7 @@ from services.adapters.cloudevents_binding import (
     Mode,
     Unreadable,
     content_mode,
+    normalise,
 )
 from services.adapters.codec import Decoded, InboundMessage, Poison, Tombstone, decode, decode_on
 from services.adapters.dead_letters import dead_letter, original_headers
@@ -290,6 +291,13 @@ def test_binary_data_that_is_not_one_json_object_is_a_dead_letter(
     found = poison(inbound(usage, KafkaMessage(message.headers, None, value)))
     assert (found.kind, found.message_id) == (kind, f"id-{usage}")
     assert fragment in found.error
+
+
+def test_a_header_with_a_null_value_is_read_as_empty() -> None:
+    message = to_binary(sdk_event("lmp.usage.reported"), JSONFormat())
+    headers = normalise([*message.headers.items(), ("ce_note", None)])
+    result = decoded(InboundMessage("lmp.usage.v1", 0, 1, None, message.value, 0, headers))
+    assert result.envelope.model_extra == {"note": ""}
 
 
 def test_a_tombstone_stays_a_tombstone_whatever_its_headers() -> None:
