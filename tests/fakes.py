@@ -44,6 +44,9 @@ class FakeProducer:
         timestamp: float | None,
         headers: Any,
     ) -> asyncio.Future[None]:
+        if headers is not None and not isinstance(headers, list):
+            # As aiokafka's compiled record builder answers (faust passes them on as given).
+            raise TypeError(f"Expected list, got {type(headers).__name__}")
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         error = self.refuse(topic, key, value)
         if error is None:

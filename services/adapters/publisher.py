@@ -86,7 +86,9 @@ class Publisher:
         pending: list[tuple[int, Any]] = []
         for i, (topic, key, value) in enumerate(records):
             try:
-                sent = await producer.send(topic, key, value, None, None, STRUCTURED_HEADERS)
+                # A list: aiokafka's compiled record builder refuses any other sequence.
+                headers = list(STRUCTURED_HEADERS)
+                sent = await producer.send(topic, key, value, None, None, headers)
                 pending.append((i, sent))
             except Exception as exc:
                 outcomes[i] = exc

@@ -20,6 +20,9 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
+from cloudevents.core.bindings.kafka import KafkaMessage, to_binary
+from cloudevents.core.formats.json import JSONFormat
+from cloudevents.core.v1.event import CloudEvent as SdkEvent
 
 from schemas.report import OutboxEntry
 from services import ops
@@ -124,9 +127,10 @@ def letter_record(
     *,
     where: tuple[int, int] = (0, 0),
     max_bytes: int = 512 * 1024,
+    headers: tuple[tuple[str, bytes], ...] = (),
 ) -> tuple[bytes | None, bytes]:
     """Key and value of a dead letter as a processor writes one."""
-    message = InboundMessage(system.topic(contract_topic), *where, key, value)
+    message = InboundMessage(system.topic(contract_topic), *where, key, value, 0, headers)
     return dead_letter(Poison(message, kind, f"{kind} (test)", None), "test", max_bytes)
 
 
@@ -459,6 +463,60 @@ async def test_tail_refuses_an_unknown_topic(system: System) -> None:
 
 
 # dead letters ---------------------------------------------------------------
+
+
+async def test_binary_mode_records_are_decoded_by_tail_and_dlq_and_replayed_with_headers(
+    system: System,
+) -> None:
+    month = Month(system)
+    good = sdk_usage(month, "ok-1", provisioned=3)
+    bad = sdk_usage(month, "bad-1", provisioned=-1)
+    key = month.partner.encode()
+    await send(system, USAGE, key, good.value, headers=list(good.headers.items()))
+    original = await send(system, USAGE, key, bad.value, headers=list(bad.headers.items()))
+    where = (original.partition, original.offset)
+    headers = tuple(bad.headers.items())
+    await send(
+        system,
+        DLQ,
+        *letter_record(system, USAGE, key, bad.value, "schema", where=where, headers=headers),
+    )
+
+    tailed = await lmp(system, "tail", USAGE, "--json")
+    assert tailed.code == 0, tailed.err
+    by_id = {row["event"]["id"]: row for row in tailed.json_lines()}
+    assert by_id["ok-1"]["error"] is None
+    assert by_id["ok-1"]["event"]["data"]["provisioned_units"] == 3
+    assert by_id["ok-1"]["headers"]["ce_specversion"] == "1.0"
+    assert by_id["bad-1"]["error"].startswith("schema: lmp.usage.reported: provisioned_units")
+    [letter] = (await lmp(system, "tail", DLQ, "--json")).json_lines()
+    assert letter["original"]["event"]["id"] == "bad-1"
+    assert letter["original"]["headers"]["ce_type"] == "lmp.usage.reported"
+    text = await lmp(system, "tail", DLQ)
+    assert (
+        f"{system.topic(USAGE)} {original.partition}:{original.offset} lmp.usage.reported bad-1"
+        in text.out
+    )
+
+    replayed = await lmp(system, "dlq", "replay", "--offset", "0")
+    assert replayed.code == 0, replayed.err
+    copy = [r for r in await raw_records(system, USAGE) if r.offset > original.offset]
+    marker = f"{system.topic(DLQ)}:0:0".encode()
+    assert [list(r.headers) for r in copy] == [[*headers, ("lmp-replayed-from", marker)]]
+    assert copy[0].value == bad.value
+
+
+def sdk_usage(month: Month, id_: str, provisioned: int) -> KafkaMessage:
+    data = {
+        "partner_id": month.partner,
+        "cycle": CYCLE,
+        "product_id": PRODUCT_A,
+        "subscription_id": "s-1",
+        "provisioned_units": provisioned,
+        "observed_at": "2026-10-20T10:00:00Z",
+    }
+    attributes = {"id": id_, "source": "tests", "type": "lmp.usage.reported"}
+    return to_binary(SdkEvent(attributes=attributes, data=data), JSONFormat())
 
 
 async def test_dlq_replay_puts_the_original_bytes_back_and_refuses_a_second_replay(

@@ -349,7 +349,7 @@ def test_over_the_cap_the_value_goes_first_and_the_headers_after_it() -> None:
 async def test_every_published_record_is_structured_with_its_content_type() -> None:
     producer = FakeProducer()
     await Publisher(lambda: producer).publish([("t", b"k", b"{}")])
-    assert producer.sent_headers == [STRUCTURED_HEADERS]
+    assert producer.sent_headers == [list(STRUCTURED_HEADERS)]
 
 
 async def test_dead_letters_with_and_without_a_subject_parse_with_the_sdk() -> None:
