@@ -26,6 +26,7 @@ from cloudevents.core.v1.event import CloudEvent as SdkEvent
 
 from schemas.report import OutboxEntry
 from services import ops
+from services.adapters.cloudevents_binding import STRUCTURED_CONTENT_TYPE
 from services.adapters.codec import InboundMessage, Poison
 from services.adapters.dead_letters import dead_letter
 from services.adapters.kafka_admin import topic_status
@@ -799,6 +800,8 @@ async def test_outbox_list_and_retry_publish_quarantined_events(system: System) 
         (first.key.encode(), first.value.encode()),
         (second.key.encode(), second.value.encode()),
     ]
+    structured = ("content-type", STRUCTURED_CONTENT_TYPE.encode())
+    assert [list(r.headers) for r in published] == [[structured]] * 2
 
 
 async def test_outbox_commands_need_a_database(system: System, tmp_path: Path) -> None:
