@@ -109,7 +109,7 @@ def content_mode(headers: Headers) -> Mode | Unreadable:
         media, params = _media_type(content_type)
         if media.startswith("application/cloudevents-batch"):
             return Unreadable(
-                "parse", "batch content mode is not part of the Kafka binding: one event a record"
+                "parse", "batch content mode is not part of the Kafka binding: one event per record"
             )
         if media == STRUCTURED_JSON:
             return _utf8_charset(params, "a structured event") or Mode.STRUCTURED
