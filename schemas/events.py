@@ -116,12 +116,22 @@ class BillingSubmitted(BaseModel):
     version: int
 
 
+class RecordHeader(BaseModel):
+    """One header of a Kafka record, its value as text when UTF-8, else in base64."""
+
+    name: str
+    value: str | None = None
+    value_base64: str | None = None
+
+
 class DeadLetter(BaseModel):
     """A message that could not be applied, with where it came from and why.
 
     The original bytes are kept once: as text when they are UTF-8 (``value``), else in
     base64 (``value_base64``). Over the size cap neither is kept (``value_omitted``): the
     record is then read at its origin (topic, partition, offset) while the topic retains it.
+    The original headers (a binary-mode event's attributes) are kept too, in order; only
+    when they alone pass the cap are they left out as well (``headers_omitted``).
     """
 
     topic: str
@@ -141,3 +151,9 @@ class DeadLetter(BaseModel):
     error: str
     processor: str
     message_id: str | None = None
+    headers: list[RecordHeader] = Field(
+        default_factory=list, description="the original record's headers, in order"
+    )
+    headers_omitted: bool = Field(
+        default=False, description="over the size cap: read them at topic, partition, offset"
+    )

@@ -22,6 +22,7 @@ import faust
 from mode import Service
 
 from services.adapters.catalogue import Catalogue
+from services.adapters.cloudevents_binding import normalise
 from services.adapters.codec import InboundMessage
 from services.adapters.faust_app import IdempotentApp
 from services.adapters.kafka_admin import group_name
@@ -286,6 +287,7 @@ def _attach_agent(
                     key=e.message.key,
                     value=e.message.value,
                     timestamp_ms=int((e.message.timestamp or 0) * 1000),
+                    headers=normalise(e.message.headers),
                 )
                 for e in events
             ]

@@ -31,6 +31,8 @@ class FakeProducer:
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, bytes | None, bytes | None]] = []
+        self.sent_headers: list[Any] = []
+        """The headers of each record of ``sent``, in the same order."""
         self.refuse: Refusal = lambda topic, key, value: None
 
     async def send(
@@ -42,10 +44,14 @@ class FakeProducer:
         timestamp: float | None,
         headers: Any,
     ) -> asyncio.Future[None]:
+        if headers is not None and not isinstance(headers, list):
+            # As aiokafka's compiled record builder answers (faust passes them on as given).
+            raise TypeError(f"Expected list, got {type(headers).__name__}")
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         error = self.refuse(topic, key, value)
         if error is None:
             self.sent.append((topic, key, value))
+            self.sent_headers.append(headers)
             future.set_result(None)
         else:
             future.set_exception(error)

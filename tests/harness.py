@@ -159,9 +159,20 @@ class System:
         return tail(self.workdir / f"{name}.log", lines)
 
     async def publish(self, contract_topic: str, records: list[tuple[bytes | None, bytes]]) -> None:
+        await self.publish_with_headers(contract_topic, [(k, v, []) for k, v in records])
+
+    async def publish_with_headers(
+        self,
+        contract_topic: str,
+        records: list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]],
+    ) -> None:
+        """(key, value, headers) records, e.g. CloudEvents in binary content mode."""
         producer = await self.producer()
         topic = self.topic(contract_topic)
-        futures = [await producer.send(topic, value, key=key) for key, value in records]
+        futures = [
+            await producer.send(topic, value, key=key, headers=headers or None)
+            for key, value, headers in records
+        ]
         await asyncio.gather(*futures)
 
     async def producer(self) -> AIOKafkaProducer:
@@ -209,6 +220,7 @@ class System:
                             "offset": rec.offset,
                             "value": json.loads(rec.value) if rec.value is not None else None,
                             "raw": rec.value,
+                            "headers": list(rec.headers),
                         }
                     )
         return list(seen)

@@ -7,6 +7,7 @@ margin unlocked by a code), region EMEA in EUR.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,6 +21,7 @@ PRODUCT_A = "TM-WFBS"  # list 10.00, standard margin 0.20, a code unlocks the un
 PRODUCT_B = "TM-EMAIL"  # list 20.00, standard margin 0.10, a code unlocks the margin
 
 Record = tuple[bytes | None, bytes]
+Publish = Callable[[str, list[Record]], Awaitable[None]]
 
 
 def utc(text: str) -> datetime:
@@ -37,7 +39,12 @@ class Month:
     distributor: str = field(default_factory=lambda: unique("D-"))
     other_distributor: str = field(default_factory=lambda: unique("D-"))
     code: str = field(default_factory=lambda: unique("BDN-"))
+    publish: Publish | None = None
+    """How the month's records are published; by default structured, without headers."""
     _actions: int = 0
+
+    async def send(self, contract_topic: str, records: list[Record]) -> None:
+        await (self.publish or self.system.publish)(contract_topic, records)
 
     @property
     def report_id(self) -> str:
@@ -125,10 +132,10 @@ class Month:
 
     async def open(self, now: datetime) -> dict[str, Any]:
         """Publish accounts, prices and usage; wait until the report is open and priced."""
-        await self.system.publish("lmp.accounts.v1", self.accounts())
-        await self.system.publish("lmp.pricing.v1", self.pricing(now))
+        await self.send("lmp.accounts.v1", self.accounts())
+        await self.send("lmp.pricing.v1", self.pricing(now))
         await eventually(self._known)
-        await self.system.publish("lmp.usage.v1", self.standard_usage())
+        await self.send("lmp.usage.v1", self.standard_usage())
         return await self.report_where(
             lambda r: (
                 not r["account_pending"]
@@ -160,7 +167,7 @@ class Month:
 
     async def partner_does(self, type_: str, data: dict[str, Any] | None = None) -> str:
         action_id, record = self.action(f"lmp.partner.{type_}", self.partner, data)
-        await self.system.publish("lmp.partner-actions.v1", [record])
+        await self.send("lmp.partner-actions.v1", [record])
         return action_id
 
     async def distributor_does(
@@ -169,12 +176,12 @@ class Month:
         action_id, record = self.action(
             f"lmp.distributor.{type_}", account or self.distributor, data
         )
-        await self.system.publish("lmp.distributor-actions.v1", [record])
+        await self.send("lmp.distributor-actions.v1", [record])
         return action_id
 
     async def trendmicro_does(self, type_: str, data: dict[str, Any] | None = None) -> str:
         action_id, record = self.action(f"lmp.trendmicro.{type_}", "trendmicro", data)
-        await self.system.publish("lmp.trendmicro-responses.v1", [record])
+        await self.send("lmp.trendmicro-responses.v1", [record])
         return action_id
 
     # reading back -------------------------------------------------------------

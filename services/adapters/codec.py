@@ -1,34 +1,35 @@
-"""Bytes on a topic <-> validated models: CloudEvents in, CloudEvents out, dead letters.
+"""Bytes on a topic <-> validated models: CloudEvents in, CloudEvents out.
 
-``decode`` accepts any record at all — null value or key, any bytes, any JSON — and
-answers with a decoded message, a tombstone (on a compacted topic) or a poison with a
-reason; it never raises. Dead letters are a pure function of the record and the
-reason, so a record dead-lettered twice yields the same event id and the same bytes.
+``decode`` accepts any record at all — null value or key, any bytes, any JSON, any
+headers, structured or binary content mode (``cloudevents_binding``) — and answers with
+a decoded message, a tombstone (on a compacted topic) or a poison with a reason; it
+never raises. A poison becomes a dead letter (``dead_letters``).
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from schemas.envelope import CloudEvent, RawCloudEvent
-from schemas.events import DeadLetter
 from schemas.registry import MESSAGE_TYPES
 from schemas.report import OutboxEntry
 from services.adapters.catalogue import Catalogue
+from services.adapters.cloudevents_binding import (
+    Headers,
+    Mode,
+    Unreadable,
+    binary_envelope,
+    content_mode,
+    structured_hint,
+)
 from services.domain.events import DomainEvent
 from services.domain.ids import payload_hash
 
-DEAD_LETTER_TYPE = "lmp.dead-letter"
-KEY_CAP = 1024
-"""Keys longer than this are not copied into a dead letter (its pointer finds them)."""
-ERROR_CAP = 2000
 MESSAGE_ID_CAP = 300
 
 
@@ -46,6 +47,7 @@ class InboundMessage:
     key: bytes | None
     value: bytes | None
     timestamp_ms: int = 0
+    headers: Headers = ()
     decoded: Decoded | Tombstone | Poison | None = field(default=None, compare=False, repr=False)
 
 
@@ -114,10 +116,9 @@ def decode(
             else f"{message.topic} is not compacted"
         )
         return Poison(message, "tombstone", f"null value (tombstone): {why}")
-    try:
-        envelope = RawCloudEvent.model_validate_json(message.value)
-    except ValidationError as exc:
-        return _envelope_poison(message, message.value, exc)
+    envelope = read_envelope(message, message.value)
+    if isinstance(envelope, Poison):
+        return envelope
     if envelope.type not in allowed_types:
         return Poison(
             message,
@@ -132,7 +133,37 @@ def decode(
     return Decoded(message, envelope, data, payload_hash(envelope.type, data))
 
 
-def _envelope_poison(message: InboundMessage, value: bytes, exc: ValidationError) -> Poison:
+def read_envelope(message: InboundMessage, value: bytes) -> RawCloudEvent | Poison:
+    """The envelope of a record in either content mode (a binary one is first put
+    together as the structured JSON it stands for, so both validate alike)."""
+    mode = content_mode(message.headers)
+    if mode is Mode.BINARY:
+        binary = binary_envelope(message.headers, value)
+        if isinstance(binary, Unreadable):
+            return Poison(message, binary.kind, binary.error, _header_id(message.headers))
+        value = binary
+    elif isinstance(mode, Unreadable):
+        return Poison(message, mode.kind, mode.error, _header_id(message.headers))
+    try:
+        return RawCloudEvent.model_validate_json(value)
+    except ValidationError as exc:
+        poison = _envelope_poison(message, value, exc, binary=mode is Mode.BINARY)
+        hint = "" if mode is Mode.BINARY else structured_hint(message.headers)
+        return Poison(message, poison.kind, poison.error + hint, poison.message_id)
+
+
+def _header_id(headers: Headers) -> str | None:
+    """A binary-mode record's ``ce_id``, for a dead letter of one that cannot be read."""
+    for name, raw in headers:
+        if name.lower() == "ce_id":
+            text = raw.decode("utf-8", errors="replace")[:MESSAGE_ID_CAP]
+            return text or None
+    return None
+
+
+def _envelope_poison(
+    message: InboundMessage, value: bytes, exc: ValidationError, *, binary: bool = False
+) -> Poison:
     """Tell bytes that are not JSON from JSON that is not a CloudEvent."""
     if any(err["type"] == "json_invalid" for err in exc.errors()):
         try:
@@ -145,7 +176,8 @@ def _envelope_poison(message: InboundMessage, value: bytes, exc: ValidationError
     except ValidationError:
         raw_id = None
     message_id = raw_id[:MESSAGE_ID_CAP] if isinstance(raw_id, str) and raw_id else None
-    return Poison(message, "schema", f"not a CloudEvent: {_errors(exc)}", message_id)
+    what = "not a CloudEvent (binary mode: ce_* headers and data)" if binary else "not a CloudEvent"
+    return Poison(message, "schema", f"{what}: {_errors(exc)}", message_id)
 
 
 def decode_on(message: InboundMessage, catalogue: Catalogue) -> Decoded | Tombstone | Poison:
@@ -173,6 +205,8 @@ def decode_ahead(batch: Sequence[InboundMessage], catalogue: Catalogue) -> None:
 def cloud_event_json(
     *, id_: str, type_: str, source: str, subject: str | None, time: datetime, data: BaseModel
 ) -> str:
+    """A structured-mode CloudEvent; an event without a subject has no ``subject`` (an
+    attribute is never null or empty in CloudEvents, and the SDK refuses one that is)."""
     event: CloudEvent[dict[str, Any]] = CloudEvent(
         id=id_,
         source=source,
@@ -181,7 +215,7 @@ def cloud_event_json(
         time=time,
         data=data.model_dump(mode="json"),
     )
-    return event.model_dump_json()
+    return event.model_dump_json(exclude=None if subject else {"subject"})
 
 
 def outbox_entry(event: DomainEvent, topic: str, source: str) -> OutboxEntry:
@@ -195,102 +229,3 @@ def outbox_entry(event: DomainEvent, topic: str, source: str) -> OutboxEntry:
         data=event.data,
     )
     return OutboxEntry(id=event.id, topic=topic, key=event.subject or event.id, value=value)
-
-
-# dead letters ---------------------------------------------------------------
-
-
-def dead_letter_id(poison: Poison) -> str:
-    """The record's coordinates and why: the same record refused for the same reason is
-    the same dead letter; a ``processing_error`` (an exception's text, which may differ
-    from one delivery to the next) also names a digest of its reason."""
-    message = poison.message
-    ident = f"dead-letter/{message.topic}/{message.partition}/{message.offset}/{poison.kind}"
-    if poison.kind == "processing_error":
-        ident += "/" + hashlib.sha256(poison.error.encode()).hexdigest()[:12]
-    return ident
-
-
-def record_time(message: InboundMessage) -> datetime:
-    """The record's own timestamp (milliseconds): what makes a dead letter reproducible."""
-    try:
-        return datetime.fromtimestamp(max(message.timestamp_ms, 0) / 1000, UTC)
-    except (OverflowError, OSError, ValueError):
-        return datetime.fromtimestamp(0, UTC)
-
-
-def _text_or_base64(raw: bytes) -> tuple[str | None, str | None]:
-    try:
-        return raw.decode("utf-8"), None
-    except UnicodeDecodeError:
-        return None, base64.b64encode(raw).decode()
-
-
-def dead_letter(poison: Poison, processor: str, max_bytes: int) -> tuple[bytes | None, bytes]:
-    """Key and value of the dead-letter record, at most ``max_bytes`` of value.
-
-    The original bytes are copied once; when that would pass the cap they are left out
-    and the letter points at their origin. Same record and reason, same bytes.
-    """
-    message = poison.message
-    short_key = message.key is not None and len(message.key) <= KEY_CAP
-    key_text, key_b64 = _text_or_base64(message.key) if short_key and message.key else (None, None)
-    value_text, value_b64 = (
-        _text_or_base64(message.value) if message.value is not None else (None, None)
-    )
-    fields: dict[str, Any] = {
-        "topic": message.topic,
-        "partition": message.partition,
-        "offset": message.offset,
-        "key": key_text if short_key else None,
-        "key_base64": key_b64,
-        "value": value_text,
-        "value_base64": value_b64,
-        "value_size": None if message.value is None else len(message.value),
-        "error_kind": poison.kind,
-        "error": poison.error[:ERROR_CAP],
-        "processor": processor,
-        "message_id": (poison.message_id or None) and poison.message_id[:MESSAGE_ID_CAP],
-    }
-    value = _dead_letter_json(poison, processor, fields, "")
-    if len(value) > max_bytes:
-        omitted = {**fields, "value": None, "value_base64": None, "value_omitted": True}
-        value = _dead_letter_json(poison, processor, omitted, "")
-    return (message.key if short_key else None), value
-
-
-def minimal_dead_letter(poison: Poison, processor: str) -> tuple[bytes | None, bytes]:
-    """The smallest dead letter there is: where the record is and why (its own id)."""
-    message = poison.message
-    fields: dict[str, Any] = {
-        "topic": message.topic,
-        "partition": message.partition,
-        "offset": message.offset,
-        "value_size": None if message.value is None else len(message.value),
-        "value_omitted": True,
-        "error_kind": poison.kind,
-        "error": poison.error[:200],
-        "processor": processor,
-    }
-    return None, _dead_letter_json(poison, processor, fields, "/minimal")
-
-
-def _dead_letter_json(poison: Poison, processor: str, fields: dict[str, Any], suffix: str) -> bytes:
-    message = poison.message
-    return cloud_event_json(
-        id_=dead_letter_id(poison) + suffix,
-        type_=DEAD_LETTER_TYPE,
-        source=f"lmp-billing/{processor}",
-        subject=fields.get("message_id"),
-        time=record_time(message),
-        data=DeadLetter.model_validate(fields),
-    ).encode()
-
-
-def original_bytes(letter: DeadLetter) -> bytes | None:
-    """The original value a dead letter carries, or None (tombstone, or left out)."""
-    if letter.value_base64 is not None:
-        return base64.b64decode(letter.value_base64)
-    if letter.value is not None:
-        return letter.value.encode()
-    return None

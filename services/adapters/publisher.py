@@ -20,7 +20,9 @@ from aiokafka import AIOKafkaProducer
 
 from schemas.report import OutboxEntry, Report
 from services.adapters.catalogue import Catalogue
-from services.adapters.codec import Poison, dead_letter, minimal_dead_letter, outbox_entry
+from services.adapters.cloudevents_binding import STRUCTURED_HEADERS
+from services.adapters.codec import Poison, outbox_entry
+from services.adapters.dead_letters import dead_letter, minimal_dead_letter
 from services.adapters.failures import describe, is_transient
 from services.adapters.store import StoreProtocol
 from services.domain.events import DomainEvent
@@ -30,7 +32,7 @@ log = logging.getLogger(__name__)
 DEAD_LETTER_TOPIC = "lmp.dead-letter.v1"
 
 Record = tuple[str, bytes | None, bytes]
-"""(topic, key, value)"""
+"""(topic, key, value): a CloudEvent in structured mode, sent with ``STRUCTURED_HEADERS``"""
 
 
 class Producer(Protocol):
@@ -60,7 +62,9 @@ class AiokafkaProducer:
         timestamp: float | None,
         headers: Any,
     ) -> Any:
-        return await self._producer.send(topic, value=value, key=key, partition=partition)
+        return await self._producer.send(
+            topic, value=value, key=key, partition=partition, headers=headers
+        )
 
 
 class Publisher:
@@ -82,7 +86,10 @@ class Publisher:
         pending: list[tuple[int, Any]] = []
         for i, (topic, key, value) in enumerate(records):
             try:
-                pending.append((i, await producer.send(topic, key, value, None, None, None)))
+                # A list: aiokafka's compiled record builder refuses any other sequence.
+                headers = list(STRUCTURED_HEADERS)
+                sent = await producer.send(topic, key, value, None, None, headers)
+                pending.append((i, sent))
             except Exception as exc:
                 outcomes[i] = exc
         if pending:

@@ -6,12 +6,14 @@ import base64
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from schemas.envelope import RawCloudEvent
 from schemas.events import DeadLetter
 from services.adapters.catalogue import Catalogue
-from services.adapters.codec import Decoded, InboundMessage, Tombstone, decode, original_bytes
+from services.adapters.cloudevents_binding import Headers
+from services.adapters.codec import Decoded, InboundMessage, Tombstone, decode, read_envelope
+from services.adapters.dead_letters import original_bytes, original_headers
 from services.domain.ids import report_id
 from services.ops.reading import TopicRecord
 
@@ -75,7 +77,13 @@ def read_message(record: TopicRecord, catalogue: Catalogue) -> TailedMessage:
     allowed = frozenset(spec.types if spec is not None else ())
     compacted = spec is not None and spec.cleanup_policy == "compact"
     inbound = InboundMessage(
-        record.topic, record.partition, record.offset, record.key, record.value, record.timestamp_ms
+        record.topic,
+        record.partition,
+        record.offset,
+        record.key,
+        record.value,
+        record.timestamp_ms,
+        record.headers,
     )
     result = decode(inbound, allowed, compacted=compacted)
     if isinstance(result, Decoded):
@@ -83,17 +91,16 @@ def read_message(record: TopicRecord, catalogue: Catalogue) -> TailedMessage:
         return TailedMessage(record, result.envelope, result.data, None, original)
     if isinstance(result, Tombstone):
         return TailedMessage(record, None, None, None, tombstone=True)
-    return TailedMessage(record, _envelope(record.value), None, f"{result.kind}: {result.error}")
+    envelope = _envelope(inbound)
+    return TailedMessage(record, envelope, None, f"{result.kind}: {result.error}")
 
 
-def _envelope(value: bytes | None) -> RawCloudEvent | None:
+def _envelope(inbound: InboundMessage) -> RawCloudEvent | None:
     """The envelope of a message whose data did not pass, when there is one."""
-    if value is None:
+    if inbound.value is None:
         return None
-    try:
-        return RawCloudEvent.model_validate_json(value)
-    except ValidationError:
-        return None
+    envelope = read_envelope(inbound, inbound.value)
+    return envelope if isinstance(envelope, RawCloudEvent) else None
 
 
 def letter_bytes(letter: DeadLetter, record_key: bytes | None) -> tuple[bytes | None, bytes | None]:
@@ -110,14 +117,18 @@ def letter_bytes(letter: DeadLetter, record_key: bytes | None) -> tuple[bytes | 
 def _original(record: TopicRecord, data: BaseModel, catalogue: Catalogue) -> TailedMessage | None:
     if not isinstance(data, DeadLetter):
         return None
+    headers: Headers = ()
     try:
         key, value = letter_bytes(data, record.key)
+        headers = original_headers(data)
     except ValueError as exc:
         key, value = record.key, None
         broken: str | None = f"the dead letter's base64 does not decode: {exc}"
     else:
         broken = _omitted_text(data) if data.value_omitted else None
-    source = TopicRecord(data.topic, data.partition, data.offset, record.timestamp_ms, key, value)
+    source = TopicRecord(
+        data.topic, data.partition, data.offset, record.timestamp_ms, key, value, headers
+    )
     if broken is not None:
         return TailedMessage(source, None, None, broken)
     return read_message(source, catalogue)

@@ -8,6 +8,7 @@ from typing import Any, TextIO
 from aiokafka import AIOKafkaProducer
 
 from schemas.report import OutboxEntry
+from services.adapters.cloudevents_binding import STRUCTURED_HEADERS
 from services.adapters.failures import describe
 from services.adapters.kafka_security import Brokers, client_kwargs
 from services.adapters.store import StoreProtocol
@@ -76,7 +77,7 @@ async def _retry_one(
 ) -> bool:
     try:
         sent = await producer.send_and_wait(
-            entry.topic, entry.value.encode(), key=entry.key.encode()
+            entry.topic, entry.value.encode(), key=entry.key.encode(), headers=[*STRUCTURED_HEADERS]
         )
     except Exception as exc:
         reason = describe(exc)

@@ -17,6 +17,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.adapters.catalogue import Catalogue
+from services.adapters.cloudevents_binding import normalise
 from services.adapters.kafka_admin import live_partitions
 from services.adapters.kafka_security import Brokers, client_kwargs
 
@@ -154,10 +155,16 @@ async def read_range(
 
 
 def topic_record(rec: Any) -> TopicRecord:
-    """An aiokafka ``ConsumerRecord`` as a ``TopicRecord`` (a null value stays None)."""
-    headers = tuple(rec.headers or ())
+    """An aiokafka ``ConsumerRecord`` as a ``TopicRecord`` (a null value stays None; a
+    header's null value reads as empty)."""
     return TopicRecord(
-        rec.topic, rec.partition, rec.offset, rec.timestamp, rec.key, rec.value, headers
+        rec.topic,
+        rec.partition,
+        rec.offset,
+        rec.timestamp,
+        rec.key,
+        rec.value,
+        normalise(rec.headers),
     )
 
 

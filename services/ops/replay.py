@@ -10,6 +10,8 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 
 from schemas.events import DeadLetter
 from services.adapters.catalogue import Catalogue
+from services.adapters.cloudevents_binding import Headers
+from services.adapters.dead_letters import original_headers
 from services.adapters.kafka_security import Brokers, client_kwargs
 from services.adapters.publisher import DEAD_LETTER_TOPIC
 from services.ops.letters import (
@@ -142,13 +144,21 @@ async def _not_replayed(
 
 @dataclass(frozen=True)
 class Replay:
-    """What replaying one dead letter publishes: the original key and value (None: a
-    tombstone), and whether they were read back at the origin (the letter left them out)."""
+    """What replaying one dead letter publishes: the original key, value (None: a
+    tombstone) and headers (a binary-mode event's attributes), and whether they were read
+    back at the origin (the letter left them out)."""
 
     message: TailedMessage
     key: bytes | None
     value: bytes | None
+    headers: Headers = ()
     from_origin: bool = False
+
+    def replay_headers(self) -> list[tuple[str, bytes]]:
+        """The original headers, and where the copy comes from (instead of where an
+        earlier replay came from, when the original was itself a replay)."""
+        marker = marker_of(self.message).encode()
+        return [*((k, v) for k, v in self.headers if k != REPLAYED_FROM), (REPLAYED_FROM, marker)]
 
 
 async def _replays(
@@ -176,17 +186,18 @@ def _replay(
     """The replay of one dead letter, or why there is none; ``original`` is the record at
     its origin and ``retained`` what the origin's partition holds (for a left-out value)."""
     letter = letter_of(message)
-    if letter.value_omitted:
+    if letter.value_omitted:  # (headers are left out only after the value)
         if original is None:
             return _gone(letter, retained)
-        return Replay(message, original.key, original.value, from_origin=True)
+        return Replay(message, original.key, original.value, original.headers, from_origin=True)
     try:
         key, value = letter_bytes(letter, message.record.key)
+        headers = original_headers(letter)
     except ValueError as exc:
         return f"its base64 does not decode: {exc}"
     if value is None and letter.value_size is not None:
         return f"it carries none of the original's {letter.value_size} bytes"
-    return Replay(message, key, value)
+    return Replay(message, key, value, headers)
 
 
 def _gone(letter: DeadLetter, retained: tuple[int, int] | None) -> str:
@@ -213,7 +224,7 @@ async def _publish_replays(bootstrap: Brokers, replays: Sequence[Replay], out: T
                 replay.value,
                 key=replay.key,
                 partition=letter.partition,
-                headers=[(REPLAYED_FROM, marker_of(replay.message).encode())],
+                headers=replay.replay_headers(),
             )
             size = "a tombstone" if replay.value is None else f"{len(replay.value)} bytes"
             read = ", read back at the origin" if replay.from_origin else ""

@@ -27,6 +27,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import CommitFailedError, KafkaError
 from mode import Service
 
+from services.adapters.cloudevents_binding import normalise
 from services.adapters.codec import InboundMessage
 from services.adapters.failures import is_transient
 from services.adapters.kafka_security import kafka_connection
@@ -218,6 +219,7 @@ class BulkConsumer(Service):
                         key=r.key,
                         value=r.value,
                         timestamp_ms=r.timestamp,
+                        headers=normalise(r.headers),
                     )
                     for r in records
                 )

@@ -11,7 +11,10 @@ import asyncio
 from datetime import UTC, datetime
 
 import pytest
+from cloudevents.core.bindings.kafka import KafkaMessage, from_kafka
+from cloudevents.core.formats.json import JSONFormat
 
+from services.adapters.cloudevents_binding import STRUCTURED_CONTENT_TYPE
 from services.processors.timer import DeadlineTimer
 from tests.harness import System, cloud_event, eventually
 from tests.scenario import CYCLE, PRODUCT_A, PRODUCT_B, Month, utc
@@ -88,6 +91,15 @@ async def test_reminders_then_automatic_submission_with_penalties(running: Syste
             "amount_added": "16.00",
         }
     ]
+    # As every outbound record: structured mode with its content type (issue 15).
+    [record] = [
+        r
+        for r in await running.read_all("lmp.penalties.v1")
+        if r["value"]["subject"] == month.report_id
+    ]
+    assert dict(record["headers"])["content-type"] == STRUCTURED_CONTENT_TYPE.encode()
+    message = KafkaMessage(dict(record["headers"]), record["key"], record["raw"])
+    assert from_kafka(message, JSONFormat()).get_data() == penalties[0]["data"]
     doc = await month.report()
     assert doc is not None
     assert (doc["status"], doc["submission_kind"], doc["needs_review"]) == (

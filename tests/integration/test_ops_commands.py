@@ -20,10 +20,15 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
+from cloudevents.core.bindings.kafka import KafkaMessage, to_binary
+from cloudevents.core.formats.json import JSONFormat
+from cloudevents.core.v1.event import CloudEvent as SdkEvent
 
 from schemas.report import OutboxEntry
 from services import ops
-from services.adapters.codec import InboundMessage, Poison, dead_letter
+from services.adapters.cloudevents_binding import STRUCTURED_CONTENT_TYPE
+from services.adapters.codec import InboundMessage, Poison
+from services.adapters.dead_letters import dead_letter
 from services.adapters.kafka_admin import topic_status
 from services.settings import PROJECT_ROOT
 from tests.harness import System, cloud_event, eventually, unique
@@ -123,9 +128,10 @@ def letter_record(
     *,
     where: tuple[int, int] = (0, 0),
     max_bytes: int = 512 * 1024,
+    headers: tuple[tuple[str, bytes], ...] = (),
 ) -> tuple[bytes | None, bytes]:
     """Key and value of a dead letter as a processor writes one."""
-    message = InboundMessage(system.topic(contract_topic), *where, key, value)
+    message = InboundMessage(system.topic(contract_topic), *where, key, value, 0, headers)
     return dead_letter(Poison(message, kind, f"{kind} (test)", None), "test", max_bytes)
 
 
@@ -552,6 +558,60 @@ async def test_publish_sends_nothing_when_a_line_is_refused(system: System) -> N
 # dead letters ---------------------------------------------------------------
 
 
+async def test_binary_mode_records_are_decoded_by_tail_and_dlq_and_replayed_with_headers(
+    system: System,
+) -> None:
+    month = Month(system)
+    good = sdk_usage(month, "ok-1", provisioned=3)
+    bad = sdk_usage(month, "bad-1", provisioned=-1)
+    key = month.partner.encode()
+    await send(system, USAGE, key, good.value, headers=list(good.headers.items()))
+    original = await send(system, USAGE, key, bad.value, headers=list(bad.headers.items()))
+    where = (original.partition, original.offset)
+    headers = tuple(bad.headers.items())
+    await send(
+        system,
+        DLQ,
+        *letter_record(system, USAGE, key, bad.value, "schema", where=where, headers=headers),
+    )
+
+    tailed = await lmp(system, "tail", USAGE, "--json")
+    assert tailed.code == 0, tailed.err
+    by_id = {row["event"]["id"]: row for row in tailed.json_lines()}
+    assert by_id["ok-1"]["error"] is None
+    assert by_id["ok-1"]["event"]["data"]["provisioned_units"] == 3
+    assert by_id["ok-1"]["headers"]["ce_specversion"] == "1.0"
+    assert by_id["bad-1"]["error"].startswith("schema: lmp.usage.reported: provisioned_units")
+    [letter] = (await lmp(system, "tail", DLQ, "--json")).json_lines()
+    assert letter["original"]["event"]["id"] == "bad-1"
+    assert letter["original"]["headers"]["ce_type"] == "lmp.usage.reported"
+    text = await lmp(system, "tail", DLQ)
+    assert (
+        f"{system.topic(USAGE)} {original.partition}:{original.offset} lmp.usage.reported bad-1"
+        in text.out
+    )
+
+    replayed = await lmp(system, "dlq", "replay", "--offset", "0")
+    assert replayed.code == 0, replayed.err
+    copy = [r for r in await raw_records(system, USAGE) if r.offset > original.offset]
+    marker = f"{system.topic(DLQ)}:0:0".encode()
+    assert [list(r.headers) for r in copy] == [[*headers, ("lmp-replayed-from", marker)]]
+    assert copy[0].value == bad.value
+
+
+def sdk_usage(month: Month, id_: str, provisioned: int) -> KafkaMessage:
+    data = {
+        "partner_id": month.partner,
+        "cycle": CYCLE,
+        "product_id": PRODUCT_A,
+        "subscription_id": "s-1",
+        "provisioned_units": provisioned,
+        "observed_at": "2026-10-20T10:00:00Z",
+    }
+    attributes = {"id": id_, "source": "tests", "type": "lmp.usage.reported"}
+    return to_binary(SdkEvent(attributes=attributes, data=data), JSONFormat())
+
+
 async def test_dlq_replay_puts_the_original_bytes_back_and_refuses_a_second_replay(
     system: System,
 ) -> None:
@@ -832,6 +892,8 @@ async def test_outbox_list_and_retry_publish_quarantined_events(system: System) 
         (first.key.encode(), first.value.encode()),
         (second.key.encode(), second.value.encode()),
     ]
+    structured = ("content-type", STRUCTURED_CONTENT_TYPE.encode())
+    assert [list(r.headers) for r in published] == [[structured]] * 2
 
 
 async def test_outbox_commands_need_a_database(system: System, tmp_path: Path) -> None:

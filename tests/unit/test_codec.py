@@ -9,16 +9,8 @@ import random
 import pytest
 
 from schemas.events import DeadLetter
-from services.adapters.codec import (
-    Decoded,
-    InboundMessage,
-    Poison,
-    Tombstone,
-    dead_letter,
-    decode,
-    minimal_dead_letter,
-    original_bytes,
-)
+from services.adapters.codec import Decoded, InboundMessage, Poison, Tombstone, decode
+from services.adapters.dead_letters import dead_letter, minimal_dead_letter, original_bytes
 
 pytestmark = pytest.mark.unit
 
