@@ -5,8 +5,22 @@ from __future__ import annotations
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict, JsonValue
 
-from schemas.common import Fraction, Identifier, InboundUnits, Price
+from schemas.common import Identifier, InboundFraction, InboundUnits, Price
+
+REPORT = "P-1001:2026-11"
+"""The report the examples act on: partner P-1001, cycle 2026-11 (see docs/contract.md)."""
+PARTNER: JsonDict = {"account_id": "P-1001", "user_id": "u-anna"}
+DISTRIBUTOR: JsonDict = {"account_id": "D-EMEA", "user_id": "u-marc"}
+TRENDMICRO: JsonDict = {"account_id": "trendmicro", "user_id": "u-billing-desk"}
+
+
+def _example(actor: JsonDict, **data: JsonValue) -> ConfigDict:
+    """An action's ``examples`` in its JSON Schema: on report ``REPORT``, by ``actor``."""
+    return ConfigDict(
+        json_schema_extra={"examples": [{"report_id": REPORT, "actor": actor, **data}]}
+    )
 
 
 class Actor(BaseModel):
@@ -36,11 +50,18 @@ class PartnerLineEdit(BaseModel):
 class PartnerDraftSaved(_Action):
     """Save chargeable units and comments without submitting."""
 
+    model_config = _example(
+        PARTNER,
+        lines=[{"product_id": "TM-WFBS", "comment": "two seats kept for onboarding"}],
+    )
+
     lines: list[PartnerLineEdit] = Field(default_factory=list, max_length=1000)
 
 
 class PartnerReportSubmitted(_Action):
     """Submit the usage report to the distributor (edits may ride along)."""
+
+    model_config = _example(PARTNER)
 
     lines: list[PartnerLineEdit] = Field(default_factory=list, max_length=1000)
 
@@ -51,11 +72,17 @@ class DistributorLineEdit(BaseModel):
     product_id: Identifier
     promo_code: Identifier | None = None
     unit_price: Price | None = None
-    channel_margin: Fraction | None = None
+    channel_margin: InboundFraction | None = None
 
 
 class DistributorDraftSaved(_Action):
     """Save PO number, promotional codes and prices without submitting."""
+
+    model_config = _example(
+        DISTRIBUTOR,
+        po_number="PO-2026-1101",
+        lines=[{"product_id": "TM-WFBS", "promo_code": "BDN-2026-0001", "unit_price": "9.50"}],
+    )
 
     po_number: str | None = Field(default=None, max_length=100)
     lines: list[DistributorLineEdit] = Field(default_factory=list, max_length=1000)
@@ -64,9 +91,13 @@ class DistributorDraftSaved(_Action):
 class DistributorPricesReset(_Action):
     """Drop promotional codes; restore list prices and standard margins."""
 
+    model_config = _example(DISTRIBUTOR)
+
 
 class DistributorReportRejected(_Action):
     """Return the report to the partner; reasons are required."""
+
+    model_config = _example(DISTRIBUTOR, reasons=["please explain the seats kept for onboarding"])
 
     reasons: list[Annotated[str, Field(max_length=2000)]] = Field(
         default_factory=list, max_length=50
@@ -76,6 +107,10 @@ class DistributorReportRejected(_Action):
 class DistributorSubmittedToTrendMicro(_Action):
     """Send the billing report to Trend Micro; a PO number is required."""
 
+    model_config = _example(
+        DISTRIBUTOR, po_number="PO-2026-1101", comment="November usage, list prices"
+    )
+
     po_number: str | None = Field(default=None, max_length=100)
     comment: str | None = Field(default=None, max_length=4000)
 
@@ -83,10 +118,14 @@ class DistributorSubmittedToTrendMicro(_Action):
 class TrendMicroReportReturned(_Action):
     """Trend Micro needs clarification before processing."""
 
+    model_config = _example(TRENDMICRO, reason="the PO number is not on file")
+
     reason: str = Field(default="", max_length=4000)
 
 
 class TrendMicroReportCompleted(_Action):
     """Trend Micro approved the billing report."""
+
+    model_config = _example(TRENDMICRO, reference="TM-2026-42")
 
     reference: str | None = Field(default=None, max_length=200)
