@@ -118,6 +118,10 @@ def decode(
         envelope = RawCloudEvent.model_validate_json(message.value)
     except ValidationError as exc:
         return _envelope_poison(message, message.value, exc)
+    if envelope.time is None and message.timestamp_ms > 0:
+        # CloudEvents' ``time`` is optional: without it, the event happened when the
+        # record was written (its Kafka timestamp); a record without one leaves it None.
+        envelope.time = record_time(message)
     if envelope.type not in allowed_types:
         return Poison(
             message,
