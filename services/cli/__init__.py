@@ -14,7 +14,7 @@ import sys
 
 import typer
 
-from services.cli import dlq, keys, outbox, schemas, serve, tail, topics
+from services.cli import dlq, example, keys, outbox, schemas, serve, tail, topics
 from services.cli.shell import run, settings_problems
 
 TOOLING_COMMANDS = ("up", "infra", "demo")
@@ -45,6 +45,7 @@ def application() -> typer.Typer:
         help="outbound events that could never be published: list, retry",
     )
     app.add_typer(schemas.app, name="schemas", help="export JSON Schemas for integrators")
+    example.register(app)
     keys.register(app)
     if _tooling_installed():
         from tooling.commands import add_commands
