@@ -42,6 +42,21 @@ EXAMPLE_REPORT = f"{EXAMPLE_PARTNER}:{EXAMPLE_CYCLE}"
 EXAMPLE_TIME = "2026-11-20T09:30:00Z"
 EXAMPLE_SOURCE = "urn:lmp-billing:example"
 
+EXAMPLE_WALK = (
+    "lmp.account.distributor",
+    "lmp.account.partner",
+    "lmp.account.region",
+    "lmp.pricing.price",
+    "lmp.usage.reported",
+    "lmp.partner.report-submitted",
+)
+"""Examples that, published in this order, open report ``P-1001:<cycle>`` and price it.
+
+The usage opens the report (the accounts complete it); list prices are applied when the
+partner submits (SPEC section 3), so the walk ends with the partner's submission: the
+report is then under review with the list price on its line (25 x 10.00 x 0.8 = 200.00
+EUR). The region's setting is optional (a region without one gives access)."""
+
 
 @dataclass(frozen=True)
 class MessageContract:
@@ -203,6 +218,15 @@ def is_cycle(text: str) -> bool:
     """``YYYY-MM`` as ``schemas.common.Cycle`` reads it, in a year whose dates exist."""
     shaped = re.fullmatch(r"[0-9]{4}-(0[1-9]|1[0-2])", text) is not None
     return shaped and "0001" <= text[:4] <= "9998"
+
+
+def record_key(event: dict[str, Any]) -> str:
+    """The Kafka key an example is published under (topics.yaml ``key``): the partner id
+    for usage, else its subject (report id, account id, ``region/<code>``,
+    ``<region>/<product>`` or the promotional code)."""
+    if event["type"] == "lmp.usage.reported":
+        return str(event["data"]["partner_id"])
+    return str(event["subject"])
 
 
 def _iso(moment: datetime) -> str:
