@@ -13,6 +13,7 @@ import copy
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -33,11 +34,12 @@ CATALOGUE = Catalogue.load(PROJECT_ROOT / "topics.yaml")
 INBOUND = [m for m in contract.messages(CATALOGUE) if m.inbound]
 
 CROSS_FIELD_RULES: dict[str, Callable[[dict[str, Any]], bool]] = {
-    "lmp.pricing.promotion": lambda data: data["valid_until"] > data["valid_from"],
+    "lmp.pricing.promotion": lambda data: (
+        datetime.fromisoformat(data["valid_until"]) > datetime.fromisoformat(data["valid_from"])
+    ),
 }
-"""Rules a JSON Schema cannot state (comparing two fields), as the model enforces them.
-Times are compared as text: the generated ones are all UTC ("Z") or all offsets, so
-the check only narrows which instances are drawn, never the decoder's verdict."""
+"""Rules a JSON Schema cannot state (comparing two fields), as the model enforces them:
+instances that break them are not drawn (docs/contract.md lists them)."""
 
 DROP = object()
 """A mutation that removes the attribute."""
