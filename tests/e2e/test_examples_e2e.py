@@ -58,6 +58,7 @@ async def test_the_printed_examples_open_one_report_the_read_api_shows_priced(
     for message_type in upstream:
         await publish(running, capsys, message_type)
     opened = await eventually(lambda: stored(lambda r: not r.account_pending and r.lines))
+    assert opened is not None
     assert (opened.status, opened.distributor_id, opened.region) == (
         ReportStatus.MSP_PREPARING,
         "D-EMEA",
@@ -70,6 +71,7 @@ async def test_the_printed_examples_open_one_report_the_read_api_shows_priced(
 
     await publish(running, capsys, submission)
     report = await eventually(lambda: stored(lambda r: r.status is ReportStatus.UNDER_REVIEW))
+    assert report is not None
     assert report.submission_kind is SubmissionKind.MANUAL
     assert report.deadline is not None
     assert report.deadline > datetime.now(UTC)

@@ -47,4 +47,4 @@ class _Utils:
 
 
 if not hasattr(cu.many, "more"):
-    _from_schema.cu = _Utils()  # type: ignore[attr-defined]
+    _from_schema.cu = _Utils()  # type: ignore[attr-defined,assignment]

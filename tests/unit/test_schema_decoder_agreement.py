@@ -153,20 +153,23 @@ def mutations(spot: Spot, root: dict[str, Any]) -> list[Any]:
 
 
 def mutate(instance: Any, spot: Spot, value: Any) -> Any:
+    """A copy of ``instance`` with ``value`` at ``spot`` (or an unknown attribute added to
+    a closed object, or the attribute dropped)."""
     broken = copy.deepcopy(instance)
-    *parents, last = spot.path if spot.path else (None,)
-    target = broken
-    for step in parents:
-        target = target[step]
     if spot.closed_object:
-        (target[last] if spot.path else broken)["unexpected-property"] = 1
-    elif value is DROP:
-        if isinstance(target, list):
-            target.pop(last)
-        else:
-            del target[last]
+        target: Any = broken
+        for step in spot.path:
+            target = target[step]
+        target["unexpected-property"] = 1
+        return broken
+    *parents, last = spot.path
+    parent: Any = broken
+    for step in parents:
+        parent = parent[step]
+    if value is DROP:
+        del parent[last]
     else:
-        target[last] = value
+        parent[last] = value
     return broken
 
 
