@@ -9,17 +9,18 @@ from pydantic.config import JsonDict, JsonValue
 
 from schemas.common import Identifier, InboundFraction, InboundUnits, Price
 
-REPORT = "P-1001:2026-11"
-"""The report the examples act on: partner P-1001, cycle 2026-11 (see docs/contract.md)."""
-PARTNER: JsonDict = {"account_id": "P-1001", "user_id": "u-anna"}
-DISTRIBUTOR: JsonDict = {"account_id": "D-EMEA", "user_id": "u-marc"}
-TRENDMICRO: JsonDict = {"account_id": "trendmicro", "user_id": "u-billing-desk"}
+# The examples act on report P-1001:2026-11 (docs/contract.md); `lmp-billing example`
+# moves them to the current cycle when it prints them.
+_EXAMPLE_REPORT = "P-1001:2026-11"
+_BY_PARTNER: JsonDict = {"account_id": "P-1001", "user_id": "u-anna"}
+_BY_DISTRIBUTOR: JsonDict = {"account_id": "D-EMEA", "user_id": "u-marc"}
+_BY_TRENDMICRO: JsonDict = {"account_id": "trendmicro", "user_id": "u-billing-desk"}
 
 
 def _example(actor: JsonDict, **data: JsonValue) -> ConfigDict:
-    """An action's ``examples`` in its JSON Schema: on report ``REPORT``, by ``actor``."""
+    """An action's ``examples`` in its JSON Schema: on the example report, by ``actor``."""
     return ConfigDict(
-        json_schema_extra={"examples": [{"report_id": REPORT, "actor": actor, **data}]}
+        json_schema_extra={"examples": [{"report_id": _EXAMPLE_REPORT, "actor": actor, **data}]}
     )
 
 
@@ -51,7 +52,7 @@ class PartnerDraftSaved(_Action):
     """Save chargeable units and comments without submitting."""
 
     model_config = _example(
-        PARTNER,
+        _BY_PARTNER,
         lines=[{"product_id": "TM-WFBS", "comment": "two seats kept for onboarding"}],
     )
 
@@ -61,7 +62,7 @@ class PartnerDraftSaved(_Action):
 class PartnerReportSubmitted(_Action):
     """Submit the usage report to the distributor (edits may ride along)."""
 
-    model_config = _example(PARTNER)
+    model_config = _example(_BY_PARTNER)
 
     lines: list[PartnerLineEdit] = Field(default_factory=list, max_length=1000)
 
@@ -79,7 +80,7 @@ class DistributorDraftSaved(_Action):
     """Save PO number, promotional codes and prices without submitting."""
 
     model_config = _example(
-        DISTRIBUTOR,
+        _BY_DISTRIBUTOR,
         po_number="PO-2026-1101",
         lines=[{"product_id": "TM-WFBS", "promo_code": "BDN-2026-0001", "unit_price": "9.50"}],
     )
@@ -91,13 +92,15 @@ class DistributorDraftSaved(_Action):
 class DistributorPricesReset(_Action):
     """Drop promotional codes; restore list prices and standard margins."""
 
-    model_config = _example(DISTRIBUTOR)
+    model_config = _example(_BY_DISTRIBUTOR)
 
 
 class DistributorReportRejected(_Action):
     """Return the report to the partner; reasons are required."""
 
-    model_config = _example(DISTRIBUTOR, reasons=["please explain the seats kept for onboarding"])
+    model_config = _example(
+        _BY_DISTRIBUTOR, reasons=["please explain the seats kept for onboarding"]
+    )
 
     reasons: list[Annotated[str, Field(max_length=2000)]] = Field(
         default_factory=list, max_length=50
@@ -108,7 +111,7 @@ class DistributorSubmittedToTrendMicro(_Action):
     """Send the billing report to Trend Micro; a PO number is required."""
 
     model_config = _example(
-        DISTRIBUTOR, po_number="PO-2026-1101", comment="November usage, list prices"
+        _BY_DISTRIBUTOR, po_number="PO-2026-1101", comment="November usage, list prices"
     )
 
     po_number: str | None = Field(default=None, max_length=100)
@@ -118,7 +121,7 @@ class DistributorSubmittedToTrendMicro(_Action):
 class TrendMicroReportReturned(_Action):
     """Trend Micro needs clarification before processing."""
 
-    model_config = _example(TRENDMICRO, reason="the PO number is not on file")
+    model_config = _example(_BY_TRENDMICRO, reason="the PO number is not on file")
 
     reason: str = Field(default="", max_length=4000)
 
@@ -126,6 +129,6 @@ class TrendMicroReportReturned(_Action):
 class TrendMicroReportCompleted(_Action):
     """Trend Micro approved the billing report."""
 
-    model_config = _example(TRENDMICRO, reference="TM-2026-42")
+    model_config = _example(_BY_TRENDMICRO, reference="TM-2026-42")
 
     reference: str | None = Field(default=None, max_length=200)
