@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from jsonschema import Draft202012Validator
 from services.adapters import contract
 from services.adapters.catalogue import Catalogue
 from services.adapters.codec import Decoded, InboundMessage, Poison, decode
+from services.cli import main
 from services.settings import PROJECT_ROOT
 
 pytestmark = pytest.mark.unit
@@ -127,3 +129,14 @@ def test_a_time_that_is_not_rfc_3339_is_refused_by_schema_and_decoder(time: obje
     result = decode(record(message, event, 1), frozenset(CATALOGUE[message.topic].types))
     assert isinstance(result, Poison)
     assert result.kind == "schema"
+
+
+def test_export_writes_the_contract_and_removes_schemas_of_types_gone_from_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "lmp.retired.type.json").write_text("{}")
+    (tmp_path / "notes.json").write_text("{}")
+    assert main(["schemas", "export", str(tmp_path)]) == 0
+    assert "wrote 29 files" in capsys.readouterr().out
+    written = {path.name: path.read_text() for path in tmp_path.glob("*.json")}
+    assert written == {**contract.render(CATALOGUE), "notes.json": "{}"}
