@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, Strict
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from schemas.common import Timestamp
 
 DataT = TypeVar("DataT")
 
 
 class CloudEvent(BaseModel, Generic[DataT]):
-    """Envelope; inbound copies are read tolerantly (unknown attributes are kept)."""
+    """Envelope; inbound copies are read tolerantly (unknown attributes are kept).
 
-    model_config = ConfigDict(extra="allow")
+    Written, every attribute is present (``time`` included), which its JSON Schema in
+    serialization mode states as required."""
+
+    model_config = ConfigDict(extra="allow", json_schema_serialization_defaults_required=True)
 
     specversion: Literal["1.0"] = "1.0"
     id: str = Field(min_length=1, max_length=300)
@@ -26,11 +31,15 @@ class CloudEvent(BaseModel, Generic[DataT]):
 
 class InboundCloudEvent(CloudEvent[dict[str, Any]]):
     """An envelope as it arrives: unknown attributes are kept, but the required ones must
-    be there with their JSON types (CloudEvents 1.0): ``specversion`` "1.0", ``time`` an
-    RFC 3339 string — a number is not a time, whatever it would parse to."""
+    be there with their JSON types (CloudEvents 1.0): ``specversion`` "1.0".
+
+    ``time`` is optional, as in CloudEvents; when present it is an RFC 3339 string (a
+    number is not a time, whatever it would parse to). When absent the decoder sets it to
+    the Kafka record's timestamp (``services.adapters.codec.decode``), so it is None only
+    for a record that has no timestamp either."""
 
     specversion: Literal["1.0"]
-    time: Annotated[AwareDatetime, Strict()]
+    time: Timestamp | None = None  # type: ignore[assignment]
 
 
 RawCloudEvent = InboundCloudEvent

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -119,6 +119,10 @@ def decode(
     envelope = read_envelope(message, message.value)
     if isinstance(envelope, Poison):
         return envelope
+    if envelope.time is None and message.timestamp_ms > 0:
+        # CloudEvents' ``time`` is optional: without it, the event happened when the
+        # record was written (its Kafka timestamp); a record without one leaves it None.
+        envelope.time = record_time(message)
     if envelope.type not in allowed_types:
         return Poison(
             message,
@@ -229,3 +233,11 @@ def outbox_entry(event: DomainEvent, topic: str, source: str) -> OutboxEntry:
         data=event.data,
     )
     return OutboxEntry(id=event.id, topic=topic, key=event.subject or event.id, value=value)
+
+
+def record_time(message: InboundMessage) -> datetime:
+    """The record's own timestamp (milliseconds): what makes a dead letter reproducible."""
+    try:
+        return datetime.fromtimestamp(max(message.timestamp_ms, 0) / 1000, UTC)
+    except (OverflowError, OSError, ValueError):
+        return datetime.fromtimestamp(0, UTC)

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from datetime import UTC, datetime
 from typing import Any
 
 from schemas.events import DeadLetter, RecordHeader
 from services.adapters.cloudevents_binding import Headers
-from services.adapters.codec import MESSAGE_ID_CAP, InboundMessage, Poison, cloud_event_json
+from services.adapters.codec import (
+    MESSAGE_ID_CAP,
+    Poison,
+    cloud_event_json,
+    record_time,
+)
 
 DEAD_LETTER_TYPE = "lmp.dead-letter"
 KEY_CAP = 1024
@@ -32,14 +36,6 @@ def dead_letter_id(poison: Poison) -> str:
     if poison.kind == "processing_error":
         ident += "/" + hashlib.sha256(poison.error.encode()).hexdigest()[:12]
     return ident
-
-
-def record_time(message: InboundMessage) -> datetime:
-    """The record's own timestamp (milliseconds): what makes a dead letter reproducible."""
-    try:
-        return datetime.fromtimestamp(max(message.timestamp_ms, 0) / 1000, UTC)
-    except (OverflowError, OSError, ValueError):
-        return datetime.fromtimestamp(0, UTC)
 
 
 def _text_or_base64(raw: bytes) -> tuple[str | None, str | None]:

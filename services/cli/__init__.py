@@ -20,6 +20,7 @@ import typer
 from services import bootstrap
 from services.cli import (
     dlq,
+    example,
     keys,
     openapi,
     options,
@@ -68,6 +69,7 @@ def application() -> typer.Typer:
     app.add_typer(keys.app, name="keys", help="API keys of the read API: create, list, revoke")
     app.add_typer(schemas.app, name="schemas", help="export JSON Schemas for integrators")
     app.add_typer(openapi.app, name="openapi", help="export the read API's OpenAPI document")
+    example.register(app)
     if _tooling_installed():
         from tooling.commands import add_commands
 

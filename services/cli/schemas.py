@@ -1,8 +1,11 @@
-"""``lmp-billing schemas export``: the JSON Schemas of every message, for integrators."""
+"""``lmp-billing schemas export``: the JSON Schemas of every message, for integrators.
+
+The files are generated from the models the codec decodes with (services/adapters/
+contract.py) and committed in ``schemas/json/``; a unit test fails when they drift.
+"""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -10,28 +13,24 @@ import typer
 
 app = typer.Typer(no_args_is_help=True)
 
+DEFAULT_DIRECTORY = "schemas/json"
 
-@app.command("export", help="write a JSON Schema per message type and one of the report")
+
+@app.command(
+    "export",
+    help="write a JSON Schema per message type, one of the report and index.json "
+    f"(default directory: {DEFAULT_DIRECTORY}, where they are committed)",
+)
 def export(
     directory: Annotated[
-        str,
-        typer.Argument(
-            metavar="DIR",
-            help="where to write them (created if missing; default schemas/json)",
-            show_default=False,
-        ),
-    ] = "schemas/json",
+        str, typer.Argument(metavar="DIR", help="where to write them (created if missing)")
+    ] = DEFAULT_DIRECTORY,
 ) -> int:
-    from schemas.envelope import CloudEvent
-    from schemas.registry import MESSAGE_TYPES
-    from schemas.report import Report
+    from services import bootstrap
+    from services.adapters import contract
+    from services.adapters.catalogue import Catalogue
 
-    out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
-    for message_type, model in sorted(MESSAGE_TYPES.items()):
-        schema = CloudEvent[model].model_json_schema()  # type: ignore[valid-type]
-        schema["title"] = message_type
-        (out / f"{message_type}.json").write_text(json.dumps(schema, indent=2) + "\n")
-    (out / "report.json").write_text(json.dumps(Report.model_json_schema(), indent=2) + "\n")
-    print(f"wrote {len(MESSAGE_TYPES) + 1} JSON Schemas to {out}")
+    catalogue = Catalogue.load(bootstrap.settings().topics_file)
+    written = contract.export(catalogue, Path(directory))
+    print(f"wrote {len(written)} files to {directory}")
     return 0

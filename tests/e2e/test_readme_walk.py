@@ -143,3 +143,8 @@ async def test_the_readme_walk_opens_a_report_and_reads_it_back(tmp_path: Path) 
         line for line in out.splitlines() if " lmp.usage.v1 " in f" {line} " and report_id in line
     ]
     assert any("lmp.usage.reported" in line for line in usage_lines), context
+
+    # The partner's submission priced the report and put it under its distributor's review.
+    priced = re.findall(r"^(\w+) ([0-9]+\.[0-9]{2})$", out, flags=re.MULTILINE)
+    assert priced == [("manual_submission", "200.00")], context
+    assert any("lmp.report.submitted" in line for line in out.splitlines()), context
