@@ -2,7 +2,7 @@
 BIN := .venv/bin
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: install run up down status demo test lint typecheck unit integration e2e faults bench schemas
+.PHONY: install run up down status demo test test-ferretdb lint typecheck unit integration e2e faults bench schemas
 
 install:
 	@scripts/bootstrap.sh
@@ -24,6 +24,14 @@ status:
 
 test: install lint typecheck   ## everything CI runs
 	$(PYTEST) -m "unit or integration or e2e or faults" --durations=25
+
+# The store's contract and a report's whole life on FerretDB (SQLite backend), a second
+# implementation of the wire protocol; built with go on first use (docs/ferretdb.md).
+test-ferretdb: export LMP_TEST_DATABASE := ferretdb
+test-ferretdb: install
+	$(BIN)/python -m tooling.infra.ferretdb install
+	$(PYTEST) -m "integration or e2e" tests/contract/test_store_contract.py \
+		tests/e2e/test_report_life.py --durations=10
 
 lint: install
 	$(BIN)/ruff check .
