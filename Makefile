@@ -24,6 +24,7 @@ status:
 
 test: install lint typecheck   ## everything CI runs
 	$(PYTEST) -m "unit or integration or e2e or faults" --durations=25
+	$(MAKE) --no-print-directory test-ferretdb
 
 # The store's contract and a report's whole life on FerretDB (SQLite backend), a second
 # implementation of the wire protocol; built with go on first use (docs/ferretdb.md).
