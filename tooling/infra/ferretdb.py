@@ -205,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.parse_args(argv)
     from services.settings import Settings
 
-    server = FerretDB(Settings().cache_dir, Path(tempfile.gettempdir()))
+    settings = Settings()
+    server = FerretDB(settings.cache_dir, settings.home / "ferretdb")
     if server.installed():
         print(f"{server.version}: {server.binary}")
         return 0
