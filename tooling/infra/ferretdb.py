@@ -109,7 +109,7 @@ class FerretDB:
             **os.environ,
             "GOPATH": str(staging / "gopath"),
             "GOCACHE": str(staging / "gocache"),
-            "GOTMPDIR": str(staging),
+            "GOTMPDIR": str(staging / "tmp"),
             # writable module cache, so that the staging tree can be removed afterwards
             "GOFLAGS": "-modcacherw",
             "CGO_ENABLED": "0",
@@ -117,6 +117,7 @@ class FerretDB:
         print(f"building FerretDB {VERSION} with go (once; ~3 min on 2 cores)")
         sys.stdout.flush()
         try:
+            (staging / "tmp").mkdir()
             out = _run([_go(), "mod", "download", "-json", f"{MODULE}@{VERSION}"], env, cwd=staging)
             module_dir = Path(_module_dir(out))
             source = staging / "src"
@@ -137,7 +138,7 @@ class FerretDB:
                 env,
                 cwd=source,
             )
-            for part in ("gopath", "gocache", "src"):
+            for part in ("gopath", "gocache", "src", "tmp"):
                 shutil.rmtree(staging / part, ignore_errors=True)
             with contextlib.suppress(OSError):
                 staging.rename(self.root)
