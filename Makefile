@@ -2,7 +2,7 @@
 BIN := .venv/bin
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: install run up down status demo test lint typecheck docs reference unit integration e2e faults bench schemas lock test-motor
+.PHONY: install run up down status demo test test-motor test-ferretdb lint typecheck docs reference unit integration e2e faults bench schemas lock
 
 install:
 	@scripts/bootstrap.sh
@@ -25,9 +25,18 @@ status:
 test: install lint typecheck docs   ## everything CI runs
 	$(PYTEST) -m "unit or integration or e2e or faults" --durations=25
 	$(MAKE) --no-print-directory test-motor
+	$(MAKE) --no-print-directory test-ferretdb
 
 test-motor: install     ## the store's contract and a report's life again on motor (the default is PyMongo's async client)
 	MONGODB_DRIVER=motor $(PYTEST) -m "integration or e2e" tests/contract tests/e2e/test_report_life.py
+
+# The store's contract and a report's whole life on FerretDB (SQLite backend), a second
+# implementation of the wire protocol; built with go on first use (docs/ferretdb.md).
+test-ferretdb: export LMP_TEST_DATABASE := ferretdb
+test-ferretdb: install
+	$(BIN)/python -m tooling.infra.ferretdb install
+	$(PYTEST) -m "integration or e2e" tests/contract/test_store_contract.py \
+		tests/e2e/test_report_life.py --durations=10
 
 lint: install
 	$(BIN)/ruff check .

@@ -46,5 +46,11 @@ fi
 
 # The embedded servers' binaries: Kafka's jars (Maven, ~30 s) and the MongoDB-wire
 # server (cargo, ~15 min once). Skipped for whichever of KAFKA_BOOTSTRAP_SERVERS /
-# MONGODB_URI points at an external server.
-.venv/bin/lmp-billing infra install
+# MONGODB_URI points at an external server. FerretDB is never built here: `make
+# test-ferretdb` builds it (go, ~3 min once) and sets LMP_TEST_DATABASE=ferretdb, for
+# which SecantusDB is not needed either.
+if [ "${LMP_TEST_DATABASE:-}" = ferretdb ]; then
+  MONGODB_URI=${MONGODB_URI:-mongodb://ferretdb.started.by.the.tests} .venv/bin/lmp-billing infra install
+else
+  .venv/bin/lmp-billing infra install
+fi

@@ -31,6 +31,9 @@ T = TypeVar("T")
 class Servers:
     bootstrap_servers: str
     mongodb_uri: str
+    database: str = "embedded"
+    """Which database server runs: "embedded" (SecantusDB), "ferretdb"
+    (LMP_TEST_DATABASE=ferretdb), or "external" (MONGODB_URI named one)."""
 
 
 def unique(prefix: str) -> str:

@@ -30,6 +30,16 @@ from tests.harness import unique
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 
+FERRETDB_DIFFERENCES = {
+    "test_of_racing_writers_from_one_version_exactly_one_wins": (
+        "FerretDB 1.x (SQLite) runs an update as a query, then a write by _id in a separate "
+        "transaction: two writers conditional on one version can both match and both write "
+        "(FerretDB/FerretDB#3040; docs/ferretdb.md)"
+    ),
+}
+"""Contract tests FerretDB is known to fail, and why: expected to fail there (not strictly,
+a race may not show in one run), and nowhere else."""
+
 
 @pytest.fixture(
     params=[
@@ -42,6 +52,9 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
         yield MemoryStore()
         return
     servers = request.getfixturevalue("servers")
+    reason = FERRETDB_DIFFERENCES.get(request.function.__name__)
+    if servers.database == "ferretdb" and reason:
+        request.applymarker(pytest.mark.xfail(reason=reason, strict=False))
     settings = Settings(MONGODB_URI=servers.mongodb_uri, MONGODB_DATABASE=unique("lmp_contract_"))
     mongo = connect(settings)
     await mongo.ensure_indexes()

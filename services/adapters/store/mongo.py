@@ -57,7 +57,10 @@ class Store(
         await self.db.command("ping")
 
     async def ensure_indexes(self) -> None:
-        await self.reports.create_indexes(REPORT_INDEXES)
+        # One index per command: FerretDB 1.x drops the connection when a createIndexes
+        # names two indexes that already exist (FerretDB#3858; docs/ferretdb.md).
+        for index in REPORT_INDEXES:
+            await self.reports.create_indexes([index])
         await self.partners.create_index([("distributor_id", ASCENDING)], name="by_distributor")
         await self.prices.create_index([("region", ASCENDING)], name="by_region")
         await self.partners.create_index([("updated_at", ASCENDING)], name="by_updated_at")
