@@ -15,8 +15,10 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, InsertOne, ReplaceOne, Up
 from pymongo.errors import BulkWriteError
 
 from schemas.report import Report
+from services.adapters.store.archive import Archive
 from services.adapters.store.documents import DUPLICATE_KEY, acknowledged, valid
 from services.adapters.store.protocol import Cursor, DuePage
+from services.adapters.store.rules import check_document
 from services.domain.status import EDITABLE_BY_PARTNER
 
 WRITER_STAMP = "_writer"
@@ -54,8 +56,8 @@ def due_page(docs: list[dict[str, Any]], field: str, limit: int) -> DuePage:
     return DuePage(reports, (last[field], last["_id"]) if last is not None else None)
 
 
-class ReportDocuments:
-    """The ``reports`` collection's part of the store."""
+class ReportDocuments(Archive):
+    """The ``reports`` collection's part of the store, with what long reports moved out."""
 
     reports: Any
 
@@ -84,6 +86,7 @@ class ReportDocuments:
         ops: list[Any] = []
         for report, expected in changes:
             doc = {**report.to_document(), WRITER_STAMP: token}
+            check_document(doc, f"report {report.id}")
             if expected is None:
                 ops.append(InsertOne(doc))
             else:
@@ -209,7 +212,8 @@ class ReportDocuments:
         )
         if not docs:
             return 0
-        result = await self.reports.delete_many(
-            {"_id": {"$in": [d["_id"] for d in docs]}, "expires_at": {"$lte": now}}
-        )
+        ids = [d["_id"] for d in docs]
+        result = await self.reports.delete_many({"_id": {"$in": ids}, "expires_at": {"$lte": now}})
+        gone = set(ids) - await self.existing_reports(ids)
+        await self.forget_moved(sorted(gone))
         return int(result.deleted_count)
