@@ -93,6 +93,16 @@ def test_only_committed_entries_move_and_the_newest_stay_inline() -> None:
     assert (kept.decisions_archived, kept.history_archived) == (moved_d, 10 + moved_h)
 
 
+def test_few_but_large_entries_move_out_by_their_size() -> None:
+    big = "r" * 20_000
+    noted = [entry(n).model_copy(update={"note": big}) for n in range(4)]
+    stored = long_report(0, 0).model_copy(update={"history": noted})
+    after = stored.model_copy(update={"history": [*stored.history, entry(9)]})
+    settled = settle(stored, after)
+    assert [h.entry.action for h in settled.history] == ["a0", "a1", "a2", "a3"]
+    assert [e.action for e in settled.report.history] == ["a9"]
+
+
 def test_a_report_whose_entries_were_rewritten_moves_nothing() -> None:
     stored = long_report(KEEP_DECISIONS + 10, 0)
     after = long_report(KEEP_DECISIONS + 11, 0)

@@ -3,7 +3,8 @@ which history entries stay inline, and which are moved out (docs/bounded-reports
 
 Refusals never enter the document (they are kept in ``outcomes``). Applied decisions
 and history entries are appended by every change; once a stored report holds more
-than ``KEEP_*`` of either, the writer moves the oldest down to ``KEEP_* // 2`` into
+than ``KEEP_*`` of either (in number or in size), the writer moves the oldest until
+half of each limit is left into
 insert-once collections (``answers`` by topic and message id, ``history`` by report
 and sequence) and writes the report without them, conditionally as always. Only
 entries of the stored, committed version move: an entry decided in a write that then
@@ -16,14 +17,18 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from schemas.report import HistoryRecord, OrphanOutcome, Report
+from schemas.report import Decision, HistoryEntry, HistoryRecord, OrphanOutcome, Report
 
 log = logging.getLogger(__name__)
 
 KEEP_DECISIONS = 32
 """Applied decisions a stored report keeps inline before the oldest move out."""
+KEEP_DECISION_BYTES = 64 * 1024
+"""...and their size (estimated) before the oldest move out."""
 KEEP_HISTORY = 64
 """History entries a stored report keeps inline before the oldest move out."""
+KEEP_HISTORY_BYTES = 32 * 1024
+"""...and their size (estimated) before the oldest move out."""
 PER_WRITE = 64
 """The most actions of one report an action processor decides into one write."""
 
@@ -55,8 +60,12 @@ def settle(stored: Report | None, after: Report) -> Settlement:
     """
     if stored is None:
         return Settlement(after)
-    moved_decisions = _overflow(len(stored.decisions), KEEP_DECISIONS)
-    moved_history = _overflow(len(stored.history), KEEP_HISTORY)
+    moved_decisions = _overflow(
+        [_decision_bytes(d) for d in stored.decisions], KEEP_DECISIONS, KEEP_DECISION_BYTES
+    )
+    moved_history = _overflow(
+        [_entry_bytes(e) for e in stored.history], KEEP_HISTORY, KEEP_HISTORY_BYTES
+    )
     if not moved_decisions and not moved_history:
         return Settlement(after)
     if not _starts_with(stored, after, moved_decisions, moved_history):
@@ -88,9 +97,33 @@ def settle(stored: Report | None, after: Report) -> Settlement:
     return Settlement(report, answers, history)
 
 
-def _overflow(count: int, keep: int) -> int:
-    """How many of ``count`` inline entries move: none up to ``keep``, then down to half."""
-    return count - keep // 2 if count > keep else 0
+def _overflow(sizes: list[int], keep: int, keep_bytes: int) -> int:
+    """How many of the oldest inline entries (of these sizes) move: none while there are
+    at most ``keep`` of at most ``keep_bytes``, else enough to leave half of each."""
+    count, total = len(sizes), sum(sizes)
+    if count <= keep and total <= keep_bytes:
+        return 0
+    moved = 0
+    while moved < count and (count - moved > keep // 2 or total > keep_bytes // 2):
+        total -= sizes[moved]
+        moved += 1
+    return moved
+
+
+_OVERHEAD = 160
+"""BSON field names, types and fixed-size values of an entry, roughly."""
+
+
+def _decision_bytes(decision: Decision) -> int:
+    """A decision's stored size, estimated from its strings (cheaper than encoding it)."""
+    strings = (decision.topic, decision.message_id, decision.action_type, decision.reason or "")
+    events = sum(len(e.id) + len(e.topic) + len(e.key) + len(e.value) + 48 for e in decision.events)
+    return _OVERHEAD + sum(len(s) for s in strings) + events
+
+
+def _entry_bytes(entry: HistoryEntry) -> int:
+    strings = (entry.account_id, entry.user_id, entry.action, entry.message_id, entry.note)
+    return _OVERHEAD + sum(len(s) for s in strings if s) + len(entry.payload_hash or "")
 
 
 def _starts_with(stored: Report, after: Report, decisions: int, history: int) -> bool:
