@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import bson
 import pytest
 
+from schemas.report import Report
 from services.adapters.failures import describe, is_transient
 from services.adapters.store.rules import (
     MAX_DOCUMENT_BYTES,
     MAX_NESTING,
     DocumentRefused,
     check_document,
+    encoded,
 )
 
 pytestmark = pytest.mark.unit
@@ -77,3 +80,33 @@ def test_a_refused_document_is_a_permanent_failure_with_a_reason() -> None:
     assert not is_transient(refused.value)
     told = "DocumentRefused: report r cannot be stored: an empty field name"
     assert describe(refused.value) == told
+
+
+def test_a_reports_field_names_and_depth_are_its_models_own() -> None:
+    """Report writes check only their size (``encoded``): their names and depth are the
+    model's, valid by construction as long as no field is a mapping with free keys and no
+    model nests itself. This holds that assumption."""
+    schema = Report.model_json_schema()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            extra = node.get("additionalProperties")
+            assert extra in (None, False), f"a field with free keys: {node}"
+            for key in node.get("properties", {}):
+                check_document({key: 1}, "Report field")
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(schema)
+    for name, definition in schema.get("$defs", {}).items():
+        assert f"#/$defs/{name}" not in str(definition), f"{name} nests itself"
+
+
+def test_a_report_over_16_mib_is_refused_when_encoded_once() -> None:
+    big = {"_id": "r", "rejection_reasons": ["y" * (9 * 1024 * 1024)] * 2}
+    with pytest.raises(DocumentRefused, match="over MongoDB's limit"):
+        encoded(big, "report r")
+    assert encoded({"_id": "r"}).raw == bson.encode({"_id": "r"})  # the bytes sent

@@ -58,8 +58,10 @@ def settle(stored: Report | None, after: Report) -> Settlement:
     the entries of ``stored``; when it does not (a rule that rewrote them), nothing
     moves and the next write tries again.
     """
-    if stored is None:
-        return Settlement(after)
+    if stored is None or (
+        len(after.decisions) == len(stored.decisions) and len(after.history) == len(stored.history)
+    ):
+        return Settlement(after)  # nothing appended: the document grows by nothing here
     moved_decisions = _overflow(
         [_decision_bytes(d) for d in stored.decisions], KEEP_DECISIONS, KEEP_DECISION_BYTES
     )

@@ -34,7 +34,7 @@ from services.adapters.store.queries import (
     partner_reports_filter,
 )
 from services.adapters.store.reports import due_page
-from services.adapters.store.rules import check_document
+from services.adapters.store.rules import check_document, encoded
 from services.domain.status import EDITABLE_BY_PARTNER
 
 Collection = dict[Any, dict[str, Any]]
@@ -95,7 +95,7 @@ class MemoryStore:
         reports = self.collection("reports")
         written_as = [report.to_document() for report, _ in changes]
         for doc in written_as:
-            check_document(doc, f"report {doc['_id']}")
+            encoded(doc, f"report {doc['_id']}")
         documents = [stored(doc) for doc in written_as]
         written: set[str] = set()
         for (report, expected), doc in zip(changes, documents, strict=True):

@@ -18,7 +18,7 @@ from schemas.report import Report
 from services.adapters.store.archive import Archive
 from services.adapters.store.documents import DUPLICATE_KEY, acknowledged, valid
 from services.adapters.store.protocol import Cursor, DuePage
-from services.adapters.store.rules import check_document
+from services.adapters.store.rules import encoded
 from services.domain.status import EDITABLE_BY_PARTNER
 
 WRITER_STAMP = "_writer"
@@ -85,8 +85,7 @@ class ReportDocuments(Archive):
         token = uuid.uuid4().hex
         ops: list[Any] = []
         for report, expected in changes:
-            doc = {**report.to_document(), WRITER_STAMP: token}
-            check_document(doc, f"report {report.id}")
+            doc = encoded({**report.to_document(), WRITER_STAMP: token}, f"report {report.id}")
             if expected is None:
                 ops.append(InsertOne(doc))
             else:

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import bson
+from bson.raw_bson import RawBSONDocument
 
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
 """MongoDB's largest document (``maxBsonObjectSize``), measured as encoded BSON."""
@@ -53,6 +54,23 @@ def check_document(doc: Mapping[str, Any], what: str = "document") -> int:
             what, f"{size:,} bytes of BSON, over MongoDB's limit of {MAX_DOCUMENT_BYTES:,}"
         )
     return size
+
+
+def encoded(doc: Mapping[str, Any], what: str = "document") -> RawBSONDocument:
+    """``doc`` encoded once, refused (``DocumentRefused``) when over 16 MiB; the driver
+    sends these bytes as they are, so the check costs no second encoding.
+
+    For documents dumped from a model whose field names are all its own (no mapping
+    with free keys, no recursion): the names and the depth are then the model's, which
+    ``tests/unit/test_store_rules.py`` checks once for ``Report``; walking every report
+    on every write would cost more than dumping it.
+    """
+    data = bson.encode(doc)
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise DocumentRefused(
+            what, f"{len(data):,} bytes of BSON, over MongoDB's limit of {MAX_DOCUMENT_BYTES:,}"
+        )
+    return RawBSONDocument(data)
 
 
 def _check_names(value: Any, what: str, depth: int) -> None:
