@@ -109,13 +109,13 @@ class AnswerActions:
             for line in getattr(item.data, "lines", [])
             if getattr(line, "promo_code", None)
         }
-        # After the reports, never beside them: an answer recorded for a missing report
-        # must be seen by whoever finds the report since created (see UnitOfWork).
         moved_out = [
             self._key(item)
             for item in items
             if (report := stored.get(_report_of(item))) is not None and report.decisions_archived
         ]
+        # After the reports, never beside them: an answer recorded for a missing report
+        # must be seen by whoever finds the report since created (see UnitOfWork).
         orphans, moved, prices, promotions = await asyncio.gather(
             self.store.load_outcomes(undecided),
             self.store.load_answers(set(moved_out) & set(undecided)),
@@ -147,7 +147,7 @@ class AnswerActions:
                 else:
                     verdict.replays += moved.decision.events
                 continue
-            orphan = refs.orphans.get(self._key(item))
+            orphan = refs.orphans.get(self._key(item)) or _refused_here(verdict, self._key(item))
             if orphan is not None:
                 if orphan.decision.payload_hash != digest:
                     verdict.poisons.append(conflict(item, "answered"))
@@ -200,6 +200,11 @@ class AnswerActions:
         entries = self.outbox.entries(outcome.events)
         decision = _decision(item, self._topic(item), "applied", None, now, entries)
         return decision, self.outbox.stage(_record(outcome.report, decision), entries, now)
+
+
+def _refused_here(verdict: Verdict, key: str) -> OrphanOutcome | None:
+    """A refusal decided earlier in this verdict (the same action twice in one batch)."""
+    return next((o for o in verdict.orphans if o.key == key), None)
 
 
 def _decisions(stored: Mapping[str, Report], item: Decoded) -> list[Decision]:

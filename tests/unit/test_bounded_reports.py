@@ -165,3 +165,14 @@ def test_the_action_processors_split_long_batches_per_report_in_order() -> None:
     parts = actions._parts({"a": list(range(5)), "b": [9]}, 2)  # type: ignore[dict-item]
     assert parts == [{"a": [0, 1], "b": [9]}, {"a": [2, 3]}, {"a": [4]}]
     assert actions._parts({}, 2) == [{}]
+
+
+async def test_the_same_refused_action_twice_in_one_batch_is_answered_the_same() -> None:
+    shell = Shell()
+    await open_report(shell)
+    stranger = action("lmp.partner.draft-saved", "P", "Q", "twice", lines=EXPLAINED)
+    assert await handle(shell, "partner-actions", stranger, stranger) == []
+    sent = raw_values(shell, f"{REPORT}/action-rejected/twice")
+    assert len(sent) == 2
+    assert len(set(sent)) == 1
+    assert set(await shell.store.load_outcomes([f"{PARTNER_ACTIONS}|twice"]))
