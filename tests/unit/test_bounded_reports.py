@@ -176,3 +176,23 @@ async def test_the_same_refused_action_twice_in_one_batch_is_answered_the_same()
     assert len(sent) == 2
     assert len(set(sent)) == 1
     assert set(await shell.store.load_outcomes([f"{PARTNER_ACTIONS}|twice"]))
+
+
+async def test_a_write_mongodb_would_refuse_sets_the_report_aside_with_the_reason() -> None:
+    shell = Shell()
+    await open_report(shell)
+    doc = shell.store.collection("reports")[REPORT]
+    room = 16 * 1024 * 1024 - len(bson.encode(doc)) - 300
+    doc["rejection_reasons"] = ["x" * room]  # just under the limit, as stored long ago
+    draft = action(
+        "lmp.partner.draft-saved",
+        "P",
+        "P",
+        "big",
+        lines=[{"product_id": "AV", "comment": "y" * 900}],
+    )
+    [poison] = await handle(shell, "partner-actions", draft)
+    assert poison.kind == "processing_error"
+    assert "DocumentRefused" in poison.error
+    assert "over MongoDB's limit of 16,777,216" in poison.error
+    assert (await report(shell)).lines[0].partner_comment is None  # nothing written
