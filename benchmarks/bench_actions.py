@@ -1,6 +1,7 @@
 """Action latency: partner and distributor actions at a steady rate against running processors.
 
     python -m benchmarks.bench_actions [--rate 200] [--seconds 60] [--reports 1000]
+    python -m benchmarks.bench_actions --long 5 [--past 20000] [--past-history 5000]
 
 Starts the usage, accounts, partner-actions and distributor-actions processors as
 their own processes, opens ``--reports`` reports (half left with the partner, half
@@ -14,6 +15,15 @@ The servers and processors are started fresh by the benchmark, so the first
 ``--warmup`` seconds (20 by default) drive the same load without being counted: the
 broker's JIT compiler and the processors' caches settle there, as they long have in a
 running system. Their figures are printed on a line of their own, never mixed in.
+
+With ``--long K`` (issue 16: an action's cost must not grow with the report's past), K
+reports of each side already hold ``--past`` answers (three refused for each one
+applied, as a flood of a stranger's actions leaves them) and ``--past-history`` history
+entries, seeded straight into the store as it keeps them (refusals in ``outcomes``,
+applied answers and history moved out of the document); K other reports of each side
+are fresh. Actions then go to the two groups by turns, at the same rate per report, and
+the two groups' latencies are printed side by side (target: the long reports' p99
+within 20 % of the fresh ones').
 """
 
 from __future__ import annotations
@@ -26,14 +36,18 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import bson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from benchmarks.common import servers
+from schemas.report import Decision, HistoryEntry, HistoryRecord, OrphanOutcome, OutboxEntry
 from services.adapters.catalogue import Catalogue, ensure_topics
 from services.adapters.store import connect
+from services.adapters.store.bounds import history_key
 from services.settings import PROJECT_ROOT, Settings
 from tooling.infra.process import ManagedProcess, tail
 
@@ -69,6 +83,8 @@ class Latency:
     sent_at: float
     """Seconds after the first send."""
     seconds: float
+    long: bool = False
+    """Sent to a report with a long past (``--long``)."""
 
 
 @dataclass(frozen=True)
@@ -85,10 +101,17 @@ def percentile(values: list[float], pct: float) -> float:
 
 class Bench:
     def __init__(
-        self, bootstrap: str, uri: str, workdir: Path, reports: int, log_level: str = "warning"
+        self,
+        bootstrap: str,
+        uri: str,
+        workdir: Path,
+        reports: int,
+        log_level: str = "warning",
+        long: int = 0,
     ) -> None:
         self.bootstrap = bootstrap
         self.reports = reports
+        self.long = long
         self.workdir = workdir
         namespace = f"bench{uuid.uuid4().hex[:6]}."
         self.database = f"bench_actions_{uuid.uuid4().hex[:6]}"
@@ -195,7 +218,7 @@ class Bench:
         An outbox relay may publish an event again (at least once): a repeat is not a new
         latency. Actions whose event never came within 30 s of the last send are missing.
         """
-        sent: dict[str, tuple[int, float]] = {}
+        sent: dict[str, tuple[int, float, bool]] = {}
         latencies: list[Latency] = []
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, fetch_max_wait_ms=100)
         await consumer.start()
@@ -216,8 +239,8 @@ class Bench:
                         cause = json.loads(record.value)["data"].get("caused_by")
                         first = sent.pop(cause, None) if isinstance(cause, str) else None
                         if first is not None:
-                            n, at = first
-                            latencies.append(Latency(n, at - started, now - at))
+                            n, at, long = first
+                            latencies.append(Latency(n, at - started, now - at, long))
                 if stop.is_set() and now - last_send[0] > 30:
                     return
 
@@ -232,15 +255,14 @@ class Bench:
             if delay > 0:
                 await asyncio.sleep(delay)
             action_id = f"bench-{n}-{uuid.uuid4().hex[:6]}"
-            if n % 2 == 0:
-                i = (n // 2) % half
+            i, long = self.target(n)
+            if i < half:
                 body = self.body(i, partner(i), lines=[{"product_id": "PRD-A", "comment": f"{n}"}])
                 topic, type_ = "lmp.partner-actions.v1", "lmp.partner.draft-saved"
             else:
-                i = half + (n // 2) % (self.reports - half)
                 body = self.body(i, f"LD{i % 20}", po_number=f"PO-{n}")
                 topic, type_ = "lmp.distributor-actions.v1", "lmp.distributor.draft-saved"
-            sent[action_id] = (n, time.perf_counter())
+            sent[action_id] = (n, time.perf_counter(), long)
             await self.send(topic, report_id(i), event(type_, body, action_id))
             last_send[0] = time.perf_counter()
         achieved = total / (time.perf_counter() - started)
@@ -249,6 +271,103 @@ class Bench:
         await consumer.stop()
         print(f"published {total} actions at {achieved:.1f}/s; {len(latencies)} events received")
         return Drive(latencies, missing=len(sent))
+
+    def target(self, n: int) -> tuple[int, bool]:
+        """The report of the ``n``-th action, and whether it has a long past.
+
+        Partner and distributor actions by turns; with ``--long``, also fresh and long
+        reports by turns, each group's K reports per side in rotation."""
+        half = self.reports // 2
+        side = 0 if n % 2 == 0 else half
+        if not self.long:
+            return side + (n // 2) % (half if side == 0 else self.reports - half), False
+        long = (n // 2) % 2 == 1
+        i = side + (n // 4) % self.long + (self.long if long else 0)
+        return i, long
+
+    def long_reports(self) -> list[str]:
+        half = self.reports // 2
+        return [report_id(side + self.long + k) for side in (0, half) for k in range(self.long)]
+
+    async def seed_past(self, answers: int, history: int) -> None:
+        """Give the long reports their past, as the store keeps it (docs/bounded-reports.md):
+        three refusals in ``outcomes`` for each applied answer moved to ``answers``, and
+        ``history`` entries moved out; the documents say how many moved."""
+        at = datetime(2026, 11, 1, tzinfo=UTC)
+        for rid in self.long_reports():
+            applied = answers // 4
+            kept_answers: list[dict[str, Any]] = []
+            refusals: list[dict[str, Any]] = []
+            for n in range(answers):
+                outcome = "applied" if n < applied else "refused"
+                entry = OutboxEntry(
+                    id=f"{rid}/{'draft-saved' if n < applied else 'action-rejected'}/past-{n}",
+                    topic=self.topic("lmp.report-events.v1"),
+                    key=rid,
+                    value=json.dumps({"id": f"past-{n}", "data": {"report_id": rid}}) + " " * 400,
+                )
+                decision = Decision(
+                    topic="lmp.partner-actions.v1",
+                    message_id=f"past-{rid}-{n}",
+                    payload_hash="0" * 64,
+                    action_type="lmp.partner.draft-saved",
+                    outcome=outcome,
+                    reason=None if n < applied else "partner LX may not act on this report",
+                    decided_at=at,
+                    events=[entry],
+                )
+                kept = OrphanOutcome(
+                    key=f"lmp.partner-actions.v1|{decision.message_id}",
+                    report_id=rid,
+                    decision=decision,
+                    at=at,
+                )
+                (kept_answers if n < applied else refusals).append(
+                    kept.model_dump(mode="python", by_alias=True)
+                )
+            moved = [
+                HistoryRecord(
+                    key=history_key(rid, seq),
+                    report_id=rid,
+                    seq=seq,
+                    entry=HistoryEntry(
+                        at=at, actor_kind="partner", action="lmp.partner.draft-saved"
+                    ),
+                ).model_dump(mode="python", by_alias=True)
+                for seq in range(history)
+            ]
+            for collection, docs in (
+                (self.store.answers, kept_answers),
+                (self.store.outcomes, refusals),
+                (self.store.history, moved),
+            ):
+                for start in range(0, len(docs), 1000):
+                    await collection.insert_many(docs[start : start + 1000], ordered=False)
+            doc = await self.store.reports.find_one({"_id": rid})
+            assert doc is not None
+            await self.store.reports.update_one(
+                {"_id": rid, "version": doc["version"]},
+                {
+                    "$set": {
+                        "decisions_archived": applied,
+                        "history": [],
+                        "history_archived": history,
+                        "version": doc["version"] + 1,
+                    }
+                },
+            )
+
+    async def sizes(self) -> dict[bool, int]:
+        """The largest stored document of each group (fresh, long past), in BSON bytes."""
+        long = set(self.long_reports())
+        half = self.reports // 2
+        fresh = {report_id(side + k) for side in (0, half) for k in range(self.long)}
+        found = {False: 0, True: 0}
+        docs = await self.store.reports.find({"_id": {"$in": sorted(long | fresh)}}).to_list(None)
+        for doc in docs:
+            size = len(bson.encode(doc))
+            found[doc["_id"] in long] = max(found[doc["_id"] in long], size)
+        return found
 
     async def close(self) -> None:
         for proc in self.processes:
@@ -264,7 +383,7 @@ async def run(args: argparse.Namespace) -> int:
         logs = args.log_dir or home
         logs.mkdir(parents=True, exist_ok=True)
         with servers(home) as (bootstrap, uri):
-            bench = Bench(bootstrap, uri, logs, args.reports, args.log_level)
+            bench = Bench(bootstrap, uri, logs, args.reports, args.log_level, args.long)
             try:
                 started = time.perf_counter()
                 await bench.setup()
@@ -272,7 +391,16 @@ async def run(args: argparse.Namespace) -> int:
                     f"{args.reports} reports open and half submitted in "
                     f"{time.perf_counter() - started:.1f}s"
                 )
+                if args.long:
+                    started = time.perf_counter()
+                    await bench.seed_past(args.past, args.past_history)
+                    print(
+                        f"{2 * args.long} reports given {args.past:,} answers and "
+                        f"{args.past_history:,} history entries each in "
+                        f"{time.perf_counter() - started:.1f}s"
+                    )
                 drive = await bench.drive(args.rate, args.warmup + args.seconds)
+                sizes = await bench.sizes()
             finally:
                 await bench.close()
     first_measured = int(args.rate * args.warmup)
@@ -297,7 +425,32 @@ async def run(args: argparse.Namespace) -> int:
     print(f"  {summary(ms)}")
     met = percentile(ms, 99) <= 200 and not drive.missing
     print(f"target p99 <= 200 ms: {'met' if met else 'NOT met'}")
+    if args.long:
+        side_by_side(drive, first_measured, sizes)
     return 0
+
+
+def side_by_side(drive: Drive, first_measured: int, sizes: dict[bool, int]) -> None:
+    """Fresh and long reports' latencies, measured in the same run, one line each."""
+    group = {
+        long: [
+            x.seconds * 1000
+            for x in drive.latencies
+            if x.action >= first_measured and x.long == long
+        ]
+        for long in (False, True)
+    }
+    print("fresh reports against reports with a long past, same run:")
+    for long, name in ((False, "fresh"), (True, "long past")):
+        if group[long]:
+            print(
+                f"  {name:10} {len(group[long]):6} actions  {summary(group[long])}  "
+                f"largest document {sizes[long]:,} bytes"
+            )
+    if group[False] and group[True]:
+        ratio = percentile(group[True], 99) / percentile(group[False], 99)
+        verdict = "met" if ratio <= 1.2 else "NOT met"
+        print(f"  long-past p99 / fresh p99 = {ratio:.2f} (target <= 1.20: {verdict})")
 
 
 TIMELINE_STEP = 10.0
@@ -321,6 +474,11 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=60.0, help="measured, after warm-up")
     parser.add_argument("--warmup", type=float, default=20.0, help="driven, not counted")
     parser.add_argument("--reports", type=int, default=1000)
+    parser.add_argument(
+        "--long", type=int, default=0, help="reports per side with a long past (and as many fresh)"
+    )
+    parser.add_argument("--past", type=int, default=20_000, help="answers of a long report")
+    parser.add_argument("--past-history", type=int, default=5_000, help="its history entries")
     parser.add_argument("--log-dir", type=Path, help="keep the processors' logs here")
     parser.add_argument("--log-level", default="warning", help="the processors' log level")
     return asyncio.run(run(parser.parse_args()))

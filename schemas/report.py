@@ -119,7 +119,12 @@ class Decision(BaseModel):
 
 
 class OrphanOutcome(BaseModel):
-    """The answer to an action on a report that did not exist, kept by ``<topic>|<id>``."""
+    """An answer kept outside its report document, by ``<topic>|<message id>``.
+
+    In ``outcomes``: a refusal (of an action on a report that did not exist, or on one
+    it changed nothing in). In ``answers``: an applied decision moved out of a long
+    report (see docs/bounded-reports.md).
+    """
 
     model_config = ConfigDict(populate_by_name=True)
 
@@ -127,6 +132,17 @@ class OrphanOutcome(BaseModel):
     report_id: str
     decision: Decision
     at: AwareDatetime
+
+
+class HistoryRecord(BaseModel):
+    """A history entry moved out of its report, kept by ``<report id>|<sequence>``."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    key: str = Field(alias="_id")
+    report_id: str
+    seq: int = Field(ge=0, description="the entry's position in the report's whole history")
+    entry: HistoryEntry
 
 
 class Report(BaseModel):
@@ -163,7 +179,13 @@ class Report(BaseModel):
     total_amount: Money | None = None
     version: int = 0
     history: list[HistoryEntry] = Field(default_factory=list)
+    history_archived: int = Field(
+        default=0, ge=0, description="the oldest entries of the history, kept in ``history``"
+    )
     decisions: list[Decision] = Field(default_factory=list)
+    decisions_archived: int = Field(
+        default=0, ge=0, description="the oldest applied decisions, kept in ``answers``"
+    )
     outbox: list[OutboxEntry] = Field(default_factory=list)
     outbox_since: AwareDatetime | None = None
     created_at: AwareDatetime

@@ -240,6 +240,10 @@ class Month:
         outbox, and the processors' last log lines, so a failure says where it stopped."""
         doc = await self.report() or {}
         decided = [d for d in doc.get("decisions", []) if d.get("message_id") == action_id]
+        for kept in (self.system.store.answers, self.system.store.outcomes):
+            if not decided:  # moved out of the report, or a refusal (docs/bounded-reports.md)
+                found = await kept.find({"decision.message_id": action_id}).to_list(None)
+                decided = [d["decision"] for d in found]
         logs = "\n".join(
             f"--- {name}\n{self.system.logs(name, 25)}" for name in sorted(self.system.processes)
         )

@@ -115,12 +115,23 @@ def discrepancy_state(line: ReportLine) -> str:
     return "unexplained" if is_unexplained(line) else "explained"
 
 
+HIDDEN_FROM_READERS = {
+    "outbox",
+    "outbox_since",
+    "decisions",
+    "decisions_archived",
+    "history_archived",
+}
+"""Stored fields for the writers: events to publish, recorded answers, and how many of
+the oldest answers and history entries moved out (the store reads the history back)."""
+
+
 def billing_report(report: Report, lang: Language, tz: ZoneInfo) -> BillingReportDetail:
     """One billing report in full, as the distributor and operations see it."""
     shown = billing_status(report.status, report.submission_kind)
     # Decisions (each action's recorded answer and events) are for redeliveries, not
     # readers: the history says who did what.
-    body = report.model_dump(mode="python", exclude={"outbox", "outbox_since", "decisions"})
+    body = report.model_dump(mode="python", exclude=HIDDEN_FROM_READERS)
     body["report_id"] = body.pop("id")
     body["status"] = shown
     body["report_status"] = report.status

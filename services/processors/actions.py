@@ -5,9 +5,12 @@ a reason — and the answer is recorded in the report (``decisions``) in the sam
 conditional write as its effect, its events in the same outbox. A later delivery of the
 same action gets the recorded answer again, byte for byte, whatever happened to the
 report since; time-bound rules (promotional codes, deadlines) are judged at the time of
-that first decision. An action on a report that does not exist is refused, and the
-refusal is kept under the action's id (``outcomes``), so it stays the answer even once
-the report appears.
+that first decision. A refusal changes nothing in the report, so it is kept outside it,
+under the action's topic and id (``outcomes``, insert-once, then the report's version is
+moved on conditionally); so is the refusal of an action on a report that does not exist,
+which stays the answer even once the report appears. Applied decisions of a long report
+are moved out of it (``answers``); a redelivery is looked up inline, then there, then in
+``outcomes`` (docs/bounded-reports.md).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from services.adapters.codec import Decoded, InboundMessage, Poison
 from services.adapters.counters import REFUSED
 from services.adapters.publisher import Outbox
 from services.adapters.store import StoreProtocol
+from services.adapters.store.bounds import PER_WRITE
 from services.domain.errors import Refused
 from services.domain.events import DomainEvent
 from services.domain.ids import event_id
@@ -73,6 +77,9 @@ class References:
     prices: Mapping[str, Mapping[str, PriceListed]]
     promotions: Mapping[str, PromotionPublished]
     orphans: Mapping[str, OrphanOutcome]
+    """Refusals kept outside their reports."""
+    moved: Mapping[str, OrphanOutcome]
+    """Applied decisions moved out of their reports."""
 
 
 @dataclass
@@ -102,14 +109,20 @@ class AnswerActions:
             for line in getattr(item.data, "lines", [])
             if getattr(line, "promo_code", None)
         }
+        moved_out = [
+            self._key(item)
+            for item in items
+            if (report := stored.get(_report_of(item))) is not None and report.decisions_archived
+        ]
         # After the reports, never beside them: an answer recorded for a missing report
         # must be seen by whoever finds the report since created (see UnitOfWork).
-        orphans = await self.store.load_outcomes(undecided)
-        prices, promotions = await asyncio.gather(
+        orphans, moved, prices, promotions = await asyncio.gather(
+            self.store.load_outcomes(undecided),
+            self.store.load_answers(set(moved_out) & set(undecided)),
             self.store.price_lists(r.region for r in stored.values()),
             self.store.load_promotions(codes),
         )
-        return References(prices, promotions, orphans)
+        return References(prices, promotions, orphans, moved)
 
     def decide(
         self, report_id: str, stored: Report | None, refs: References, now: datetime
@@ -127,18 +140,25 @@ class AnswerActions:
             if done is not None:
                 verdict.replays += done.events
                 continue
-            orphan = refs.orphans.get(self._key(item))
+            moved = refs.moved.get(self._key(item))
+            if moved is not None:  # applied, committed, then moved out of the report
+                if moved.decision.payload_hash != digest:
+                    verdict.poisons.append(conflict(item, "answered"))
+                else:
+                    verdict.replays += moved.decision.events
+                continue
+            orphan = refs.orphans.get(self._key(item)) or _refused_here(verdict, self._key(item))
             if orphan is not None:
                 if orphan.decision.payload_hash != digest:
                     verdict.poisons.append(conflict(item, "answered"))
                     continue
                 if report is not None:
-                    report = _record(report, orphan.decision, bump=True)  # adopt the answer
+                    report = _bump(report)  # adopt the answer: no writer decides it again
                 verdict.replays += orphan.decision.events
                 continue
             decision, report = self._answer(item, report, refs, now)
-            refused += decision.outcome == "refused"
-            if report is None:
+            if decision.outcome == "refused":
+                refused += 1
                 verdict.orphans.append(
                     OrphanOutcome(
                         key=self._key(item), report_id=report_id, decision=decision, at=now
@@ -171,15 +191,20 @@ class AnswerActions:
         try:
             outcome = decide(report, item.data, ctx)
         except Refused as refusal:
+            # Kept outside the report (``outcomes``) and sent after the write like a
+            # replay; the report's version moves on, so a racing writer that decided
+            # the same action without seeing this refusal loses its write.
             entries = self.outbox.entries([refusal_event(item, refusal.reason, now)])
             decision = _decision(item, self._topic(item), "refused", refusal.reason, now, entries)
-            if report is None:
-                return decision, None
-            recorded = _record(report, decision, bump=True)
-            return decision, self.outbox.stage(recorded, entries, now)
+            return decision, None if report is None else _bump(report)
         entries = self.outbox.entries(outcome.events)
         decision = _decision(item, self._topic(item), "applied", None, now, entries)
         return decision, self.outbox.stage(_record(outcome.report, decision), entries, now)
+
+
+def _refused_here(verdict: Verdict, key: str) -> OrphanOutcome | None:
+    """A refusal decided earlier in this verdict (the same action twice in one batch)."""
+    return next((o for o in verdict.orphans if o.key == key), None)
 
 
 def _decisions(stored: Mapping[str, Report], item: Decoded) -> list[Decision]:
@@ -207,13 +232,15 @@ def _decision(
     )
 
 
-def _record(report: Report, decision: Decision, *, bump: bool = False) -> Report:
-    """The report with ``decision`` recorded; a write that changes nothing else still moves
-    the version (``bump``), or a racing writer could overwrite it unseen."""
-    update: dict[str, object] = {"decisions": [*report.decisions, decision]}
-    if bump:
-        update["version"] = report.version + 1
-    return report.model_copy(update=update)
+def _record(report: Report, decision: Decision) -> Report:
+    """The report with an applied ``decision`` recorded, in the write of its effect."""
+    return report.model_copy(update={"decisions": [*report.decisions, decision]})
+
+
+def _bump(report: Report) -> Report:
+    """The report with its version moved on: a refusal recorded outside it must make a
+    racing writer that read the same version lose (and then find the refusal)."""
+    return report.model_copy(update={"version": report.version + 1})
 
 
 class ActionProcessor:
@@ -223,19 +250,34 @@ class ActionProcessor:
 
     async def handle(self, batch: Sequence[InboundMessage]) -> list[Poison]:
         batch_in = await intake(self.rt.store, self.rt.catalogue, batch, self.rt.now(), _report_of)
-        decider = AnswerActions(
-            batch_in.by_report, self.rt.store, self.rt.outbox, self.rt.catalogue
-        )
-        result = await self.uow.run(batch_in.by_report, decider, preloaded=batch_in.stored)
-        await self.uow.publish(result)
-        refused = sum(n for rid, n in decider.refused.items() if rid in result.verdicts)
-        if refused:
-            self.rt.counters.add(batch[0].topic, REFUSED, refused)
-        return [
-            *batch_in.poisons,
-            *result.poisons,
-            *set_aside(result.failed, batch_in.by_report),
-        ]
+        poisons = list(batch_in.poisons)
+        preloaded: Mapping[str, Report] | None = batch_in.stored
+        # At most PER_WRITE actions of one report go into one write, so one write adds a
+        # bounded number of answers and history entries to its document; a report with
+        # more is written again (reloaded) for the next ones, in order.
+        failed: dict[str, str] = {}
+        for whole in _parts(batch_in.by_report, PER_WRITE):
+            part = {rid: items for rid, items in whole.items() if rid not in failed}
+            poisons += set_aside({r: failed[r] for r in whole if r in failed}, whole)
+            decider = AnswerActions(part, self.rt.store, self.rt.outbox, self.rt.catalogue)
+            result = await self.uow.run(part, decider, preloaded=preloaded)
+            preloaded = None
+            await self.uow.publish(result)
+            refused = sum(n for rid, n in decider.refused.items() if rid in result.verdicts)
+            if refused:
+                self.rt.counters.add(batch[0].topic, REFUSED, refused)
+            poisons += [*result.poisons, *set_aside(result.failed, part)]
+            failed.update(result.failed)
+        return poisons
+
+
+def _parts(by_report: Mapping[str, list[Decoded]], size: int) -> list[dict[str, list[Decoded]]]:
+    """The batch in rounds of at most ``size`` actions per report, each report's in order."""
+    longest = max((len(items) for items in by_report.values()), default=0)
+    return [
+        {rid: items[start : start + size] for rid, items in by_report.items() if items[start:]}
+        for start in range(0, max(longest, 1), size)
+    ]
 
 
 def _spec(name: str, topic: str) -> ProcessorSpec:

@@ -23,6 +23,7 @@ from services.adapters.codec import Poison
 from services.adapters.failures import describe, is_transient
 from services.adapters.publisher import Outbox
 from services.adapters.store import StoreProtocol
+from services.adapters.store.bounds import settle
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,9 @@ class Verdict:
     report: Report | None = None
     """The report to write (its events staged in the outbox); None writes nothing."""
     orphans: list[OrphanOutcome] = field(default_factory=list)
-    """Answers about a report that does not exist, recorded once under the message id."""
+    """Refusals, recorded once under the message id outside the report (``outcomes``):
+    of actions on a report that does not exist, or that changed nothing in it. They are
+    recorded before the report's write, which then moves its version on."""
     replays: list[OutboxEntry] = field(default_factory=list)
     """Answers given before, sent again byte for byte."""
     poisons: list[Poison] = field(default_factory=list)
@@ -131,34 +134,46 @@ class UnitOfWork:
         if before_save is not None:
             for rid in sorted(await before_save() & pending):
                 self._decide(rid, stored.get(rid), decider, context, now, result)
+        orphans = {
+            rid: verdict.orphans
+            for rid in sorted(pending)
+            if (verdict := result.verdicts.get(rid)) is not None and verdict.orphans
+        }
+        # Refusals first, insert-once: one already recorded (by a racing instance) is the
+        # answer, so the report is decided again rather than written.
+        taken = await self.store.record_outcomes([o for os in orphans.values() for o in os])
+        lost = {rid for rid, os in orphans.items() if any(o.key in taken for o in os)}
         changes: list[tuple[Report, int | None]] = []
-        orphans: dict[str, list[OrphanOutcome]] = {}
         for rid in sorted(pending):
             verdict = result.verdicts.get(rid)
-            if verdict is None:
+            if verdict is None or verdict.report is None or rid in lost:
                 continue
-            if verdict.report is not None:
-                report = stored.get(rid)
-                changes.append((verdict.report, report.version if report is not None else None))
-            if verdict.orphans:
-                orphans[rid] = verdict.orphans
-        lost = await self._save(changes, result)
-        taken = await self.store.record_outcomes([o for os in orphans.values() for o in os])
-        lost |= {rid for rid, os in orphans.items() if any(o.key in taken for o in os)}
+            report = stored.get(rid)
+            changes.append((verdict.report, report.version if report is not None else None))
+        lost |= await self._save(await self._settle(changes, stored), result)
         # A report that appeared while its actions were refused as unknown is decided
         # again against it (the recorded answers are adopted there, never contradicted).
-        recorded = [rid for rid in orphans if rid not in lost]
-        lost |= await self.store.existing_reports(recorded)
-        for report, _ in changes:
-            if report.id not in lost and report.id not in result.failed:
-                result.saved[report.id] = report
+        missing = [rid for rid in orphans if rid not in lost and stored.get(rid) is None]
+        lost |= await self.store.existing_reports(missing)
         return lost
+
+    async def _settle(
+        self, changes: list[tuple[Report, int | None]], stored: Mapping[str, Report]
+    ) -> list[tuple[Report, int | None]]:
+        """Move the committed overflow of long reports out of their documents, insert-once,
+        before the conditional writes that drop it (docs/bounded-reports.md)."""
+        settled = [(settle(stored.get(report.id), report), v) for report, v in changes]
+        answers = [a for s, _ in settled for a in s.answers]
+        history = [h for s, _ in settled for h in s.history]
+        if answers or history:
+            await self.store.archive(answers, history)
+        return [(s.report, v) for s, v in settled]
 
     async def _save(self, changes: list[tuple[Report, int | None]], result: Result) -> set[str]:
         """Write the changes; one the database can never accept (a document too large)
         is found by writing each alone and set aside, and the others are written."""
         try:
-            return await self.store.save_reports(changes)
+            return self._saved(changes, await self.store.save_reports(changes), result)
         except Exception as exc:
             if is_transient(exc):
                 raise
@@ -175,6 +190,17 @@ class UnitOfWork:
                 result.failed[rid] = describe(exc)
                 result.verdicts.pop(rid, None)
                 lost.discard(rid)
+            else:
+                self._saved([change], lost, result)
+        return lost
+
+    @staticmethod
+    def _saved(
+        changes: list[tuple[Report, int | None]], lost: set[str], result: Result
+    ) -> set[str]:
+        for report, _ in changes:
+            if report.id not in lost:
+                result.saved[report.id] = report
         return lost
 
     @staticmethod

@@ -22,9 +22,19 @@ from pymongo.errors import DuplicateKeyError
 from schemas.accounts import DistributorAccount, PartnerAccount, RegionSettings
 from schemas.api import ApiKey, ReportQuery, Role, SortKey
 from schemas.pricing import PriceListed, PromoKind, PromotionPublished
-from schemas.report import Decision, OrphanOutcome, OutboxEntry, Report
+from schemas.report import (
+    Decision,
+    HistoryEntry,
+    HistoryRecord,
+    OrphanOutcome,
+    OutboxEntry,
+    Report,
+)
+from services.adapters.failures import is_transient
 from services.adapters.store import ReportScope, Store, StoreProtocol, connect, report_filter
+from services.adapters.store.bounds import history_key
 from services.adapters.store.memory import MemoryStore
+from services.adapters.store.rules import DocumentRefused
 from services.settings import Settings
 from tests.harness import unique
 
@@ -157,6 +167,23 @@ async def test_a_stale_version_a_second_creation_and_a_missing_report_lose(store
     assert await store.existing_reports([]) == set()
 
 
+async def test_a_batch_of_many_reports_is_written_whole_with_its_stale_ones_told_apart(
+    store: Any,
+) -> None:
+    """A batch changing more reports than one write command carries (FerretDB 1.x hangs
+    at 100 statements) is written in slices, answered as one."""
+    rids = [f"M{i:03}:2026-10" for i in range(250)]
+    assert await store.save_reports([(report(rid), None) for rid in rids]) == set()
+    stale = {rids[5], rids[150], rids[249]}
+    changes = [(report(rid, 2, po_number="next"), 9 if rid in stale else 1) for rid in rids]
+    assert await store.save_reports(changes) == stale
+    loaded = await store.load_reports(rids)
+    assert {rid for rid, r in loaded.items() if r.po_number == "next"} == set(rids) - stale
+    await store.clear_outboxes([(rid, 2) for rid in rids])
+    await store.add_counters("usage", {("lmp.usage.v1", f"n{i}"): 1 for i in range(120)})
+    assert len(await store.load_counters()) == 120
+
+
 async def test_dates_come_back_to_the_millisecond_in_utc(store: Any) -> None:
     moment = datetime(2026, 10, 20, 8, 30, 1, 123456, tzinfo=UTC)
     await store.save_reports([(report("T:2026-10", deadline=moment), None)])
@@ -253,6 +280,78 @@ async def test_expired_reports_are_purged_oldest_first_in_bounded_bites(store: A
     assert await store.purge_expired_reports(NOW, 2) == 1
     assert await store.purge_expired_reports(NOW, 2) == 0
     assert await store.existing_reports(["Y:2026-10"]) == {"Y:2026-10"}
+
+
+# what long reports move out of their documents, and the database's rules -------
+
+
+def history(n: int) -> HistoryEntry:
+    return HistoryEntry(at=NOW + timedelta(seconds=n), actor_kind="partner", action=f"a{n}")
+
+
+def moved(rid: str, seq: int) -> HistoryRecord:
+    return HistoryRecord(key=history_key(rid, seq), report_id=rid, seq=seq, entry=history(seq))
+
+
+def applied(key: str, rid: str) -> OrphanOutcome:
+    kept = orphan(key, "")
+    decision = kept.decision.model_copy(update={"outcome": "applied", "reason": None})
+    return kept.model_copy(update={"report_id": rid, "decision": decision})
+
+
+async def test_moved_entries_are_kept_once_and_read_back_in_order(store: Any) -> None:
+    rid = "H:2026-10"
+    await store.save_reports([(report(rid, history=[history(3)], history_archived=3), None)])
+    answers = [applied("lmp.partner-actions.v1|m1", rid), applied("lmp.partner-actions.v1|m2", rid)]
+    await store.archive(answers, [moved(rid, 2), moved(rid, 0)])
+    # a writer that moved them again (it crashed before its report write, or lost its race)
+    await store.archive(answers[:1], [moved(rid, 0), moved(rid, 1), moved(rid, 3)])
+    loaded = await store.load_answers(["lmp.partner-actions.v1|m1", "lmp.partner-actions.v1|m3"])
+    assert [(k, a.decision.outcome) for k, a in loaded.items()] == [
+        ("lmp.partner-actions.v1|m1", "applied")
+    ]
+    actions = [e.action for e in await store.moved_history(rid, 3)]
+    assert actions == ["a0", "a1", "a2"]  # seq 3 is still inline: not read from the archive
+    assert [e.action for e in await store.moved_history(rid, 3, skip=1, limit=1)] == ["a1"]
+    assert await store.moved_history(rid, 0) == []
+    whole = await store.read_report(rid)
+    assert [e.action for e in whole.history] == ["a0", "a1", "a2", "a3"]
+    assert (await store.load_report(rid)).history == [history(3)]  # the writers' view
+
+
+async def test_what_a_purged_report_moved_out_is_forgotten_with_it(store: Any) -> None:
+    gone, kept = "G:2026-10", "K:2026-10"
+    await store.save_reports(
+        [
+            (report(gone, expires_at=NOW - timedelta(days=1), history_archived=1), None),
+            (report(kept, history_archived=1), None),
+        ]
+    )
+    await store.archive(
+        [applied("t|g", gone), applied("t|k", kept)], [moved(gone, 0), moved(kept, 0)]
+    )
+    assert await store.purge_expired_reports(NOW, 10) == 1
+    assert set(await store.load_answers(["t|g", "t|k"])) == {"t|k"}
+    assert await store.moved_history(gone, 1) == []
+    assert len(await store.moved_history(kept, 1)) == 1
+
+
+async def test_a_report_over_16_mib_is_refused_before_any_write(store: Any) -> None:
+    big = report("BIG:2026-10", rejection_reasons=["y" * (9 * 1024 * 1024)] * 2)
+    with pytest.raises(DocumentRefused, match="over MongoDB's limit") as refused:
+        await store.save_reports([(big, None)])
+    assert await store.existing_reports(["BIG:2026-10"]) == set()
+    assert not is_transient(refused.value)  # set aside with the reason, never retried
+
+
+async def test_moved_entries_and_refusals_obey_the_same_rules(store: Any) -> None:
+    huge = orphan("t|huge", "r" * (16 * 1024 * 1024))
+    with pytest.raises(DocumentRefused):
+        await store.record_outcomes([huge])
+    with pytest.raises(DocumentRefused):
+        await store.archive([huge], [])
+    assert await store.load_outcomes(["t|huge"]) == {}
+    assert await store.load_answers(["t|huge"]) == {}
 
 
 # outcomes, receipts, quarantine -------------------------------------------------

@@ -106,8 +106,36 @@ async def answered(system: System, action_ids: list[str], report_of: dict[str, s
     missing = [a for a in action_ids if a not in decided]
     if not missing:
         return True
-    orphans = await system.store.outcomes.count_documents({"decision.message_id": {"$in": missing}})
-    return orphans == len(missing)
+    wanted = {"decision.message_id": {"$in": missing}}
+    kept = {
+        doc["decision"]["message_id"]
+        for collection in (system.store.answers, system.store.outcomes)
+        for doc in await collection.find(wanted, {"decision.message_id": 1}).to_list(None)
+    }
+    return kept >= set(missing)
+
+
+async def recorded_answers(
+    system: System, reports: list[dict[str, Any]], action_ids: list[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """Each action's recorded answers as a redelivery finds them: in its report, then
+    among those moved out of it (the same answer once, if it is in both after a crash
+    between the two writes), then among refusals (docs/bounded-reports.md)."""
+    decisions: dict[str, list[dict[str, Any]]] = {}
+    for doc in reports:
+        for decision in doc["decisions"]:
+            decisions.setdefault(decision["message_id"], []).append(decision)
+    wanted = {"decision.message_id": {"$in": action_ids}}
+    for kept in (system.store.answers, system.store.outcomes):
+        found: dict[str, list[dict[str, Any]]] = {}
+        for doc in await kept.find(wanted).to_list(None):
+            found.setdefault(doc["decision"]["message_id"], []).append(doc["decision"])
+        for action_id, answers in found.items():
+            if action_id in decisions:
+                assert kept is system.store.outcomes or answers[0] in decisions[action_id]
+            else:
+                decisions[action_id] = answers
+    return decisions
 
 
 async def chaos(system: System, rounds: list[tuple[str, str]], pause: float) -> list[str]:
@@ -211,15 +239,7 @@ async def account_for(system: System, sent: Sent) -> tuple[Counts, list[str]]:
     reports = await system.store.reports.find(
         {"_id": {"$in": list(set(sent.report_of.values()))}}
     ).to_list(None)
-    decisions: dict[str, list[dict[str, Any]]] = {}
-    for doc in reports:
-        for decision in doc["decisions"]:
-            decisions.setdefault(decision["message_id"], []).append(decision)
-    orphans = await system.store.outcomes.find(
-        {"decision.message_id": {"$in": list(sent.expected)}}
-    ).to_list(None)
-    for orphan in orphans:
-        decisions.setdefault(orphan["decision"]["message_id"], []).append(orphan["decision"])
+    decisions = await recorded_answers(system, reports, list(sent.expected))
     payloads = await payloads_by_id(system)
     by_action: dict[str, set[str]] = {}
     for event_id in payloads:

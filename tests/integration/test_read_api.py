@@ -18,8 +18,9 @@ from openapi_spec_validator import validate as validate_openapi
 
 from schemas.accounts import DistributorAccount, PartnerAccount, RegionSettings
 from schemas.api import Role
-from schemas.report import ReportStatus, SubmissionKind
+from schemas.report import ActorKind, HistoryEntry, HistoryRecord, ReportStatus, SubmissionKind
 from services.adapters.store import Store, connect
+from services.adapters.store.bounds import history_key
 from services.api.auth import new_key
 from services.api.run import context_from
 from services.api.server import build_api
@@ -504,3 +505,22 @@ async def test_the_openapi_document_is_valid_and_describes_every_real_answer(api
             with pytest.raises(ValidationError, match="outbox"):
                 Draft202012Validator(schema).validate({**body, "outbox": []})
     assert answered == set(doc["paths"])
+
+
+async def test_one_report_shows_its_whole_history_also_what_moved_out_of_it(api: Api) -> None:
+    """A long report keeps its oldest history entries outside its document
+    (docs/bounded-reports.md); the reader still sees every entry, in order, once."""
+    long = report("P-ACME", "2024-01", ReportStatus.MSP_PREPARING)
+    entries = [
+        HistoryEntry(at=NOW, actor_kind=ActorKind.PARTNER, action=f"step-{n}") for n in range(5)
+    ]
+    kept = long.model_copy(update={"history": entries[3:], "history_archived": 3})
+    await api.store.reports.insert_one(kept.to_document())
+    moved = [
+        HistoryRecord(key=history_key(long.id, n), report_id=long.id, seq=n, entry=entries[n])
+        for n in range(3)
+    ]
+    await api.store.archive([], [moved[2], moved[0], moved[1], moved[0]])
+    status, body, _ = await api.get(f"/v1/billing-reports/{long.id}", key="ops")
+    assert status == 200
+    assert [h["action"] for h in body["history"]] == [f"step-{n}" for n in range(5)]

@@ -110,7 +110,10 @@ async def test_a_refusal_is_published_counted_and_kept_as_the_answer() -> None:
     assert "unexplained" in refusal["data"]["reason"]
     assert runtime.counters.take()[(shell.catalogue.physical(PARTNER_ACTIONS), REFUSED)] == 1
     stored = await report(shell)
-    assert (stored.status, stored.decisions[0].outcome) == ("msp_preparing", "refused")
+    assert (stored.status, stored.decisions) == ("msp_preparing", [])
+    key = f"{PARTNER_ACTIONS}|s1"
+    kept = await shell.store.load_outcomes([key])
+    assert (kept[key].report_id, kept[key].decision.outcome) == (REPORT, "refused")
 
     await handle(
         shell, "partner-actions", action("lmp.partner.draft-saved", "P", "P", "d1", lines=EXPLAINED)
@@ -135,7 +138,7 @@ async def test_an_action_on_a_missing_report_stays_refused_once_the_report_exist
     [first, again] = raw_values(shell, refusal["id"])
     assert first == again
     adopted = await report(shell)
-    assert [(d.message_id, d.outcome) for d in adopted.decisions] == [("early", "refused")]
+    assert adopted.decisions == []  # the refusal stays where it was kept
     assert adopted.lines[0].partner_comment is None
 
 
@@ -160,10 +163,10 @@ async def test_a_report_goes_from_the_partner_to_its_distributor_to_trend_micro(
     assert final.status == "completed"
     assert [(d.message_id, d.outcome) for d in final.decisions] == [
         ("p1", "applied"),
-        ("x1", "refused"),
         ("d1", "applied"),
         ("t1", "applied"),
     ]
+    assert set(await shell.store.load_outcomes(["lmp.distributor-actions.v1|x1"]))
 
 
 async def test_the_timer_reminds_then_auto_submits_each_report_once() -> None:

@@ -7,7 +7,10 @@
     documents.py   reading stored documents back; duplicate keys told from failures
     mongo.py       Store: the collections, composed of the parts below
     reports.py     conditional writes, the outbox relay's queries, due pages, retention
-    outcomes.py    answers to actions on reports that do not exist
+    outcomes.py    refusals: of actions on missing reports, or that changed nothing
+    archive.py     what long reports moved out: applied answers, history
+    bounds.py      which answers and history stay inline, which move out
+    rules.py       what MongoDB refuses, checked before every write
     quarantine.py  events the broker can never accept
     reference.py   prices, promotions, partner/distributor accounts, regions
     receipts.py    (message key, payload hash) of every inbound message

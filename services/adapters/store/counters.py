@@ -10,6 +10,7 @@ from typing import Any
 from pymongo import UpdateOne
 
 from schemas.report import ReportStatus, SubmissionKind
+from services.adapters.store.documents import bulk_write
 
 COUNTED = [(s, k) for s in ReportStatus for k in (None, *SubmissionKind)]
 """Every (status, submission kind) the metrics report, counted or not."""
@@ -25,7 +26,8 @@ class Metrics:
         """Add a processor's counts since its last flush (``$inc``: order-free, cheap)."""
         if not deltas:
             return
-        await self.metrics.bulk_write(
+        await bulk_write(
+            self.metrics,
             [
                 UpdateOne(
                     {"_id": f"{processor}|{topic}|{name}"},
@@ -37,7 +39,6 @@ class Metrics:
                 )
                 for (topic, name), value in deltas.items()
             ],
-            ordered=False,
         )
 
     async def load_counters(self) -> list[dict[str, Any]]:

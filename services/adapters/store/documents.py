@@ -4,7 +4,7 @@ telling a duplicate key (an answer) from every other write error (a failure)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import ValidationError
@@ -40,3 +40,33 @@ def acknowledged(bulk_result: Mapping[str, Any]) -> None:
     problems = bulk_result.get("writeConcernErrors")
     if problems:
         raise WriteConcernError(str(problems[0].get("errmsg", "write concern failed")), 64)
+
+
+BULK_SLICE = 99
+"""Operations per write command: FerretDB 1.x hangs on an update command of 100
+statements (docs/ferretdb.md); on MongoDB it costs a round trip per 99."""
+
+
+async def bulk_write(collection: Any, ops: Sequence[Any]) -> dict[str, Any]:
+    """``collection.bulk_write(ops, ordered=False)`` in slices, answered as one result
+    (``bulk_api_result``'s shape; a ``BulkWriteError`` carrying every slice's errors)."""
+    counts = ("nInserted", "nMatched", "nModified", "nUpserted")
+    total: dict[str, Any] = dict.fromkeys(counts, 0) | {
+        "writeErrors": [],
+        "writeConcernErrors": [],
+    }
+    for start in range(0, len(ops), BULK_SLICE):
+        try:
+            part = await collection.bulk_write(ops[start : start + BULK_SLICE], ordered=False)
+            answer = part.bulk_api_result
+        except BulkWriteError as exc:
+            answer = exc.details
+        for key in counts:
+            total[key] += answer.get(key, 0)
+        total["writeErrors"] += [
+            {**error, "index": error["index"] + start} for error in answer.get("writeErrors", [])
+        ]
+        total["writeConcernErrors"] += answer.get("writeConcernErrors", [])
+    if total["writeErrors"]:
+        raise BulkWriteError(total)
+    return total

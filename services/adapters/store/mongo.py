@@ -8,6 +8,7 @@ from typing import Any
 from pymongo import ASCENDING
 
 from services.adapters.store.api_keys import ApiKeys
+from services.adapters.store.archive import ARCHIVE_INDEXES
 from services.adapters.store.counters import Metrics
 from services.adapters.store.outcomes import OrphanOutcomes
 from services.adapters.store.quarantine import Quarantine
@@ -47,6 +48,8 @@ class Store(
         self.outcomes = db["outcomes"]
         self.quarantine = db["quarantine"]
         self.regions = db["regions"]
+        self.answers = db["answers"]
+        self.history = db["history"]
 
     async def close(self) -> None:
         result = self._client.close()
@@ -66,3 +69,6 @@ class Store(
         await self.partners.create_index([("updated_at", ASCENDING)], name="by_updated_at")
         await self.receipts.create_index([("at", ASCENDING)], name="by_at")
         await self.outcomes.create_index([("at", ASCENDING)], name="by_at")
+        for name, indexes in ARCHIVE_INDEXES.items():
+            for index in indexes:
+                await self.db[name].create_indexes([index])

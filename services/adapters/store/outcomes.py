@@ -1,6 +1,7 @@
-"""Answers to actions on reports that do not exist, kept under ``<topic>|<message id>``
-so a later delivery of the same action is answered the same, even once the report
-exists."""
+"""Refusals, kept under ``<topic>|<message id>``: of actions on reports that do not
+exist, so a later delivery of the same action is answered the same even once the report
+exists, and of actions on reports they changed nothing in, so the report does not grow
+with them (docs/bounded-reports.md)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pymongo.errors import BulkWriteError
 
 from schemas.report import OrphanOutcome
 from services.adapters.store.documents import duplicate_indexes
+from services.adapters.store.rules import check_document
 
 
 class OrphanOutcomes:
@@ -30,10 +32,11 @@ class OrphanOutcomes:
         """Insert each outcome once; return the keys that already had one."""
         if not outcomes:
             return set()
+        docs = [o.model_dump(mode="python", by_alias=True) for o in outcomes]
+        for doc in docs:
+            check_document(doc, f"answer {doc['_id']}")
         try:
-            await self.outcomes.insert_many(
-                [o.model_dump(mode="python", by_alias=True) for o in outcomes], ordered=False
-            )
+            await self.outcomes.insert_many(docs, ordered=False)
             return set()
         except BulkWriteError as exc:
             return {outcomes[i].key for i in duplicate_indexes(exc)}

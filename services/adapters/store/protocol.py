@@ -11,7 +11,7 @@ from typing import Any, NamedTuple, Protocol
 from schemas.accounts import DistributorAccount, PartnerAccount, RegionSettings
 from schemas.api import ApiKey, SortKey
 from schemas.pricing import PriceListed, PromotionPublished
-from schemas.report import OrphanOutcome, OutboxEntry, Report
+from schemas.report import HistoryEntry, HistoryRecord, OrphanOutcome, OutboxEntry, Report
 
 Cursor = tuple[datetime, str]
 """Where a page of due reports ended: (the paged field's value, report id)."""
@@ -64,11 +64,23 @@ class StoreProtocol(Protocol):
     ) -> DuePage: ...
     async def purge_expired_reports(self, now: datetime, limit: int) -> int: ...
 
-    # answers to actions on reports that do not exist
+    # refusals: of actions on reports that do not exist, or that changed nothing
     async def load_outcomes(self, keys: Iterable[str]) -> dict[str, OrphanOutcome]: ...
     async def record_outcomes(self, outcomes: Sequence[OrphanOutcome]) -> set[str]:
-        """Insert each outcome once; return the keys that already had one."""
+        """Insert each refusal once; return the keys that already had one."""
         ...
+
+    # what long reports moved out of their documents (docs/bounded-reports.md)
+    async def load_answers(self, keys: Iterable[str]) -> dict[str, OrphanOutcome]: ...
+    async def archive(
+        self, answers: Sequence[OrphanOutcome], history: Sequence[HistoryRecord]
+    ) -> None:
+        """Insert each moved entry once; one already there is the same entry."""
+        ...
+
+    async def moved_history(
+        self, report_id: str, below: int, skip: int = 0, limit: int = 0
+    ) -> list[HistoryEntry]: ...
 
     # events the broker can never accept
     async def quarantine_events(self, entries: Sequence[tuple[OutboxEntry, str]]) -> None: ...

@@ -9,6 +9,7 @@ from typing import Any
 from pymongo import ASCENDING, ReplaceOne
 
 from schemas.report import OutboxEntry
+from services.adapters.store.documents import bulk_write
 
 
 class Quarantine:
@@ -17,7 +18,8 @@ class Quarantine:
     quarantine: Any
 
     async def quarantine_events(self, entries: Sequence[tuple[OutboxEntry, str]]) -> None:
-        await self.quarantine.bulk_write(
+        await bulk_write(
+            self.quarantine,
             [
                 ReplaceOne(
                     {"_id": entry.id},
@@ -26,7 +28,6 @@ class Quarantine:
                 )
                 for entry, reason in entries
             ],
-            ordered=False,
         )
 
     async def quarantined(self) -> list[tuple[OutboxEntry, str]]:

@@ -4,14 +4,14 @@ an index behind it (see ``REPORT_INDEXES``)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
 
 from schemas.api import ReportQuery, SortKey
-from schemas.report import Report
+from schemas.report import HistoryEntry, Report
 from services.adapters.store.protocol import ReportScope
 from services.domain.status import BILLING_STATUS_CRITERIA
 
@@ -92,6 +92,7 @@ class ReadQueries:
     """The read side of ``reports`` and ``partners``."""
 
     reports: Any
+    moved_history: Callable[..., Awaitable[list[HistoryEntry]]]  # the archive's part
     partners: Any
 
     async def partner_directory(
@@ -136,9 +137,14 @@ class ReadQueries:
             yield doc
 
     async def read_report(self, report_id: str) -> Report | None:
-        """One report as readers see it: without its outbox and recorded answers."""
+        """One report as readers see it: without its outbox and recorded answers, with its
+        whole history (the entries moved out of the document first)."""
         doc = await self.reports.find_one({"_id": report_id}, READ_PROJECTION)
-        return None if doc is None else Report.from_document(doc)
+        if doc is None:
+            return None
+        report = Report.from_document(doc)
+        moved = await self.moved_history(report.id, report.history_archived)
+        return report.model_copy(update={"history": [*moved, *report.history]})
 
     async def partner_reports(
         self, partner_id: str, first_cycle: str, last_cycle: str, scope: ReportScope

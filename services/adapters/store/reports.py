@@ -15,8 +15,10 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, InsertOne, ReplaceOne, Up
 from pymongo.errors import BulkWriteError
 
 from schemas.report import Report
-from services.adapters.store.documents import DUPLICATE_KEY, acknowledged, valid
+from services.adapters.store.archive import Archive
+from services.adapters.store.documents import DUPLICATE_KEY, acknowledged, bulk_write, valid
 from services.adapters.store.protocol import Cursor, DuePage
+from services.adapters.store.rules import encoded
 from services.domain.status import EDITABLE_BY_PARTNER
 
 WRITER_STAMP = "_writer"
@@ -54,8 +56,8 @@ def due_page(docs: list[dict[str, Any]], field: str, limit: int) -> DuePage:
     return DuePage(reports, (last[field], last["_id"]) if last is not None else None)
 
 
-class ReportDocuments:
-    """The ``reports`` collection's part of the store."""
+class ReportDocuments(Archive):
+    """The ``reports`` collection's part of the store, with what long reports moved out."""
 
     reports: Any
 
@@ -83,15 +85,15 @@ class ReportDocuments:
         token = uuid.uuid4().hex
         ops: list[Any] = []
         for report, expected in changes:
-            doc = {**report.to_document(), WRITER_STAMP: token}
+            doc = encoded({**report.to_document(), WRITER_STAMP: token}, f"report {report.id}")
             if expected is None:
                 ops.append(InsertOne(doc))
             else:
                 ops.append(ReplaceOne({"_id": report.id, "version": expected}, doc))
         try:
-            result = await self.reports.bulk_write(ops, ordered=False)
-            acknowledged(result.bulk_api_result)
-            done = result.inserted_count + result.matched_count
+            result = await bulk_write(self.reports, ops)
+            acknowledged(result)
+            done = result["nInserted"] + result["nMatched"]
         except BulkWriteError as exc:
             details = exc.details
             if any(err.get("code") != DUPLICATE_KEY for err in details.get("writeErrors", [])):
@@ -132,7 +134,8 @@ class ReportDocuments:
         """Drop events once published; a report that moved on keeps its outbox for later."""
         if not published:
             return
-        await self.reports.bulk_write(
+        await bulk_write(
+            self.reports,
             [
                 UpdateOne(
                     {"_id": rid, "version": version},
@@ -140,7 +143,6 @@ class ReportDocuments:
                 )
                 for rid, version in published
             ],
-            ordered=False,
         )
 
     # the timer's due queries and the retention purge ------------------------------
@@ -209,7 +211,8 @@ class ReportDocuments:
         )
         if not docs:
             return 0
-        result = await self.reports.delete_many(
-            {"_id": {"$in": [d["_id"] for d in docs]}, "expires_at": {"$lte": now}}
-        )
+        ids = [d["_id"] for d in docs]
+        result = await self.reports.delete_many({"_id": {"$in": ids}, "expires_at": {"$lte": now}})
+        gone = set(ids) - await self.existing_reports(ids)
+        await self.forget_moved(sorted(gone))
         return int(result.deleted_count)

@@ -1,0 +1,146 @@
+"""How a report's document stays bounded whatever arrives: which recorded answers and
+which history entries stay inline, and which are moved out (docs/bounded-reports.md).
+
+Refusals never enter the document (they are kept in ``outcomes``). Applied decisions
+and history entries are appended by every change; once a stored report holds more
+than ``KEEP_*`` of either (in number or in size), the writer moves the oldest until
+half of each limit is left into
+insert-once collections (``answers`` by topic and message id, ``history`` by report
+and sequence) and writes the report without them, conditionally as always. Only
+entries of the stored, committed version move: an entry decided in a write that then
+loses its race is never kept anywhere. An action processor writes at most
+``PER_WRITE`` actions of one report at a time, so one write adds at most that many.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from schemas.report import Decision, HistoryEntry, HistoryRecord, OrphanOutcome, Report
+
+log = logging.getLogger(__name__)
+
+KEEP_DECISIONS = 32
+"""Applied decisions a stored report keeps inline before the oldest move out."""
+KEEP_DECISION_BYTES = 64 * 1024
+"""...and their size (estimated) before the oldest move out."""
+KEEP_HISTORY = 64
+"""History entries a stored report keeps inline before the oldest move out."""
+KEEP_HISTORY_BYTES = 32 * 1024
+"""...and their size (estimated) before the oldest move out."""
+PER_WRITE = 64
+"""The most actions of one report an action processor decides into one write."""
+
+
+def answer_key(topic: str, message_id: str) -> str:
+    """Where an answer kept outside its report is found: ``<topic>|<message id>``."""
+    return f"{topic}|{message_id}"
+
+
+def history_key(report_id: str, seq: int) -> str:
+    """A moved history entry's key; zero-padded so keys sort as the history does."""
+    return f"{report_id}|{seq:012d}"
+
+
+@dataclass
+class Settlement:
+    report: Report
+    """The report to write, without the entries moved out."""
+    answers: list[OrphanOutcome] = field(default_factory=list)
+    history: list[HistoryRecord] = field(default_factory=list)
+
+
+def settle(stored: Report | None, after: Report) -> Settlement:
+    """``after`` (decided from ``stored``) with the committed overflow moved out.
+
+    Both lists are append-only from one version to the next, so ``after`` starts with
+    the entries of ``stored``; when it does not (a rule that rewrote them), nothing
+    moves and the next write tries again.
+    """
+    if stored is None or (
+        len(after.decisions) == len(stored.decisions) and len(after.history) == len(stored.history)
+    ):
+        return Settlement(after)  # nothing appended: the document grows by nothing here
+    moved_decisions = _overflow(
+        [_decision_bytes(d) for d in stored.decisions], KEEP_DECISIONS, KEEP_DECISION_BYTES
+    )
+    moved_history = _overflow(
+        [_entry_bytes(e) for e in stored.history], KEEP_HISTORY, KEEP_HISTORY_BYTES
+    )
+    if not moved_decisions and not moved_history:
+        return Settlement(after)
+    if not _starts_with(stored, after, moved_decisions, moved_history):
+        log.warning("report %s: its recorded entries were rewritten; none moved", after.id)
+        return Settlement(after)
+    answers = [
+        OrphanOutcome(
+            key=answer_key(d.topic, d.message_id), report_id=after.id, decision=d, at=d.decided_at
+        )
+        for d in stored.decisions[:moved_decisions]
+    ]
+    history = [
+        HistoryRecord(
+            key=history_key(after.id, stored.history_archived + i),
+            report_id=after.id,
+            seq=stored.history_archived + i,
+            entry=entry,
+        )
+        for i, entry in enumerate(stored.history[:moved_history])
+    ]
+    report = after.model_copy(
+        update={
+            "decisions": after.decisions[moved_decisions:],
+            "decisions_archived": after.decisions_archived + moved_decisions,
+            "history": after.history[moved_history:],
+            "history_archived": after.history_archived + moved_history,
+        }
+    )
+    return Settlement(report, answers, history)
+
+
+def _overflow(sizes: list[int], keep: int, keep_bytes: int) -> int:
+    """How many of the oldest inline entries (of these sizes) move: none while there are
+    at most ``keep`` of at most ``keep_bytes``, else enough to leave half of each."""
+    count, total = len(sizes), sum(sizes)
+    if count <= keep and total <= keep_bytes:
+        return 0
+    moved = 0
+    while moved < count and (count - moved > keep // 2 or total > keep_bytes // 2):
+        total -= sizes[moved]
+        moved += 1
+    return moved
+
+
+_OVERHEAD = 160
+"""BSON field names, types and fixed-size values of an entry, roughly."""
+
+
+def _decision_bytes(decision: Decision) -> int:
+    """A decision's stored size, estimated from its strings (cheaper than encoding it)."""
+    strings = (decision.topic, decision.message_id, decision.action_type, decision.reason or "")
+    events = sum(len(e.id) + len(e.topic) + len(e.key) + len(e.value) + 48 for e in decision.events)
+    return _OVERHEAD + sum(len(s) for s in strings) + events
+
+
+def _entry_bytes(entry: HistoryEntry) -> int:
+    strings = (entry.account_id, entry.user_id, entry.action, entry.message_id, entry.note)
+    return _OVERHEAD + sum(len(s) for s in strings if s) + len(entry.payload_hash or "")
+
+
+def _starts_with(stored: Report, after: Report, decisions: int, history: int) -> bool:
+    if after.decisions_archived != stored.decisions_archived:
+        return False
+    if after.history_archived != stored.history_archived:
+        return False
+    if len(after.decisions) < decisions or len(after.history) < history:
+        return False
+    same_decisions = all(
+        (a.topic, a.message_id) == (s.topic, s.message_id)
+        for a, s in zip(after.decisions[:decisions], stored.decisions[:decisions], strict=True)
+    )
+    same_history = all(
+        (a.at, a.action, a.message_id) == (s.at, s.action, s.message_id)
+        for a, s in zip(after.history[:history], stored.history[:history], strict=True)
+    )
+    return same_decisions and same_history
