@@ -56,6 +56,10 @@ from services.domain.pricing import (
 from services.domain.reminders import schedule_reminders
 from services.domain.status import EDITABLE_BY_PARTNER, REVIEWABLE_BY_DISTRIBUTOR
 
+RETURN_REASONS_KEPT = 8
+"""Trend Micro's latest return reasons a report shows; every one stays in its history
+(the entry's note), so the report does not grow with each submit-and-return round."""
+
 STATUS_NAMES = {
     ReportStatus.MSP_PREPARING: "MSP preparing",
     ReportStatus.UNDER_REVIEW: "Under review",
@@ -308,7 +312,7 @@ def _returned(report: Report, action: TrendMicroReportReturned, ctx: ActionConte
     _require_status(report, frozenset({ReportStatus.SUBMITTED_TO_TRENDMICRO}), "return the report")
     after = report.clone()
     after.status = ReportStatus.RETURNED_BY_TRENDMICRO
-    after.return_reasons = [*report.return_reasons, action.reason]
+    after.return_reasons = [*report.return_reasons, action.reason][-RETURN_REASONS_KEPT:]
     entry = _entry(report, action, ctx, ActorKind.TRENDMICRO, after.status, action.reason)
     return _finish(report, after, entry, ctx, "returned", reasons=[action.reason])
 

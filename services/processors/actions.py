@@ -30,7 +30,7 @@ from services.adapters.codec import Decoded, InboundMessage, Poison
 from services.adapters.counters import REFUSED
 from services.adapters.publisher import Outbox
 from services.adapters.store import StoreProtocol
-from services.adapters.store.bounds import PER_WRITE
+from services.adapters.store.bounds import PER_WRITE, WRITE_BYTES, added_bytes
 from services.domain.errors import Refused
 from services.domain.events import DomainEvent
 from services.domain.ids import event_id
@@ -92,6 +92,9 @@ class AnswerActions:
     catalogue: Catalogue
     refused: dict[str, int] = field(default_factory=dict)
     """New refusals per report, as decided by the latest attempt."""
+    deferred: dict[str, list[Decoded]] = field(default_factory=dict)
+    """Actions per report left for the next write, in order, by the latest attempt: those
+    after the one whose entries took the write's additions past ``WRITE_BYTES``."""
 
     async def prepare(self, stored: Mapping[str, Report], report_ids: set[str]) -> References:
         items = [item for rid in report_ids for item in self.by_report[rid]]
@@ -130,7 +133,12 @@ class AnswerActions:
         verdict = Verdict()
         report = stored
         refused = 0
-        for item in self.by_report[report_id]:
+        items = self.by_report[report_id]
+        self.deferred[report_id] = []
+        for n, item in enumerate(items):
+            if report is not None and added_bytes(stored, report) > WRITE_BYTES:
+                self.deferred[report_id] = items[n:]  # the next write adds them, in order
+                break
             message_id, digest = item.envelope.id, item.payload_hash
             try:
                 done = recorded_decision(report, self._topic(item), message_id, digest)
@@ -252,13 +260,13 @@ class ActionProcessor:
         batch_in = await intake(self.rt.store, self.rt.catalogue, batch, self.rt.now(), _report_of)
         poisons = list(batch_in.poisons)
         preloaded: Mapping[str, Report] | None = batch_in.stored
-        # At most PER_WRITE actions of one report go into one write, so one write adds a
-        # bounded number of answers and history entries to its document; a report with
-        # more is written again (reloaded) for the next ones, in order.
-        failed: dict[str, str] = {}
-        for whole in _parts(batch_in.by_report, PER_WRITE):
-            part = {rid: items for rid, items in whole.items() if rid not in failed}
-            poisons += set_aside({r: failed[r] for r in whole if r in failed}, whole)
+        # At most PER_WRITE actions of one report go into one write, and no more once
+        # their entries pass WRITE_BYTES, so one write adds a bounded number of bytes to
+        # its document; a report with more is written again (reloaded) for the next
+        # ones, in order (docs/bounded-reports.md).
+        waiting = {rid: list(items) for rid, items in batch_in.by_report.items()}
+        while waiting:
+            part = {rid: items[:PER_WRITE] for rid, items in waiting.items()}
             decider = AnswerActions(part, self.rt.store, self.rt.outbox, self.rt.catalogue)
             result = await self.uow.run(part, decider, preloaded=preloaded)
             preloaded = None
@@ -266,18 +274,16 @@ class ActionProcessor:
             refused = sum(n for rid, n in decider.refused.items() if rid in result.verdicts)
             if refused:
                 self.rt.counters.add(batch[0].topic, REFUSED, refused)
+            later = {rid: waiting[rid][PER_WRITE:] for rid in result.failed}
             poisons += [*result.poisons, *set_aside(result.failed, part)]
-            failed.update(result.failed)
+            poisons += set_aside(result.failed, later)  # in order, with the same reason
+            waiting = {
+                rid: [*decider.deferred.get(rid, []), *items[PER_WRITE:]]
+                for rid, items in waiting.items()
+                if rid not in result.failed
+            }
+            waiting = {rid: items for rid, items in waiting.items() if items}
         return poisons
-
-
-def _parts(by_report: Mapping[str, list[Decoded]], size: int) -> list[dict[str, list[Decoded]]]:
-    """The batch in rounds of at most ``size`` actions per report, each report's in order."""
-    longest = max((len(items) for items in by_report.values()), default=0)
-    return [
-        {rid: items[start : start + size] for rid, items in by_report.items() if items[start:]}
-        for start in range(0, max(longest, 1), size)
-    ]
 
 
 def _spec(name: str, topic: str) -> ProcessorSpec:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from schemas.accounts import PartnerAccount, RegionSettings
@@ -18,6 +18,7 @@ from schemas.usage import UsageReported
 from services.adapters.codec import Decoded, InboundMessage, Poison
 from services.adapters.publisher import Outbox
 from services.adapters.store import StoreProtocol
+from services.adapters.store.bounds import WRITE_BYTES, added_bytes
 from services.domain.events import DomainEvent
 from services.domain.ids import report_id
 from services.domain.usage import UsageRecord, apply_usage, attach_account, new_report
@@ -62,6 +63,10 @@ class FoldUsage:
     records: Mapping[str, list[UsageRecord]]
     store: StoreProtocol
     outbox: Outbox
+    deferred: dict[str, list[UsageRecord]] = field(default_factory=dict)
+    """Records per report left for the next write by the latest attempt: late usage adds
+    a history entry and an event per record, so a write takes only as many of them (the
+    first half, halved again) as keep its additions within ``WRITE_BYTES``."""
 
     async def prepare(self, stored: Mapping[str, Report], report_ids: set[str]) -> Accounts:
         pending = {
@@ -81,10 +86,29 @@ class FoldUsage:
         current = stored or new_report(
             first.usage.partner_id, first.usage.cycle, now, first.message_id
         )
+        taken = len(records)
+        while True:
+            verdict = self._fold(current, stored is None, records[:taken], accounts, now)
+            if taken == 1 or verdict.report is None:
+                break
+            if added_bytes(current, verdict.report) <= WRITE_BYTES:
+                break
+            taken = (taken + 1) // 2
+        self.deferred[report_id_] = records[taken:]
+        return verdict
+
+    def _fold(
+        self,
+        current: Report,
+        new: bool,
+        records: list[UsageRecord],
+        accounts: Accounts,
+        now: datetime,
+    ) -> Verdict:
         outcome = apply_usage(current, records, now)
         report, events, changed = outcome.report, outcome.events, outcome.changed
         report, attached_events, attached = accounts.attach(report, now)
-        if not (changed or attached or stored is None):
+        if not (changed or attached or new):
             return Verdict()
         entries = self.outbox.entries([*events, *attached_events])
         return Verdict(report=self.outbox.stage(report, entries, now))
@@ -150,16 +174,27 @@ class UsageIngestion:
 
         try:
             stored = await store.load_reports(records)
+            fold = FoldUsage(records, store, outbox)
             folded = await self.uow.run(
-                records,
-                FoldUsage(records, store, outbox),
-                preloaded=stored,
-                before_save=without_conflicts,
+                records, fold, preloaded=stored, before_save=without_conflicts
             )
         finally:
             if not screening.done():
                 screening.cancel()
         await self.uow.publish(folded)
+        # Late usage beyond one write's bytes: the rest, written again in order.
+        late_poisons: list[Poison] = []
+        later = _deferred(fold, folded.failed)
+        while later:
+            fold = FoldUsage(later, store, outbox)
+            again = await self.uow.run(later, fold)
+            await self.uow.publish(again)
+            folded.saved.update(again.saved)
+            for rid, reason in again.failed.items():
+                ids = {record.message_id for record in later[rid]}
+                rest = [item for item in by_report[rid] if item.envelope.id in ids]
+                late_poisons += set_aside({rid: reason}, {rid: rest})
+            later = _deferred(fold, again.failed)
         # An account stored while this batch was written: finish those reports now. The
         # accounts processor does the mirror image, so whichever writes second sees both.
         waiting = {r.id: r.partner_id for r in folded.saved.values() if r.account_pending}
@@ -174,7 +209,16 @@ class UsageIngestion:
             rid: [item for item in items if id(item.message) not in answered]
             for rid, items in by_report.items()
         }
-        return [*decoded.poisons, *conflicts, *set_aside(folded.failed, unanswered)]
+        return [
+            *decoded.poisons,
+            *conflicts,
+            *set_aside(folded.failed, unanswered),
+            *late_poisons,
+        ]
+
+
+def _deferred(fold: FoldUsage, failed: Mapping[str, str]) -> dict[str, list[UsageRecord]]:
+    return {rid: rest for rid, rest in fold.deferred.items() if rest and rid not in failed}
 
 
 PROCESSOR = ProcessorSpec(name="usage", topics=(TOPIC,), create=UsageIngestion, consumer="bulk")

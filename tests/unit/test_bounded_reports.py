@@ -4,23 +4,30 @@ and every answer is still given again byte for byte, every history entry still r
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import bson
 import pytest
 
-from schemas.report import Decision, HistoryEntry, Report
+from schemas.report import Decision, HistoryEntry, OutboxEntry, Report, ReportStatus
 from services.adapters.store.bounds import (
+    INLINE_BOUND,
     KEEP_DECISIONS,
     KEEP_HISTORY,
+    ONE_ACTION_BOUND,
     PER_WRITE,
     answer_key,
+    decision_bytes,
+    entry_bytes,
+    event_bytes,
     history_key,
     settle,
 )
-from services.processors import actions
+from services.domain.workflow import RETURN_REASONS_KEPT
 from tests.fakes import Shell
-from tests.unit.shell_records import action
+from tests.unit.shell_records import Record, action
+from tests.unit.shell_records import usage as usage_record
 from tests.unit.test_actions_and_timer_in_memory import (
     EXPLAINED,
     PARTNER_ACTIONS,
@@ -161,10 +168,144 @@ async def test_a_changed_payload_under_a_moved_answers_id_is_a_conflict() -> Non
     assert [p.kind for p in poisons] == ["conflict"]
 
 
-def test_the_action_processors_split_long_batches_per_report_in_order() -> None:
-    parts = actions._parts({"a": list(range(5)), "b": [9]}, 2)  # type: ignore[dict-item]
-    assert parts == [{"a": [0, 1], "b": [9]}, {"a": [2, 3]}, {"a": [4]}]
-    assert actions._parts({}, 2) == [{}]
+# The largest actions the schemas allow (schemas/actions.py), in the characters that
+# cost most: 4 bytes each in UTF-8 (BSON), 6 in JSON (a control character, escaped).
+WIDE = "\U0001f600" * 1000 + "\x01" * 1000  # 2,000 characters
+LONG_ID = "i" * 200  # longer ids make event ids over 300 (a separate finding)
+WIDE_LINES = [{"product_id": "AV", "comment": WIDE}]  # the report has one line
+
+
+def _act(type_: str, actor: str, id_: str, **data: object) -> Record:
+    return action(type_, "P", actor, f"{LONG_ID}{id_}", **data)
+
+
+def partner_round(n: int) -> list[Record]:
+    drafts = [
+        _act("lmp.partner.draft-saved", "P", f"pd{n}-{i}", lines=WIDE_LINES) for i in range(70)
+    ]
+    stranger = _act("lmp.partner.draft-saved", "Q", f"pq{n}", lines=WIDE_LINES)
+    submit = _act("lmp.partner.report-submitted", "P", f"ps{n}", lines=WIDE_LINES)
+    return [*drafts, stranger, submit]
+
+
+def distributor_drafts(n: int, count: int) -> list[Record]:
+    lines = [{"product_id": "AV"}]
+    return [
+        _act("lmp.distributor.draft-saved", "D1", f"dd{n}-{i}", po_number="P" * 100, lines=lines)
+        for i in range(count)
+    ]
+
+
+def to_trendmicro(n: int) -> Record:
+    return _act(
+        "lmp.distributor.submitted-to-trendmicro",
+        "D1",
+        f"dt{n}",
+        po_number="P" * 100,
+        comment=WIDE * 2,
+    )
+
+
+async def test_a_flood_of_the_largest_actions_keeps_every_write_under_the_stated_bound() -> None:
+    """Every kind of action at the largest the schemas allow, many per batch, and a
+    late-usage peak: each report written is at most its own fields, what a stored
+    version keeps inline and what one write adds (INLINE_BOUND), and one action's own
+    entries (ONE_ACTION_BOUND)."""
+    shell = Shell()
+    await open_report(shell)
+    written: list[tuple[int, int]] = []
+    save = shell.store.save_reports
+
+    async def measured(changes: Sequence[tuple[Report, int | None]]) -> set[str]:
+        for after, _ in changes:
+            own = after.model_copy(update={"decisions": [], "history": [], "outbox": []})
+            written.append((_size(after), _size(own)))
+        return await save(changes)
+
+    shell.store.save_reports = measured  # type: ignore[method-assign]
+    for n in range(5):
+        assert await handle(shell, "partner-actions", *partner_round(n)) == []
+        late = [
+            usage_record("P", f"{'S' * 190}{n:04d}{i:04d}", 5, 2, f"{LONG_ID}u{n}-{i}")
+            for i in range(150)
+        ]
+        assert await handle(shell, "usage", *late) == []
+        reject = _act("lmp.distributor.report-rejected", "D1", f"dr{n}", reasons=[WIDE] * 50)
+        flood = [*distributor_drafts(n, 70), reject, *distributor_drafts(n + 100, 3)]
+        assert await handle(shell, "distributor-actions", *flood) == []
+        assert await handle(shell, "partner-actions", *partner_round(n + 100)) == []
+        flood = [*distributor_drafts(n + 200, 70), to_trendmicro(n)]
+        assert await handle(shell, "distributor-actions", *flood) == []
+        back = _act("lmp.trendmicro.report-returned", "trendmicro", f"tr{n}", reason=WIDE * 2)
+        assert await handle(shell, "trendmicro-responses", back) == []
+        assert await handle(shell, "distributor-actions", to_trendmicro(n + 100)) == []
+        again = _act("lmp.trendmicro.report-returned", "trendmicro", f"tr2{n}", reason=WIDE * 2)
+        assert await handle(shell, "trendmicro-responses", again) == []
+        reject = _act("lmp.distributor.report-rejected", "D1", f"dr2{n}", reasons=[WIDE] * 50)
+        assert await handle(shell, "distributor-actions", reject) == []
+
+    largest, own = max(written)
+    beyond = max(size - own for size, own in written)
+    print(f"{len(written)} writes; largest {largest:,} bytes ({own:,} own); most beyond {beyond:,}")
+    assert len(written) > 80
+    assert beyond <= INLINE_BOUND + ONE_ACTION_BOUND
+    stored = await report(shell)
+    assert stored.status is ReportStatus.REJECTED  # every action went through
+    assert len(stored.return_reasons) == RETURN_REASONS_KEPT
+    whole = await shell.store.read_report(REPORT)
+    assert whole is not None
+    drafted = [e.message_id for e in whole.history if e.action == "lmp.partner.draft-saved"]
+    rounds = [m for n in range(5) for m in (n, n + 100)]
+    assert drafted == [f"{LONG_ID}pd{n}-{i}" for n in rounds for i in range(70)]  # in order
+
+
+def _size(report: Report) -> int:
+    return len(bson.encode(report.to_document()))
+
+
+def test_the_size_estimates_never_undercount_the_stored_bytes() -> None:
+    """What the bound rests on: each estimate is at least the entry's BSON in a list."""
+    wide = Decision(
+        topic=WIDE,
+        message_id=WIDE,
+        payload_hash="h" * 64,
+        action_type=WIDE,
+        outcome="refused",
+        reason=WIDE,
+        decided_at=NOW,
+        events=[OutboxEntry(id=WIDE, topic=WIDE, key=WIDE, value=WIDE)],
+    )
+    bare = Decision(
+        topic="",
+        message_id="",
+        payload_hash="",
+        action_type="",
+        outcome="applied",
+        decided_at=NOW,
+    )
+    noted = HistoryEntry(
+        at=NOW,
+        actor_kind="trendmicro",
+        account_id=WIDE,
+        user_id="",
+        action="",
+        message_id=WIDE,
+        payload_hash="",
+        from_status="submitted_to_trendmicro",
+        to_status="submitted_to_trendmicro",
+        note=WIDE,
+    )
+    for decision in (wide, bare):
+        assert decision_bytes(decision) >= _in_a_list(decision.model_dump())
+    for kept in (noted, entry(1)):
+        assert entry_bytes(kept) >= _in_a_list(kept.model_dump())
+    for event in (OutboxEntry(id="", topic="", key="", value=""), *wide.events):
+        assert event_bytes(event) >= _in_a_list(event.model_dump())
+
+
+def _in_a_list(doc: dict[str, object]) -> int:
+    """The bytes ``doc`` adds to a list at position 999,999 (the longest index)."""
+    return len(bson.encode({"x": [doc]})) - len(bson.encode({"x": []})) + len("999999") - 1
 
 
 async def test_the_same_refused_action_twice_in_one_batch_is_answered_the_same() -> None:

@@ -17,7 +17,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from schemas.report import Decision, HistoryEntry, HistoryRecord, OrphanOutcome, Report
+from schemas.report import (
+    Decision,
+    HistoryEntry,
+    HistoryRecord,
+    OrphanOutcome,
+    OutboxEntry,
+    Report,
+)
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +38,25 @@ KEEP_HISTORY_BYTES = 32 * 1024
 """...and their size (estimated) before the oldest move out."""
 PER_WRITE = 64
 """The most actions of one report an action processor decides into one write."""
+WRITE_BYTES = 64 * 1024
+"""What one write may add to a report's answers, history and outbox (``added_bytes``)
+before the writer stops adding to it: the entry that crosses it is the write's last, the
+rest go into the next write, in order. So one write adds at most this plus one action's
+(or one usage record's) own entries."""
+
+INLINE_BOUND = KEEP_DECISION_BYTES + KEEP_HISTORY_BYTES + WRITE_BYTES
+"""The answers, history and outbox of a written report, besides one action's own entries:
+what a stored version keeps (at most ``KEEP_*_BYTES``, or half of them once moved out)
+plus what one write adds before it stops (``WRITE_BYTES``)."""
+ACTION_TEXT = 50 * 2000
+"""The most free text one action carries (schemas/actions.py): a rejection's 50 reasons
+of 2,000 characters; every other action carries at most 4,000."""
+ONE_ACTION_BOUND = 4 * ACTION_TEXT + 2 * 6 * ACTION_TEXT + 64 * 1024
+"""What one action's own entries can add, text of the most costly characters: its history
+note (4 bytes a character in UTF-8), its event twice (in its answer and in the outbox;
+6 bytes a character JSON escapes), and 64 KiB for ids, names and the event's other
+fields. A submission to Trend Micro adds, besides, its billing report's lines as JSON
+twice (docs/bounded-reports.md)."""
 
 
 def answer_key(topic: str, message_id: str) -> str:
@@ -63,10 +89,10 @@ def settle(stored: Report | None, after: Report) -> Settlement:
     ):
         return Settlement(after)  # nothing appended: the document grows by nothing here
     moved_decisions = _overflow(
-        [_decision_bytes(d) for d in stored.decisions], KEEP_DECISIONS, KEEP_DECISION_BYTES
+        [decision_bytes(d) for d in stored.decisions], KEEP_DECISIONS, KEEP_DECISION_BYTES
     )
     moved_history = _overflow(
-        [_entry_bytes(e) for e in stored.history], KEEP_HISTORY, KEEP_HISTORY_BYTES
+        [entry_bytes(e) for e in stored.history], KEEP_HISTORY, KEEP_HISTORY_BYTES
     )
     if not moved_decisions and not moved_history:
         return Settlement(after)
@@ -112,20 +138,64 @@ def _overflow(sizes: list[int], keep: int, keep_bytes: int) -> int:
     return moved
 
 
-_OVERHEAD = 160
-"""BSON field names, types and fixed-size values of an entry, roughly."""
+_DECISION_OVERHEAD = 160
+"""A decision's BSON besides its strings' UTF-8 bytes: field names, types, lengths, its
+date, the array index it is stored under (146 bytes counted; ``tests/unit`` checks)."""
+_EVENT_OVERHEAD = 64
+"""An outbox entry's BSON besides its four strings' bytes (56 counted)."""
+_ENTRY_OVERHEAD = 288
+"""A history entry's BSON besides its free strings' bytes: names, types, lengths, its
+date, its actor kind and two statuses at their longest (270 counted)."""
 
 
-def _decision_bytes(decision: Decision) -> int:
-    """A decision's stored size, estimated from its strings (cheaper than encoding it)."""
-    strings = (decision.topic, decision.message_id, decision.action_type, decision.reason or "")
-    events = sum(len(e.id) + len(e.topic) + len(e.key) + len(e.value) + 48 for e in decision.events)
-    return _OVERHEAD + sum(len(s) for s in strings) + events
+def _utf8(text: str | None) -> int:
+    return len(text.encode("utf-8", "surrogatepass")) if text else 0
 
 
-def _entry_bytes(entry: HistoryEntry) -> int:
-    strings = (entry.account_id, entry.user_id, entry.action, entry.message_id, entry.note)
-    return _OVERHEAD + sum(len(s) for s in strings if s) + len(entry.payload_hash or "")
+def event_bytes(entry: OutboxEntry) -> int:
+    """An upper bound on an outbox entry's stored size (BSON), from its strings' bytes."""
+    strings = (entry.id, entry.topic, entry.key, entry.value)
+    return _EVENT_OVERHEAD + sum(_utf8(s) for s in strings)
+
+
+def decision_bytes(decision: Decision) -> int:
+    """An upper bound on a decision's stored size (BSON), its events included; from its
+    strings' bytes, cheaper than encoding it."""
+    strings = (
+        decision.topic,
+        decision.message_id,
+        decision.payload_hash,
+        decision.action_type,
+        decision.reason,
+    )
+    events = sum(event_bytes(e) for e in decision.events)
+    return _DECISION_OVERHEAD + sum(_utf8(s) for s in strings) + events
+
+
+def entry_bytes(entry: HistoryEntry) -> int:
+    """An upper bound on a history entry's stored size (BSON)."""
+    strings = (
+        entry.account_id,
+        entry.user_id,
+        entry.action,
+        entry.message_id,
+        entry.payload_hash,
+        entry.note,
+    )
+    return _ENTRY_OVERHEAD + sum(_utf8(s) for s in strings)
+
+
+def added_bytes(before: Report | None, after: Report) -> int:
+    """An upper bound on what ``after`` (decided from ``before``) appends to its answers,
+    history and outbox, in stored bytes: what ``WRITE_BYTES`` limits."""
+    decisions, history, outbox = (
+        (len(before.decisions), len(before.history), len(before.outbox)) if before else (0, 0, 0)
+    )
+    return (
+        sum(decision_bytes(d) for d in after.decisions[decisions:])
+        + sum(entry_bytes(e) for e in after.history[history:])
+        + sum(event_bytes(e) for e in after.outbox[outbox:])
+    )
 
 
 def _starts_with(stored: Report, after: Report, decisions: int, history: int) -> bool:
