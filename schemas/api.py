@@ -111,6 +111,24 @@ class ReportQuery(BaseModel):
         return None if term.lower() in ("", "all") else term
 
 
+HISTORY_SHOWN = 50
+"""History entries one billing report's answer carries: the most recent."""
+
+
+class HistoryQuery(BaseModel):
+    """A page of one report's history, oldest first."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    page: int = Field(default=1, ge=1, le=1_000_000, description="which page, from 1")
+    page_size: int = Field(
+        default=50,
+        ge=1,
+        description="entries per page; above the server's ceiling (LMP_API_PAGE_SIZE_MAX, "
+        "500 by default) the ceiling is used, and the answer's page_size says so",
+    )
+
+
 class UsageQuery(BaseModel):
     """The partner's view: the last 12 months, or one year."""
 
@@ -205,6 +223,16 @@ class ReportHistoryEntry(Answer):
     note: str | None
 
 
+class HistoryPage(Answer):
+    """One page of a report's history, oldest first: entry ``(page - 1) * page_size`` on."""
+
+    items: list[ReportHistoryEntry]
+    page: int
+    page_size: int
+    total: int
+    pages: int
+
+
 class BillingReportDetail(Answer):
     """One billing report in full, as the distributor and operations see it: the stored
     report without its outbox and recorded decisions (those are for redeliveries)."""
@@ -236,7 +264,13 @@ class BillingReportDetail(Answer):
     lines: list[BillingLine]
     total_amount: Money | None
     version: int
-    history: list[ReportHistoryEntry]
+    history: list[ReportHistoryEntry] = Field(
+        description=f"the most recent entries, at most {HISTORY_SHOWN}, oldest first; "
+        "every entry, in pages: listBillingReportHistory"
+    )
+    history_total: int = Field(
+        ge=0, description="how many entries the whole history holds (history shows the last)"
+    )
     created_at: LocalTime
     updated_at: LocalTime
     expires_at: LocalTime | None

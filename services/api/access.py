@@ -40,10 +40,11 @@ def check_scope(caller: Caller, report: Report) -> None:
         raise Forbidden(f"report {report.id}: {refused.reason}") from refused
 
 
-async def scoped_report(request: web.Request, caller: Caller) -> Report:
-    """The report the path names, if the caller may read it."""
+async def scoped_report(request: web.Request, caller: Caller, recent: int | None = None) -> Report:
+    """The report the path names, if the caller may read it; its whole history, or its
+    inline entries and moved ones before them up to ``recent`` (see ``read_report``)."""
     report_id = request.match_info["report_id"]
-    report = await request.app[CONTEXT].store.read_report(report_id)
+    report = await request.app[CONTEXT].store.read_report(report_id, recent)
     if report is None:
         raise NotFound(f"no report {report_id!r}")
     check_scope(caller, report)

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
 
-from schemas.api import ReportQuery, UsageQuery
+from schemas.api import HistoryQuery, ReportQuery, UsageQuery
 from services.api.context import CONTEXT
 from services.api.labels import Language, negotiate_language
 
@@ -54,6 +54,15 @@ def report_query(request: web.Request) -> ReportQuery:
     if isinstance(raw.get("status"), list):
         raw["status"] = [s for value in raw["status"] for s in value.split(",")]
     query = ReportQuery.model_validate(raw)
+    ceiling = request.app[CONTEXT].page_size_max
+    if query.page_size > ceiling:
+        query = query.model_copy(update={"page_size": ceiling})
+    return query
+
+
+def history_query(request: web.Request) -> HistoryQuery:
+    """A page of a report's history; ``page_size`` above the ceiling is the ceiling."""
+    query = HistoryQuery.model_validate(_params(request, set()))
     ceiling = request.app[CONTEXT].page_size_max
     if query.page_size > ceiling:
         query = query.model_copy(update={"page_size": ceiling})

@@ -13,6 +13,8 @@ from pydantic_core import to_json
 from schemas.api import (
     BillingReportDetail,
     Health,
+    HistoryPage,
+    HistoryQuery,
     Page,
     Readiness,
     ReportQuery,
@@ -21,7 +23,11 @@ from schemas.api import (
     UsageReportList,
 )
 from services.api.context import CONTEXT, ApiContext
-from services.api.handlers.billing import get_billing_report, list_billing_reports
+from services.api.handlers.billing import (
+    get_billing_report,
+    list_billing_report_history,
+    list_billing_reports,
+)
 from services.api.handlers.billing_csv import export_billing_report, export_billing_reports
 from services.api.handlers.service import health, metrics, ready
 from services.api.handlers.usage import get_usage_report, list_usage_reports
@@ -89,6 +95,19 @@ ROUTES = (
         "billing-reports",
         "One billing report in full: lines, discrepancies, prices, totals, history",
         Body("the report, without its outbox and recorded decisions", BillingReportDetail),
+        description="The answer carries the most recent history entries (at most 50) and "
+        "history_total; listBillingReportHistory pages through all of them.",
+    ),
+    Route(
+        "/v1/billing-reports/{report_id:[^/]+}/history",
+        list_billing_report_history,
+        "listBillingReportHistory",
+        "billing-reports",
+        "One billing report's whole history, a page at a time, oldest first",
+        Body("one page of history entries and the total", HistoryPage),
+        description="Who did what to the report, every entry once, in order: page 1 holds "
+        "the oldest. The same keys may read it as the report itself.",
+        query=HistoryQuery,
     ),
     Route(
         "/v1/usage-reports",

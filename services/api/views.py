@@ -13,8 +13,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from schemas.api import (
+    HISTORY_SHOWN,
     BillingReportDetail,
     BillingReportSummary,
+    ReportHistoryEntry,
     UsageHistoryEntry,
     UsageLine,
     UsageReportDetail,
@@ -22,6 +24,7 @@ from schemas.api import (
 )
 from schemas.report import (
     ActorKind,
+    HistoryEntry,
     Report,
     ReportLine,
     ReportStatus,
@@ -139,7 +142,16 @@ def billing_report(report: Report, lang: Language, tz: ZoneInfo) -> BillingRepor
     body["status_code"] = status_code(report.status)
     for line, rendered in zip(report.lines, body["lines"], strict=True):
         rendered["discrepancy_state"] = discrepancy_state(line)
+    # The most recent entries; the store read as many (``history_archived`` counts those
+    # before them), and the history endpoint pages through them all.
+    body["history"] = body["history"][-HISTORY_SHOWN:]
+    body["history_total"] = report.history_archived + len(report.history)
     return BillingReportDetail.model_validate(jsonable(body, tz))
+
+
+def history_entries(entries: list[HistoryEntry], tz: ZoneInfo) -> list[ReportHistoryEntry]:
+    """History entries as readers see them."""
+    return [ReportHistoryEntry.model_validate(jsonable(e.model_dump(), tz)) for e in entries]
 
 
 def usage_summary(report: Report, lang: Language, tz: ZoneInfo) -> UsageReportSummary:

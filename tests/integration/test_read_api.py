@@ -524,3 +524,13 @@ async def test_one_report_shows_its_whole_history_also_what_moved_out_of_it(api:
     status, body, _ = await api.get(f"/v1/billing-reports/{long.id}", key="ops")
     assert status == 200
     assert [h["action"] for h in body["history"]] == [f"step-{n}" for n in range(5)]
+    assert body["history_total"] == 5
+    pages = []
+    for page in (1, 2, 3):
+        status, body, _ = await api.get(
+            f"/v1/billing-reports/{long.id}/history?page={page}&page_size=2", key="ops"
+        )
+        assert status == 200
+        assert (body["total"], body["pages"]) == (5, 3)
+        pages.append([h["action"] for h in body["items"]])
+    assert pages == [["step-0", "step-1"], ["step-2", "step-3"], ["step-4"]]

@@ -15,7 +15,8 @@ from pymongo.errors import ServerSelectionTimeoutError
 from yarl import URL
 
 from schemas.api import Role
-from schemas.report import Report, ReportStatus
+from schemas.report import ActorKind, HistoryEntry, HistoryRecord, Report, ReportStatus
+from services.adapters.store.bounds import history_key
 from services.adapters.store.memory import MemoryStore
 from services.api.answers import content_disposition
 from services.api.auth import new_key
@@ -63,10 +64,10 @@ class Api:
 class FlakyStore(MemoryStore):
     """A store whose database has gone away for one report read."""
 
-    async def read_report(self, report_id: str) -> Report | None:
+    async def read_report(self, report_id: str, recent: int | None = None) -> Report | None:
         if report_id.startswith("P-AWAY"):
             raise ServerSelectionTimeoutError("no servers found yet")
-        return await super().read_report(report_id)
+        return await super().read_report(report_id, recent)
 
 
 @pytest.fixture
@@ -218,3 +219,62 @@ def test_a_download_name_is_ascii_with_the_exact_name_beside_it() -> None:
         "attachment; filename=\"P-ACME_2026-10.csv\"; filename*=UTF-8''P-ACME_2026-10.csv"
     )
     assert 'filename="download"' in content_disposition("...")
+
+
+async def long_history(store: MemoryStore, moved: int, inline: int, partner: str = "P-LONG") -> str:
+    """A report whose oldest ``moved`` history entries were moved out of its document."""
+    long = report(partner, "2026-09", ReportStatus.MSP_PREPARING)
+    entries = [
+        HistoryEntry(at=NOW, actor_kind=ActorKind.PARTNER, action=f"step-{n}")
+        for n in range(moved + inline)
+    ]
+    kept = long.model_copy(update={"history": entries[moved:], "history_archived": moved})
+    await store.save_reports([(kept, None)])
+    records = [
+        HistoryRecord(key=history_key(long.id, n), report_id=long.id, seq=n, entry=entries[n])
+        for n in range(moved)
+    ]
+    await store.archive([], records)
+    return long.id
+
+
+async def test_a_report_shows_its_latest_history_and_how_long_the_whole_is(api: Api) -> None:
+    rid = await long_history(api.store, 100, 30)
+    body = (await api.get(f"/v1/billing-reports/{rid}")).json()
+    assert body["history_total"] == 130
+    assert [h["action"] for h in body["history"]] == [f"step-{n}" for n in range(80, 130)]
+    short = (
+        await api.get(f"/v1/billing-reports/{await long_history(api.store, 0, 3, 'P-SHORT')}")
+    ).json()
+    assert (short["history_total"], len(short["history"])) == (3, 3)
+
+
+async def test_the_whole_history_pages_oldest_first_moved_and_inline_each_once(api: Api) -> None:
+    rid = await long_history(api.store, 100, 30)
+    seen: list[str] = []
+    for page in range(1, 6):
+        answer = await api.get(f"/v1/billing-reports/{rid}/history?page={page}&page_size=29")
+        assert answer.status == 200, answer.text
+        body = answer.json()
+        assert (body["page"], body["page_size"], body["total"], body["pages"]) == (page, 29, 130, 5)
+        seen += [h["action"] for h in body["items"]]
+    assert seen == [f"step-{n}" for n in range(130)]
+    past = (await api.get(f"/v1/billing-reports/{rid}/history?page=9")).json()
+    assert (past["items"], past["total"], past["page_size"]) == ([], 130, 50)
+    capped = (await api.get(f"/v1/billing-reports/{rid}/history?page_size=100000")).json()
+    assert capped["page_size"] == 500
+    assert len(capped["items"]) == 130
+
+
+async def test_history_pages_answer_like_the_report_they_belong_to(api: Api) -> None:
+    rid = await long_history(api.store, 2, 2)
+    assert_problem(await api.call(f"/v1/billing-reports/{rid}/history"), 401, "unauthorized")
+    assert_problem(await api.get("/v1/billing-reports/P-NONE:2026-09/history"), 404, "not_found")
+    bad = assert_problem(
+        await api.get(f"/v1/billing-reports/{rid}/history?page=0"), 400, "bad_request"
+    )
+    assert bad["detail"].startswith("page:")
+    assert_problem(await api.get(f"/v1/billing-reports/{rid}/history?sort=x"), 400, "bad_request")
+    d1 = await api.get(f"/v1/billing-reports/{rid}/history", key="d1")
+    assert d1.status == 200  # P-LONG's distributor is D1, as for the report itself
+    assert (await api.get(f"/v1/billing-reports/{rid}", key="d1")).status == 200

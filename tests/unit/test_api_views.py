@@ -216,7 +216,7 @@ def test_one_billing_report_shows_every_stored_field_but_the_outbox_and_decision
     from schemas.report import HistoryEntry, Report, ReportLine, SubscriptionUsage
 
     stored = set(Report.model_fields) - {"id"} - HIDDEN_FROM_READERS
-    added = {"report_id", "report_status", "status_label", "status_code"}
+    added = {"report_id", "report_status", "status_label", "status_code", "history_total"}
     assert set(BillingReportDetail.model_fields) == stored | added
     assert set(BillingLine.model_fields) == set(ReportLine.model_fields) | {"discrepancy_state"}
     assert set(ReportHistoryEntry.model_fields) == set(HistoryEntry.model_fields)

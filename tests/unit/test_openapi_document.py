@@ -54,6 +54,7 @@ def test_every_operation_has_a_name_a_tag_and_problem_details_for_its_errors(
         "exportBillingReportsCsv",
         "exportBillingReportCsv",
         "getBillingReport",
+        "listBillingReportHistory",
         "listUsageReports",
         "getUsageReport",
         "getHealth",

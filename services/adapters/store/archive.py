@@ -61,14 +61,18 @@ class Archive:
                 duplicate_indexes(exc)  # re-raises anything but a duplicate key
 
     async def moved_history(
-        self, report_id: str, below: int, skip: int = 0, limit: int = 0
+        self, report_id: str, below: int, skip: int = 0, limit: int = 0, since: int = 0
     ) -> list[HistoryEntry]:
-        """The report's moved history entries with a sequence under ``below``, oldest
-        first (a page when ``limit`` is set)."""
-        if below <= 0:
+        """The report's moved history entries with a sequence from ``since`` to under
+        ``below``, oldest first (a page when ``limit`` is set; ``since`` is a keyset
+        start on the (report, sequence) index, cheaper than ``skip``)."""
+        if below <= since:
             return []
+        seq: dict[str, int] = {"$lt": below}
+        if since > 0:
+            seq["$gte"] = since
         cursor = (
-            self.history.find({"report_id": report_id, "seq": {"$lt": below}})
+            self.history.find({"report_id": report_id, "seq": seq})
             .sort([("seq", ASCENDING)])
             .skip(skip)
             .limit(limit)

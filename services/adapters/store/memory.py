@@ -32,6 +32,7 @@ from services.adapters.store.queries import (
     READ_PROJECTION,
     SORTS,
     partner_reports_filter,
+    with_history,
 )
 from services.adapters.store.reports import due_page
 from services.adapters.store.rules import check_document, encoded
@@ -193,10 +194,10 @@ class MemoryStore:
         self._insert_once("history", history_docs)
 
     async def moved_history(
-        self, report_id: str, below: int, skip: int = 0, limit: int = 0
+        self, report_id: str, below: int, skip: int = 0, limit: int = 0, since: int = 0
     ) -> list[HistoryEntry]:
         await asyncio.sleep(0)
-        criteria = {"report_id": report_id, "seq": {"$lt": below}}
+        criteria = {"report_id": report_id, "seq": {"$gte": since, "$lt": below}}
         docs = self._find("history", criteria, [("seq", 1)])[skip:]
         return [HistoryRecord.model_validate(d).entry for d in (docs[:limit] if limit else docs)]
 
@@ -328,14 +329,12 @@ class MemoryStore:
         for doc in self._find("reports", criteria, SORTS[sort], LIST_PROJECTION):
             yield doc
 
-    async def read_report(self, report_id: str) -> Report | None:
+    async def read_report(self, report_id: str, recent: int | None = None) -> Report | None:
         await asyncio.sleep(0)
         docs = self._find("reports", {"_id": report_id}, projection=READ_PROJECTION)
         if not docs:
             return None
-        report = Report.from_document(docs[0])
-        moved = await self.moved_history(report.id, report.history_archived)
-        return report.model_copy(update={"history": [*moved, *report.history]})
+        return await with_history(self, Report.from_document(docs[0]), recent)
 
     async def partner_reports(
         self, partner_id: str, first_cycle: str, last_cycle: str, scope: ReportScope

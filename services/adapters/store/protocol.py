@@ -79,8 +79,10 @@ class StoreProtocol(Protocol):
         ...
 
     async def moved_history(
-        self, report_id: str, below: int, skip: int = 0, limit: int = 0
-    ) -> list[HistoryEntry]: ...
+        self, report_id: str, below: int, skip: int = 0, limit: int = 0, since: int = 0
+    ) -> list[HistoryEntry]:
+        """Moved entries with a sequence from ``since`` to under ``below``, oldest first."""
+        ...
 
     # events the broker can never accept
     async def quarantine_events(self, entries: Sequence[tuple[OutboxEntry, str]]) -> None: ...
@@ -123,7 +125,12 @@ class StoreProtocol(Protocol):
     def stream_reports(
         self, criteria: Mapping[str, Any], sort: SortKey, batch_size: int = 500
     ) -> AsyncGenerator[dict[str, Any], None]: ...
-    async def read_report(self, report_id: str) -> Report | None: ...
+    async def read_report(self, report_id: str, recent: int | None = None) -> Report | None:
+        """The report as readers see it; its history whole (``recent`` None), or its
+        inline entries preceded by moved ones up to ``recent``; ``history_archived`` then
+        counts the entries before the first one returned."""
+        ...
+
     async def partner_reports(
         self, partner_id: str, first_cycle: str, last_cycle: str, scope: ReportScope
     ) -> list[Report]: ...

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from pymongo import ASCENDING, DESCENDING
 
@@ -88,6 +88,23 @@ def partner_reports_filter(
     return criteria
 
 
+class _MovedHistory(Protocol):
+    @property
+    def moved_history(self) -> Callable[..., Awaitable[list[HistoryEntry]]]: ...
+
+
+async def with_history(store: _MovedHistory, report: Report, recent: int | None) -> Report:
+    """``report`` (as stored) with the moved history entries a reader asked for before its
+    inline ones: all of them (``recent`` None), or as many as make ``recent`` entries.
+    ``history_archived`` then counts the entries before the first one returned."""
+    archived = report.history_archived
+    since = 0 if recent is None else max(archived - max(recent - len(report.history), 0), 0)
+    moved = await store.moved_history(report.id, archived, since=since)
+    return report.model_copy(
+        update={"history": [*moved, *report.history], "history_archived": archived - len(moved)}
+    )
+
+
 class ReadQueries:
     """The read side of ``reports`` and ``partners``."""
 
@@ -136,15 +153,14 @@ class ReadQueries:
         async for doc in cursor:
             yield doc
 
-    async def read_report(self, report_id: str) -> Report | None:
+    async def read_report(self, report_id: str, recent: int | None = None) -> Report | None:
         """One report as readers see it: without its outbox and recorded answers, with its
-        whole history (the entries moved out of the document first)."""
+        whole history (the entries moved out of the document first), or with its inline
+        entries and as many moved ones before them as make ``recent``."""
         doc = await self.reports.find_one({"_id": report_id}, READ_PROJECTION)
         if doc is None:
             return None
-        report = Report.from_document(doc)
-        moved = await self.moved_history(report.id, report.history_archived)
-        return report.model_copy(update={"history": [*moved, *report.history]})
+        return await with_history(self, Report.from_document(doc), recent)
 
     async def partner_reports(
         self, partner_id: str, first_cycle: str, last_cycle: str, scope: ReportScope

@@ -8,14 +8,15 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from schemas.api import Page, ReportQuery
+from schemas.api import HISTORY_SHOWN, HistoryPage, Page, ReportQuery
+from schemas.report import HistoryEntry
 from services.adapters.store import ReportScope, report_filter
 from services.api import views
 from services.api.access import READERS_OF_BILLING, caller, scoped_report
 from services.api.answers import json_answer
 from services.api.context import CONTEXT, ApiContext
 from services.api.labels import Language
-from services.api.params import language, report_query, zone
+from services.api.params import history_query, language, report_query, zone
 
 
 @dataclass(frozen=True)
@@ -63,5 +64,31 @@ async def list_billing_reports(request: web.Request) -> web.Response:
 async def get_billing_report(request: web.Request) -> web.Response:
     asking = await caller(request, READERS_OF_BILLING)
     lang, tz = language(request), zone(request)
-    report = await scoped_report(request, asking)
+    report = await scoped_report(request, asking, recent=HISTORY_SHOWN)
     return json_answer(views.billing_report(report, lang, tz), lang, tz)
+
+
+async def list_billing_report_history(request: web.Request) -> web.Response:
+    """One page of a report's whole history, oldest first: the entries moved out of its
+    document (read by sequence, a keyset range) and then its inline ones."""
+    asking = await caller(request, READERS_OF_BILLING)
+    lang, tz = language(request), zone(request)
+    query = history_query(request)
+    report = await scoped_report(request, asking, recent=0)
+    archived, inline = report.history_archived, report.history
+    total = archived + len(inline)
+    start = min((query.page - 1) * query.page_size, total)
+    stop = min(start + query.page_size, total)
+    moved: list[HistoryEntry] = []
+    if start < archived:
+        store = request.app[CONTEXT].store
+        moved = await store.moved_history(report.id, min(stop, archived), since=start)
+    entries = [*moved, *inline[max(start - archived, 0) : max(stop - archived, 0)]]
+    page = HistoryPage(
+        items=views.history_entries(entries, tz),
+        page=query.page,
+        page_size=query.page_size,
+        total=total,
+        pages=-(-total // query.page_size),
+    )
+    return json_answer(page, lang, tz)
