@@ -337,3 +337,41 @@ async def test_a_write_mongodb_would_refuse_sets_the_report_aside_with_the_reaso
     assert "DocumentRefused" in poison.error
     assert "over MongoDB's limit of 16,777,216" in poison.error
     assert (await report(shell)).lines[0].partner_comment is None  # nothing written
+
+
+async def test_ordinary_floods_of_actions_and_late_usage_stay_under_256_kib() -> None:
+    """Drafts with full comments many at a time, then late usage peaks by the hundred:
+    every write stops at WRITE_BYTES, so each document is its own fields, INLINE_BOUND
+    and one small entry at most, and under 256 KiB."""
+    shell = Shell()
+    await open_report(shell)
+    written: list[tuple[int, int]] = []
+    save = shell.store.save_reports
+
+    async def measured(changes: Sequence[tuple[Report, int | None]]) -> set[str]:
+        for after, _ in changes:
+            own = after.model_copy(update={"decisions": [], "history": [], "outbox": []})
+            written.append((_size(after), _size(own)))
+        return await save(changes)
+
+    shell.store.save_reports = measured  # type: ignore[method-assign]
+    comment = [{"product_id": "AV", "comment": "c" * 2000}]
+    drafts = [_act("lmp.partner.draft-saved", "P", f"o{i}", lines=comment) for i in range(200)]
+    assert await handle(shell, "partner-actions", *drafts) == []
+    drafting = len(written)
+    assert drafting > 200 // PER_WRITE + 1  # the bytes, not the count, ended those writes
+    submit = _act("lmp.partner.report-submitted", "P", "o-submit", lines=comment)
+    assert await handle(shell, "partner-actions", submit) == []
+    late = [
+        usage_record("P", f"{'S' * 190}{i:010d}", 5, 2, f"{LONG_ID}late{i}") for i in range(300)
+    ]
+    assert await handle(shell, "usage", *late) == []
+    assert len(written) - drafting - 1 > 3  # late usage in several writes too
+    print(f"{len(written)} writes; largest {max(written)[0]:,} bytes")
+    for size, own in written:
+        assert size - own <= INLINE_BOUND + 8 * 1024
+        assert size < 256 * 1024
+    whole = await shell.store.read_report(REPORT)
+    assert whole is not None
+    noted = [e.message_id for e in whole.history if e.action == "late-usage"]
+    assert noted == [f"{LONG_ID}late{i}" for i in range(300)]  # every one, in order
