@@ -317,6 +317,16 @@ async def test_moved_entries_are_kept_once_and_read_back_in_order(store: Any) ->
     whole = await store.read_report(rid)
     assert [e.action for e in whole.history] == ["a0", "a1", "a2", "a3"]
     assert (await store.load_report(rid)).history == [history(3)]  # the writers' view
+    assert [e.action for e in await store.moved_history(rid, 3, since=1)] == ["a1", "a2"]
+    assert await store.moved_history(rid, 2, since=2) == []
+    recent = await store.read_report(rid, recent=2)  # a reader's latest: moved ones first
+    assert ([e.action for e in recent.history], recent.history_archived) == (["a2", "a3"], 2)
+    inline = await store.read_report(rid, recent=0)
+    assert ([e.action for e in inline.history], inline.history_archived) == (["a3"], 3)
+    assert (whole.history_archived, (await store.read_report(rid, recent=9)).history_archived) == (
+        0,
+        0,
+    )
 
 
 async def test_what_a_purged_report_moved_out_is_forgotten_with_it(store: Any) -> None:

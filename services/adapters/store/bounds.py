@@ -9,7 +9,10 @@ insert-once collections (``answers`` by topic and message id, ``history`` by rep
 and sequence) and writes the report without them, conditionally as always. Only
 entries of the stored, committed version move: an entry decided in a write that then
 loses its race is never kept anywhere. An action processor writes at most
-``PER_WRITE`` actions of one report at a time, so one write adds at most that many.
+``PER_WRITE`` actions of one report at a time, and stops adding them once their entries
+pass ``WRITE_BYTES`` (the usage processor likewise for late usage), so one write adds at
+most that plus one action's own entries; the estimates (``*_bytes``) never undercount
+the stored BSON, so the bound in docs/bounded-reports.md holds on the bytes.
 """
 
 from __future__ import annotations
