@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -32,6 +31,7 @@ from services.runtime import heartbeat
 from services.runtime.batch_runner import BatchRunner
 from services.runtime.bulk_consumer import BulkConsumer
 from services.runtime.context import ProcessorSpec, Runtime
+from services.runtime.exits import ExitCode, exit_uncommitted
 from services.runtime.in_flight import finish_before_acking
 from services.settings import Settings
 
@@ -297,5 +297,4 @@ def _attach_agent(
                 # Nothing may escape an agent (faust would ack the batch): a failure here
                 # is a bug, so the process ends unacknowledged and loudly instead.
                 log.critical("batch runner failed; exiting unacknowledged", exc_info=True)
-                logging.shutdown()
-                os._exit(70)
+                exit_uncommitted(ExitCode.SOFTWARE)
