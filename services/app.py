@@ -175,15 +175,13 @@ def run_worker(processor: Processor, settings: Settings) -> None:
     worker.execute_from_commandline()
 
 
-def build_worker(processor: Processor | faust.App, settings: Settings) -> faust.Worker:
+def build_worker(processor: Processor, settings: Settings) -> faust.Worker:
     """The worker that runs ``app``, logging at ``settings.log_level``.
 
     At WARNING and above faust's progress spinner sets the root logger to DEBUG so it can
     spin on every record: aiokafka and PyMongo would then build a debug record for every
     request and command, a good share of a busy processor's CPU. No spinner, then.
     """
-    if isinstance(processor, faust.App):
-        processor = Processor(processor)
     worker = faust.Worker(
         processor.app, *processor.services, loglevel=settings.log_level.upper(), quiet=True
     )
@@ -234,7 +232,7 @@ def _bulk_consumer(
 
     async def runner() -> BatchRunner:
         rt = await runtime()
-        return BatchRunner(rt, spec.create(rt))
+        return BatchRunner(rt, spec.handler(rt))
 
     window = (
         settings.action_batch_window_seconds
@@ -272,7 +270,7 @@ def _attach_agent(
     @app.agent(channel, name=f"{spec.name}-agent", concurrency=1)
     async def agent(stream: Any) -> None:
         rt = await runtime()
-        runner = BatchRunner(rt, spec.create(rt))
+        runner = BatchRunner(rt, spec.handler(rt))
         window = (
             settings.action_batch_window_seconds
             if spec.latency_sensitive

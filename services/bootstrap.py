@@ -23,8 +23,6 @@ from services.runtime.context import ProcessorSpec, Runtime, utc_now
 from services.settings import Settings
 
 if TYPE_CHECKING:
-    import faust
-
     from services.api.server import ApiContext
     from services.app import Processor
     from tooling.infra.local import LocalInfra
@@ -138,12 +136,6 @@ def processor(settings: Settings, spec: ProcessorSpec) -> Processor:
 
     loaded = catalogue(settings)
     return build_processor(settings, spec, loaded, runtime_builder(settings, spec.name, loaded))
-
-
-def build_app(settings: Settings, spec: ProcessorSpec) -> faust.App:
-    """The faust app of ``spec`` alone: a bulk processor's consumer is not in it (it is a
-    service of the worker: ``processor`` gives both)."""
-    return processor(settings, spec).app
 
 
 def run_processor(settings: Settings, spec: ProcessorSpec) -> None:

@@ -22,9 +22,6 @@ from services.settings import Settings
 
 log = logging.getLogger(__name__)
 
-context_from = api_context
-"""The read API's context for ``settings`` (built by the bootstrap; the name tests use)."""
-
 
 def kafka_probes(
     settings: Settings, catalogue: Catalogue, bootstrap: KafkaConnection

@@ -19,7 +19,6 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
 from typing import Literal
 
 from schemas.events import ActionRejected
@@ -281,9 +280,7 @@ def _parts(by_report: Mapping[str, list[Decoded]], size: int) -> list[dict[str, 
 
 
 def _spec(name: str, topic: str) -> ProcessorSpec:
-    return ProcessorSpec(
-        name=name, topics=(topic,), create=partial(ActionProcessor), latency_sensitive=True
-    )
+    return ProcessorSpec(name=name, topics=(topic,), create=ActionProcessor, latency_sensitive=True)
 
 
 PARTNER_ACTIONS = _spec("partner-actions", "lmp.partner-actions.v1")

@@ -57,7 +57,8 @@ class BatchHandler(Protocol):
 class ProcessorSpec:
     name: str
     topics: tuple[str, ...]
-    create: Callable[[Runtime], BatchHandler]
+    create: Callable[[Runtime], BatchHandler] | None = None
+    """The handler of its topics' batches (none for a processor without topics)."""
     timers: tuple[Callable[[Runtime], Callable[[], Awaitable[None]]], ...] = ()
     """Leader-only periodic jobs, every ``timer_interval_seconds``."""
     latency_sensitive: bool = False
@@ -65,3 +66,13 @@ class ProcessorSpec:
     consumer: Literal["agent", "bulk"] = "bulk"
     """How it consumes: a faust agent, or aiokafka batches (docs/architecture.md, "Two
     consumer paths")."""
+
+    def __post_init__(self) -> None:
+        if bool(self.topics) != (self.create is not None):
+            raise ValueError(f"{self.name}: a processor with topics has a handler, and only it")
+
+    def handler(self, runtime: Runtime) -> BatchHandler:
+        """The handler of this processor's batches, on ``runtime``."""
+        if self.create is None:
+            raise ValueError(f"{self.name} consumes no topic")
+        return self.create(runtime)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from services.adapters.catalogue import Catalogue
-from services.bootstrap import build_app
+from services.bootstrap import processor
 from services.processors.actions import PARTNER_ACTIONS
 from services.settings import PROJECT_ROOT, Settings
 
@@ -67,7 +67,7 @@ async def test_the_faust_producer_is_idempotent_with_acks_all(tmp_path: Path) ->
         MONGODB_URI="mongodb://127.0.0.1:1",
         home=tmp_path,
     )
-    app = build_app(settings, PARTNER_ACTIONS)
+    app = processor(settings, PARTNER_ACTIONS).app
     producer = app.producer._new_producer()  # type: ignore[attr-defined]
     try:
         assert producer._txn_manager is not None  # aiokafka's mark of idempotence
