@@ -10,7 +10,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services import logs
-from services.adapters.kafka_security import KafkaProtocol, SaslMechanism, check_kafka_security
+from services.security_settings import KafkaProtocol, SaslMechanism, check_kafka_security
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,6 +1,7 @@
 """The development tooling's commands: ``up``, ``infra`` and ``demo``.
 
-Registered on ``lmp-billing`` when the tooling is installed (``services.cli``); a
+Registered on ``lmp-billing`` when the tooling is installed (an ``lmp_billing.commands``
+entry point, tooling/pyproject.toml, that ``services.plugins`` finds); a
 production install leaves the package out and the commands say so.
 """
 

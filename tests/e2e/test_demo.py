@@ -21,8 +21,8 @@ from rich.console import Console
 
 from schemas.api import BillingReportSummary, Page, Role
 from services.api.auth import new_key
+from services.api.run import api_context
 from services.api.server import build_api
-from services.bootstrap import api_context
 from services.processors import registry
 from tests.harness import System
 from tooling.demo import main

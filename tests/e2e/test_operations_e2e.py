@@ -11,8 +11,8 @@ import pytest
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 
+from services.api.run import api_context
 from services.api.server import build_api
-from services.bootstrap import api_context
 from tests.harness import Servers, System, eventually
 from tests.scenario import CYCLE, Month
 

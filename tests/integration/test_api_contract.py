@@ -26,8 +26,8 @@ from schemas.api import Role
 from schemas.report import ReportStatus, SubmissionKind
 from services.adapters.store import connect
 from services.api.auth import new_key
+from services.api.run import api_context
 from services.api.server import build_api
-from services.bootstrap import api_context
 from services.cli.openapi import document_text
 from services.settings import PROJECT_ROOT, Settings
 from tests.harness import Servers, unique

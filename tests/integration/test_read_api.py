@@ -22,8 +22,8 @@ from schemas.report import ActorKind, HistoryEntry, HistoryRecord, ReportStatus,
 from services.adapters.store import Store, connect
 from services.adapters.store.bounds import history_key
 from services.api.auth import new_key
+from services.api.run import api_context
 from services.api.server import build_api
-from services.bootstrap import api_context
 from services.settings import Settings
 from tests.harness import Servers, unique
 from tests.report_data import GAMMA_NAME, PARTNERS, report

@@ -60,6 +60,14 @@ class LocalInfra:
             }
         )
 
+    def kafka_running(self) -> bool:
+        """An embedded broker (or cluster) is running."""
+        return self.kafka is not None and self.kafka.running()
+
+    def database_running(self) -> bool:
+        """The embedded database server is running."""
+        return self.mongo is not None and self.mongo.running()
+
     def install(self) -> None:
         """Fetch or build what the embedded servers need, without starting them."""
         for server in (self.kafka, self.mongo):
