@@ -26,6 +26,9 @@ from tooling.infra.process import ManagedProcess, tail
 
 T = TypeVar("T")
 
+SLOW_BATCHES = "LMP_FAULT_BATCH_DELAY_SECONDS"
+"""Seconds every batch of a processor waits before it is applied (``tests.faults.slow_batches``)."""
+
 
 @dataclass(frozen=True)
 class Servers:
@@ -129,12 +132,15 @@ class System:
         """``lmp-billing process name`` as its own process; ``instance`` tells apart
         several of the same processor (their logs and handles)."""
         handle = f"{name}{instance}"
+        env = {**self.env(), "LMP_INSTANCE_ID": handle, **(env or {})}
+        # Slowed batches (the fault suite's SIGTERM mid-batch) wrap the product from here.
+        entry = "tests.faults.slow_batches" if SLOW_BATCHES in env else "services.cli"
         proc = ManagedProcess(
             name=handle,
-            argv=[sys.executable, "-m", "services.cli", "process", name],
+            argv=[sys.executable, "-m", entry, "process", name],
             log_path=self.workdir / f"{handle}.log",
             pid_path=self.workdir / f"{handle}.pid",
-            env={**self.env(), "LMP_INSTANCE_ID": handle, **(env or {})},
+            env=env,
             cwd=PROJECT_ROOT,
         )
         proc.start()

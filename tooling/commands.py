@@ -19,6 +19,7 @@ from services.cli.shell import JsonOption
 from tooling.demo.command import register as register_demo
 from tooling.infra.local import LocalInfra
 from tooling.infra.process import InfraError
+from tooling.settings import ToolingSettings
 
 P = ParamSpec("P")
 
@@ -93,10 +94,10 @@ def up(
 
 
 def _servers(brokers: int | None) -> LocalInfra:
-    settings = bootstrap.settings()
+    tooling = ToolingSettings()
     if brokers is not None:
-        settings = settings.model_copy(update={"kafka_brokers": brokers})
-    return LocalInfra.from_settings(settings)
+        tooling = tooling.model_copy(update={"kafka_brokers": brokers})
+    return LocalInfra.from_settings(bootstrap.settings(), tooling=tooling)
 
 
 def _print_status(servers: LocalInfra, as_json: bool = False) -> int:

@@ -51,9 +51,6 @@ class BatchRunner:
 
     async def run(self, batch: Sequence[InboundMessage]) -> None:
         started = time.perf_counter()
-        delay = self.runtime.settings.fault_batch_delay_seconds
-        if delay:
-            await self.sleep(delay)  # fault injection: a batch slow enough to be interrupted
         try:
             poisons = await self._apply(batch)
         finally:

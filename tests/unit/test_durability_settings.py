@@ -78,15 +78,15 @@ async def test_the_faust_producer_is_idempotent_with_acks_all(tmp_path: Path) ->
 
 def test_the_embedded_cluster_replicates_three_times(tmp_path: Path) -> None:
     from tooling.infra.local import LocalInfra
+    from tooling.settings import ToolingSettings
 
     embedded = {"KAFKA_BOOTSTRAP_SERVERS": "", "topic_replication": None}
-    settings = Settings(
-        MONGODB_URI="mongodb://127.0.0.1:1", home=tmp_path, kafka_brokers=3, **embedded
-    )
-    infra = LocalInfra.from_settings(settings)
+    settings = Settings(MONGODB_URI="mongodb://127.0.0.1:1", home=tmp_path, **embedded)
+    cluster = ToolingSettings(kafka_port=9092, kafka_controller_port=9093, kafka_brokers=3)
+    infra = LocalInfra.from_settings(settings, tooling=cluster)
     assert infra.bootstrap_servers == "127.0.0.1:9092,127.0.0.1:9094,127.0.0.1:9096"
     assert infra.environment()["LMP_TOPIC_REPLICATION"] == "3"
-    assert settings.catalogue_args()[1] == 3
+    assert infra.settings(settings).catalogue_args()[1] == 3
     assert insync(Catalogue.load(*infra.settings(settings).catalogue_args())) == {(3, "2")}
     single = Settings(MONGODB_URI="mongodb://127.0.0.1:1", home=tmp_path, **embedded)
     assert "LMP_TOPIC_REPLICATION" not in LocalInfra.from_settings(single).environment()
