@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING
 
 from services.adapters.catalogue import Catalogue
 from services.adapters.kafka_security import KafkaConnection, kafka_connection
-from services.adapters.publisher import Outbox, Publisher
+from services.adapters.publisher import Publisher
 from services.adapters.store import Store, connect
 from services.plugins import embedded_servers
-from services.runtime.context import ProcessorSpec, Runtime, utc_now
+from services.runtime.context import ProcessorSpec, Runtime, build_runtime, utc_now
 from services.settings import Settings
 
 if TYPE_CHECKING:
@@ -113,10 +113,7 @@ def runtime_builder(settings: Settings, name: str, catalogue: Catalogue) -> Runt
     async def build(publisher: Publisher) -> Runtime:
         store = connect(settings)
         await store.ensure_indexes()
-        outbox = Outbox(
-            store, publisher, catalogue, f"lmp-billing/{name}", settings.dead_letter_max_bytes
-        )
-        return Runtime(name, settings, catalogue, store, outbox, clock=clock)
+        return build_runtime(name, settings, catalogue, store, publisher, clock)
 
     return build
 

@@ -18,9 +18,9 @@ from typing import Any, TypeVar
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from services.adapters.catalogue import Catalogue, ensure_topics
-from services.adapters.publisher import AiokafkaProducer, Outbox, Publisher
+from services.adapters.publisher import AiokafkaProducer, Publisher
 from services.adapters.store import Store, connect
-from services.runtime.context import Runtime
+from services.runtime.context import Runtime, build_runtime
 from services.settings import PROJECT_ROOT, Settings
 from tooling.infra.process import ManagedProcess, tail
 
@@ -195,10 +195,8 @@ class System:
     async def runtime(self, name: str, clock: Callable[[], datetime]) -> Runtime:
         """A processor's runtime inside the test process, on the test's clock."""
         producer = AiokafkaProducer(await self.producer())
-        outbox = Outbox(
-            self.store, Publisher(lambda: producer), self.catalogue, f"lmp-billing/{name}"
-        )
-        return Runtime(name, self.settings, self.catalogue, self.store, outbox, clock)
+        publisher = Publisher(lambda: producer)
+        return build_runtime(name, self.settings, self.catalogue, self.store, publisher, clock)
 
     async def read_all(self, contract_topic: str, timeout: float = 2.0) -> list[dict[str, Any]]:
         """Every record on a topic so far, decoded as JSON (value, and the bytes as raw)

@@ -111,7 +111,7 @@ class Outbox:
         publisher: Publisher,
         catalogue: Catalogue,
         source: str,
-        dead_letter_max_bytes: int = 512 * 1024,
+        dead_letter_max_bytes: int,
     ) -> None:
         self._store = store
         self._publisher = publisher

@@ -10,7 +10,7 @@ from typing import Literal, Protocol
 from services.adapters.catalogue import Catalogue
 from services.adapters.codec import InboundMessage, Poison
 from services.adapters.counters import Counters
-from services.adapters.publisher import Outbox
+from services.adapters.publisher import Outbox, Publisher
 from services.adapters.store import StoreProtocol
 from services.domain.calendar import stored_precision
 from services.runtime.unit_of_work import UnitOfWork
@@ -41,6 +41,22 @@ class Runtime:
 
     def unit_of_work(self) -> UnitOfWork:
         return UnitOfWork(self.store, self.outbox, self.now)
+
+
+def build_runtime(
+    name: str,
+    settings: Settings,
+    catalogue: Catalogue,
+    store: StoreProtocol,
+    publisher: Publisher,
+    clock: Clock = utc_now,
+) -> Runtime:
+    """Processor ``name``'s runtime: the one wiring of its outbox, used by the bootstrap
+    and by the tests' in-memory and real-server worlds alike."""
+    outbox = Outbox(
+        store, publisher, catalogue, f"lmp-billing/{name}", settings.dead_letter_max_bytes
+    )
+    return Runtime(name, settings, catalogue, store, outbox, clock=clock)
 
 
 class BatchHandler(Protocol):
