@@ -25,9 +25,9 @@ from services.api.handlers.billing import get_billing_report, list_billing_repor
 from services.api.handlers.billing_csv import export_billing_report, export_billing_reports
 from services.api.handlers.service import health, metrics, ready
 from services.api.handlers.usage import get_usage_report, list_usage_reports
-from services.api.labels import LINE_COLUMNS, LIST_COLUMNS
 from services.api.middleware import errors_and_metrics
 from services.api.openapi import Body, Route, openapi_document
+from services.domain.labels import LINE_COLUMNS, LIST_COLUMNS
 
 __all__ = ["CONTEXT", "ROUTES", "ApiContext", "build_api"]
 

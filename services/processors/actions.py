@@ -30,15 +30,11 @@ from services.adapters.counters import REFUSED
 from services.adapters.publisher import Outbox
 from services.adapters.store import StoreProtocol
 from services.adapters.store.bounds import PER_WRITE
+from services.domain.deduplication import ConflictingDuplicate, recorded_decision
 from services.domain.errors import Refused
 from services.domain.events import DomainEvent
 from services.domain.ids import event_id
-from services.domain.workflow import (
-    ActionContext,
-    ConflictingDuplicate,
-    decide,
-    recorded_decision,
-)
+from services.domain.workflow import ActionContext, decide
 from services.processors.common import conflict, intake, set_aside
 from services.runtime.context import ProcessorSpec, Runtime
 from services.runtime.unit_of_work import Verdict

@@ -39,7 +39,7 @@ def test_the_tree_keeps_every_contract() -> None:
 @pytest.mark.parametrize(
     ("module", "wrong_way", "broken"),
     [
-        ("services/domain/figures.py", "services.api.labels", "services.domain is not allowed"),
+        ("services/domain/figures.py", "services.api.server", "services.domain is not allowed"),
         ("services/runtime/exits.py", "services.bootstrap", "services.runtime is not allowed"),
         ("services/adapters/codec.py", "tooling.up", "services is not allowed to import tooling"),
     ],
