@@ -59,7 +59,7 @@ class AiokafkaProducer:
         key: bytes | None,
         value: bytes | None,
         partition: int | None,
-        timestamp: float | None,
+        timestamp: float | None,  # noqa: ARG002 - faust's send signature; aiokafka stamps it
         headers: Any,
     ) -> Any:
         return await self._producer.send(

@@ -32,7 +32,7 @@ from services.domain.labels import LINE_COLUMNS, LIST_COLUMNS
 __all__ = ["CONTEXT", "ROUTES", "ApiContext", "build_api"]
 
 
-async def openapi(request: web.Request) -> web.Response:
+async def openapi(_request: web.Request) -> web.Response:
     return web.Response(
         body=to_json(openapi_document(ROUTES)), content_type="application/json", charset="utf-8"
     )
@@ -152,7 +152,7 @@ ROUTES = (
 ALLOWED_METHODS = "GET, HEAD, OPTIONS"
 
 
-async def options(request: web.Request) -> web.Response:
+async def options(_request: web.Request) -> web.Response:
     """What a path takes: 204 with ``Allow`` (no key needed: it says nothing of the data)."""
     return web.Response(status=204, headers={"Allow": ALLOWED_METHODS})
 

@@ -69,7 +69,6 @@ def line_of(report: Report, product_id: str) -> ReportLine:
 
 
 def finish(
-    before: Report,
     after: Report,
     entry: HistoryEntry,
     ctx: ActionContext,

@@ -73,7 +73,7 @@ def _partner_draft(report: Report, action: PartnerDraftSaved, ctx: ActionContext
     after = report.clone()
     _apply_partner_edits(after, action.lines)
     entry = history_entry(report, action, ctx, ActorKind.PARTNER, report.status)
-    return finish(report, after, entry, ctx, "draft-saved")
+    return finish(after, entry, ctx, "draft-saved")
 
 
 def _partner_submit(report: Report, action: PartnerReportSubmitted, ctx: ActionContext) -> Outcome:
@@ -92,7 +92,7 @@ def _partner_submit(report: Report, action: PartnerReportSubmitted, ctx: ActionC
     after.next_reminder_at = None
     after = apply_price_list(after, ctx.prices)
     entry = history_entry(report, action, ctx, ActorKind.PARTNER, after.status)
-    return finish(report, after, entry, ctx, "submitted")
+    return finish(after, entry, ctx, "submitted")
 
 
 def _distributor_draft(
@@ -126,14 +126,14 @@ def _distributor_draft(
                 )
             setattr(line, name, value)
     entry = history_entry(report, action, ctx, ActorKind.DISTRIBUTOR, report.status)
-    return finish(report, after, entry, ctx, "draft-saved")
+    return finish(after, entry, ctx, "draft-saved")
 
 
 def _prices_reset(report: Report, action: DistributorPricesReset, ctx: ActionContext) -> Outcome:
     require_status(report, REVIEWABLE_BY_DISTRIBUTOR, "reset prices")
     after = apply_price_list(reset_prices(report), ctx.prices)
     entry = history_entry(report, action, ctx, ActorKind.DISTRIBUTOR, report.status, "prices reset")
-    return finish(report, after, entry, ctx, "draft-saved", comment="prices reset")
+    return finish(after, entry, ctx, "draft-saved", comment="prices reset")
 
 
 def _reject(report: Report, action: DistributorReportRejected, ctx: ActionContext) -> Outcome:
@@ -150,7 +150,7 @@ def _reject(report: Report, action: DistributorReportRejected, ctx: ActionContex
     entry = history_entry(
         report, action, ctx, ActorKind.DISTRIBUTOR, after.status, "; ".join(reasons)
     )
-    return finish(report, after, entry, ctx, "rejected", reasons=reasons)
+    return finish(after, entry, ctx, "rejected", reasons=reasons)
 
 
 def _submit_to_trendmicro(
@@ -174,7 +174,7 @@ def _submit_to_trendmicro(
     after.comments_to_trendmicro = action.comment
     after.status = ReportStatus.SUBMITTED_TO_TRENDMICRO
     entry = history_entry(report, action, ctx, ActorKind.DISTRIBUTOR, after.status, action.comment)
-    outcome = finish(report, after, entry, ctx, "submitted-to-trendmicro", comment=action.comment)
+    outcome = finish(after, entry, ctx, "submitted-to-trendmicro", comment=action.comment)
     outcome.events.append(
         DomainEvent(
             id=event_id(report.id, "billing-submitted", ctx.message_id),
@@ -193,7 +193,7 @@ def _returned(report: Report, action: TrendMicroReportReturned, ctx: ActionConte
     after.status = ReportStatus.RETURNED_BY_TRENDMICRO
     after.return_reasons = [*report.return_reasons, action.reason]
     entry = history_entry(report, action, ctx, ActorKind.TRENDMICRO, after.status, action.reason)
-    return finish(report, after, entry, ctx, "returned", reasons=[action.reason])
+    return finish(after, entry, ctx, "returned", reasons=[action.reason])
 
 
 def _completed(report: Report, action: TrendMicroReportCompleted, ctx: ActionContext) -> Outcome:
@@ -201,7 +201,7 @@ def _completed(report: Report, action: TrendMicroReportCompleted, ctx: ActionCon
     after = report.clone()
     after.status = ReportStatus.COMPLETED
     entry = history_entry(report, action, ctx, ActorKind.TRENDMICRO, after.status, action.reference)
-    return finish(report, after, entry, ctx, "completed", comment=action.reference)
+    return finish(after, entry, ctx, "completed", comment=action.reference)
 
 
 def _apply(report: Report, action: Action, ctx: ActionContext) -> Outcome:

@@ -119,7 +119,7 @@ class AnswerActions:
         )
         return References(prices, promotions, orphans, moved)
 
-    def decide(
+    def decide(  # noqa: C901 - the replay, orphan and new-action cases of one decision
         self, report_id: str, stored: Report | None, refs: References, now: datetime
     ) -> Verdict:
         verdict = Verdict()

@@ -51,7 +51,7 @@ class ApplyRule:
     """Whether the latest decision on each report published something."""
 
     async def prepare(
-        self, stored: Mapping[str, Report], report_ids: set[str]
+        self, stored: Mapping[str, Report], _report_ids: set[str]
     ) -> Mapping[str, PriceList]:
         return await self.store.price_lists(r.region for r in stored.values())
 

@@ -124,7 +124,7 @@ class BulkConsumer(Service):
         self._loop_task = asyncio.create_task(self._consume(consumer, runner))
         self._loop_task.add_done_callback(self._loop_ended)
 
-    def _loop_ended(self, task: asyncio.Task[None]) -> None:
+    def _loop_ended(self, _task: asyncio.Task[None]) -> None:
         """The loop ends only when stopping; otherwise the partitions would stall unseen."""
         if self._stopping:
             return

@@ -201,7 +201,10 @@ class MemoryStore(MemoryReferenceData):
         return docs[skip : skip + limit], len(docs)
 
     async def stream_reports(
-        self, criteria: Mapping[str, Any], sort: SortKey, batch_size: int = 500
+        self,
+        criteria: Mapping[str, Any],
+        sort: SortKey,
+        batch_size: int = 500,  # noqa: ARG002 - the protocol's keyword; memory has no batches
     ) -> AsyncGenerator[dict[str, Any], None]:
         for doc in self._find("reports", criteria, SORTS[sort], LIST_PROJECTION):
             yield doc
