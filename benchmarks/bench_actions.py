@@ -1,3 +1,4 @@
+# Over 300 lines: one benchmark (load, drive, measure, report) read as one script.
 """Action latency: partner and distributor actions at a steady rate against running processors.
 
     python -m benchmarks.bench_actions [--rate 200] [--seconds 60] [--reports 1000]
