@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import assert_never, get_args
+from typing import TypeGuard, assert_never, get_args
 
 from pydantic import BaseModel
 
@@ -204,6 +204,10 @@ def _completed(report: Report, action: TrendMicroReportCompleted, ctx: ActionCon
     return finish(after, entry, ctx, "completed", comment=action.reference)
 
 
+def _is_action(data: BaseModel) -> TypeGuard[Action]:
+    return isinstance(data, get_args(Action))
+
+
 def _apply(report: Report, action: Action, ctx: ActionContext) -> Outcome:
     """The action's own transition (the match is exhaustive: mypy checks every type)."""
     match action:
@@ -237,7 +241,7 @@ def decide(report: Report | None, action: BaseModel, ctx: ActionContext) -> Outc
         raise UnknownReport(f"report {report_id} does not exist")
     if report.account_pending:
         raise WrongStatus(f"report {report.id} is not open yet: the partner account is unknown")
-    if not isinstance(action, get_args(Action)):
+    if not _is_action(action):
         raise TypeError(f"{type(action).__name__} is not an action on a report")
     authorize_action(report, action)
     try:
