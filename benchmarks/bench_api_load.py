@@ -1,3 +1,4 @@
+# Over 300 lines: one benchmark (data, load, measure, report) read as one script.
 """Read API under concurrent load: one worker, then two, in one run, on the same reports.
 
 Seeds reports on the embedded servers (or ``KAFKA_BOOTSTRAP_SERVERS`` / ``MONGODB_URI``),

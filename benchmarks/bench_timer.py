@@ -29,11 +29,11 @@ from schemas.accounts import PartnerAccount
 from schemas.report import ReportStatus
 from schemas.usage import UsageReported
 from services.adapters.catalogue import Catalogue, ensure_topics
-from services.adapters.publisher import AiokafkaProducer, Outbox, Publisher
+from services.adapters.publisher import AiokafkaProducer, Publisher
 from services.adapters.store import Store, connect
 from services.domain.usage import UsageRecord, apply_usage, attach_account, new_report
 from services.processors.timer import DeadlineTimer
-from services.runtime.context import Runtime
+from services.runtime.context import build_runtime
 from services.settings import Settings
 
 CYCLE = "2026-10"
@@ -103,8 +103,8 @@ async def one_pass(bootstrap: str, uri: str, total: int, due: int) -> tuple[floa
         explained = await store.reports.find(query).explain()
         examined = int(explained["executionStats"]["totalDocsExamined"])
         wrapped = AiokafkaProducer(producer)
-        outbox = Outbox(store, Publisher(lambda: wrapped), catalogue, "lmp-billing/timer")
-        runtime = Runtime("timer", settings, catalogue, store, outbox, lambda: NOW)
+        publisher = Publisher(lambda: wrapped)
+        runtime = build_runtime("timer", settings, catalogue, store, publisher, lambda: NOW)
         timer = DeadlineTimer(runtime)
         started = time.perf_counter()
         submitted, _reminded = await timer.tick()

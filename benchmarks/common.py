@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from services.settings import PROJECT_ROOT, Settings
+from services.settings import PROJECT_ROOT
 from tooling.infra.process import free_port
 
 
@@ -15,6 +15,7 @@ from tooling.infra.process import free_port
 def servers(home: Path) -> Iterator[tuple[str, str]]:
     from tooling.infra.kafka_server import KafkaServer
     from tooling.infra.mongo_server import MongoServer
+    from tooling.settings import ToolingSettings
 
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "")
     uri = os.environ.get("MONGODB_URI", "")
@@ -29,7 +30,10 @@ def servers(home: Path) -> Iterator[tuple[str, str]]:
         bootstrap = kafka.bootstrap_servers
     if not uri:
         mongo = MongoServer(
-            PROJECT_ROOT / ".lmp" / "cache", home / "mongo", free_port(), Settings().mongo_server
+            PROJECT_ROOT / ".lmp" / "cache",
+            home / "mongo",
+            free_port(),
+            ToolingSettings().mongo_server,
         )
         mongo.start()
         mongo.wait_ready()

@@ -36,9 +36,10 @@ def server(uri: str | None, flavour: str) -> Iterator[str]:
     from services.settings import Settings
     from tooling.infra.mongo_server import MongoServer
     from tooling.infra.process import free_port
+    from tooling.settings import cache_dir
 
     with tempfile.TemporaryDirectory(prefix="lmp-probe-") as home:
-        mongo = MongoServer(Settings().cache_dir, Path(home), free_port(), flavour)
+        mongo = MongoServer(cache_dir(Settings().home), Path(home), free_port(), flavour)
         mongo.start()
         try:
             mongo.wait_ready()

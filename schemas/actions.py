@@ -132,3 +132,16 @@ class TrendMicroReportCompleted(_Action):
     model_config = _example(_BY_TRENDMICRO, reference="TM-2026-42")
 
     reference: str | None = Field(default=None, max_length=200)
+
+
+Action = (
+    PartnerDraftSaved
+    | PartnerReportSubmitted
+    | DistributorDraftSaved
+    | DistributorPricesReset
+    | DistributorReportRejected
+    | DistributorSubmittedToTrendMicro
+    | TrendMicroReportReturned
+    | TrendMicroReportCompleted
+)
+"""Every action a person (or Trend Micro) takes on a report."""

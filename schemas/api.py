@@ -1,3 +1,4 @@
+# Over 300 lines: every model of the read API's answers, one place as the OpenAPI lists them.
 """The read API's documents: API keys, list queries and the answers it gives.
 
 Every answer is an ``Answer``: what the handler serializes is the model, and the OpenAPI

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -24,14 +23,14 @@ from mode import Service
 from services.adapters.catalogue import Catalogue
 from services.adapters.cloudevents_binding import normalise
 from services.adapters.codec import InboundMessage
-from services.adapters.faust_app import IdempotentApp
+from services.adapters.faust_app import faust_app
 from services.adapters.kafka_admin import group_name
-from services.adapters.kafka_security import kafka_security
 from services.adapters.publisher import AiokafkaProducer, Producer, Publisher
 from services.runtime import heartbeat
 from services.runtime.batch_runner import BatchRunner
 from services.runtime.bulk_consumer import BulkConsumer
 from services.runtime.context import ProcessorSpec, Runtime
+from services.runtime.exits import ExitCode, exit_uncommitted
 from services.runtime.in_flight import finish_before_acking
 from services.settings import Settings
 
@@ -48,6 +47,25 @@ class Processor:
     services: list[Service] = field(default_factory=list)
 
 
+class LazyRuntime:
+    """The processor's runtime, built once on first use (by ``build`` with a publisher on
+    the worker's producer), whichever agent, timer or consumer asks first."""
+
+    def __init__(
+        self, build: Callable[[Publisher], Awaitable[Runtime]], producer: Callable[[], Producer]
+    ) -> None:
+        self._build = build
+        self._producer = producer
+        self._lock = asyncio.Lock()
+        self._runtime: Runtime | None = None
+
+    async def __call__(self) -> Runtime:
+        async with self._lock:
+            if self._runtime is None:
+                self._runtime = await self._build(Publisher(self._producer))
+            return self._runtime
+
+
 def build_processor(
     settings: Settings,
     spec: ProcessorSpec,
@@ -59,72 +77,38 @@ def build_processor(
     Its runtime is built once, on first use, by ``build_runtime`` with a publisher on the
     worker's producer (``services.bootstrap.runtime_builder``).
     """
-    faust_dirs = settings.home / "faust"
-    faust_dirs.mkdir(parents=True, exist_ok=True)
     group = group_name(settings.consumer_group_prefix, spec.name)
     path = settings.action_consumer if spec.latency_sensitive else spec.consumer
     bulk = path == "bulk" and bool(spec.topics)
-    app = IdempotentApp(
-        # A bulk processor's topics are consumed by its own aiokafka group; faust's
-        # consumer (timers, leader election) must not join that group.
-        f"{group}-worker" if bulk else group,
-        broker=f"kafka://{settings.kafka_bootstrap_servers}",
-        broker_credentials=kafka_security(settings).faust_credentials(),
-        autodiscover=False,
-        store="memory://",
-        # faust makes a data directory per app even for in-memory tables; by default in
-        # the working directory, which would litter the checkout with one per test group.
-        datadir=str(faust_dirs / "{conf.name}"),
-        web_enabled=False,
-        producer_acks=-1,
-        topic_replication_factor=settings.topic_replication or 1,
-        topic_partitions=1,
-        consumer_auto_offset_reset="earliest",
-        broker_commit_interval=1.0,
-        stream_wait_empty=False,
-        # take_events can only gather what the stream buffer holds (faust's default, 4096,
-        # caps every batch); bulk batches are what make ingestion cheap per message.
-        stream_buffer_maxsize=max(4096, settings.batch_size),
-        # A crashed member holds its partitions until the first of: its session timeout,
-        # or a rebalance timeout after a replacement joins. A graceful stop leaves the
-        # group at once; a static member (instance_id) that restarts is handed its
-        # partitions back at once. Measured figures: docs/architecture.md, "Take-over".
-        broker_session_timeout=settings.kafka_session_timeout_seconds,
-        broker_heartbeat_interval=min(3.0, settings.kafka_session_timeout_seconds / 3),
-        broker_rebalance_timeout=settings.kafka_session_timeout_seconds,
-        consumer_group_instance_id=(
-            f"{spec.name}-{settings.instance_id}" if settings.instance_id else None
-        ),
-        # Room for the largest record a topic accepts (topics.yaml max_message_bytes).
-        producer_max_request_size=2 * 1024 * 1024,
-    )
-    state: dict[str, Any] = {}
-    lock = asyncio.Lock()
+    # A bulk processor's topics are consumed by its own aiokafka group; faust's consumer
+    # (timers, leader election) must not join that group.
+    app = faust_app(settings, f"{group}-worker" if bulk else group, spec.name)
+    processor = Processor(app)
     # A bulk processor publishes through a producer of its own, started with its consumer
     # before the faust app (faust's start-up takes a second it need not wait for).
     consumer: BulkConsumer | None = None
 
     def producer() -> Producer:
-        if consumer is not None:
-            return AiokafkaProducer(consumer.producer)
-        return app.producer
+        return AiokafkaProducer(consumer.producer) if consumer is not None else app.producer
 
-    async def runtime() -> Runtime:
-        async with lock:
-            return await _build_runtime()
-
-    async def _build_runtime() -> Runtime:
-        if "runtime" not in state:
-            state["runtime"] = await build_runtime(Publisher(producer))
-        rt: Runtime = state["runtime"]
-        return rt
-
-    processor = Processor(app)
+    runtime = LazyRuntime(build_runtime, producer)
     if bulk:
         consumer = _bulk_consumer(app, settings, catalogue, spec, group, runtime)
         processor.services.append(consumer)
     elif spec.topics:
         _attach_agent(app, settings, catalogue, spec, runtime)
+    _attach_housekeeping(app, settings, runtime)
+    for make in spec.timers:
+        _attach_timer(app, settings.timer_interval_seconds, runtime, make)
+    if settings.heartbeat_file is not None:
+        _attach_heartbeat(app, settings.heartbeat_file, runtime)
+    return processor
+
+
+def _attach_housekeeping(
+    app: faust.App, settings: Settings, runtime: Callable[[], Awaitable[Runtime]]
+) -> None:
+    """Every instance's periodic jobs: the outbox sweep and the counters' flush."""
 
     @app.timer(settings.outbox_sweep_seconds)
     async def sweep_outbox() -> None:
@@ -143,12 +127,6 @@ def build_processor(
         except Exception as exc:
             rt.counters.give_back(taken)
             log.warning("counter flush failed, will retry: %r", exc)
-
-    for make in spec.timers:
-        _attach_timer(app, settings.timer_interval_seconds, runtime, make)
-    if settings.heartbeat_file is not None:
-        _attach_heartbeat(app, settings.heartbeat_file, runtime)
-    return processor
 
 
 def run_worker(processor: Processor, settings: Settings) -> None:
@@ -175,15 +153,13 @@ def run_worker(processor: Processor, settings: Settings) -> None:
     worker.execute_from_commandline()
 
 
-def build_worker(processor: Processor | faust.App, settings: Settings) -> faust.Worker:
+def build_worker(processor: Processor, settings: Settings) -> faust.Worker:
     """The worker that runs ``app``, logging at ``settings.log_level``.
 
     At WARNING and above faust's progress spinner sets the root logger to DEBUG so it can
     spin on every record: aiokafka and PyMongo would then build a debug record for every
     request and command, a good share of a busy processor's CPU. No spinner, then.
     """
-    if isinstance(processor, faust.App):
-        processor = Processor(processor)
     worker = faust.Worker(
         processor.app, *processor.services, loglevel=settings.log_level.upper(), quiet=True
     )
@@ -234,7 +210,7 @@ def _bulk_consumer(
 
     async def runner() -> BatchRunner:
         rt = await runtime()
-        return BatchRunner(rt, spec.create(rt))
+        return BatchRunner(rt, spec.handler(rt))
 
     window = (
         settings.action_batch_window_seconds
@@ -272,7 +248,7 @@ def _attach_agent(
     @app.agent(channel, name=f"{spec.name}-agent", concurrency=1)
     async def agent(stream: Any) -> None:
         rt = await runtime()
-        runner = BatchRunner(rt, spec.create(rt))
+        runner = BatchRunner(rt, spec.handler(rt))
         window = (
             settings.action_batch_window_seconds
             if spec.latency_sensitive
@@ -297,5 +273,4 @@ def _attach_agent(
                 # Nothing may escape an agent (faust would ack the batch): a failure here
                 # is a bug, so the process ends unacknowledged and loudly instead.
                 log.critical("batch runner failed; exiting unacknowledged", exc_info=True)
-                logging.shutdown()
-                os._exit(70)
+                exit_uncommitted(ExitCode.SOFTWARE)

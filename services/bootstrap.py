@@ -1,10 +1,11 @@
 """The one composition root: finds the servers and builds what each entry point needs.
 
-The processors, the read API, the operations commands and the demo are each handed
-what they use (settings pointed at the servers, the store, the producer's publisher,
-the catalogue, the clock, a processor's runtime); none of them looks for servers or
-builds its collaborators itself. The servers are the configured ones, or the embedded
-ones of the development tooling when it is installed (``servers``, ``running_broker``).
+The processors, the read API (``services.api.run.api_context``), the operations commands
+and the demo are each handed what they use (settings pointed at the servers, the store,
+the producer's publisher, the catalogue, the clock, a processor's runtime); none of them
+looks for servers or builds its collaborators itself. The servers are the configured
+ones, or the embedded ones a plugin provides (the development tooling's, found through
+``services.plugins``: ``servers``, ``running_broker``).
 """
 
 from __future__ import annotations
@@ -17,17 +18,14 @@ from typing import TYPE_CHECKING
 
 from services.adapters.catalogue import Catalogue
 from services.adapters.kafka_security import KafkaConnection, kafka_connection
-from services.adapters.publisher import Outbox, Publisher
+from services.adapters.publisher import Publisher
 from services.adapters.store import Store, connect
-from services.runtime.context import ProcessorSpec, Runtime, utc_now
+from services.plugins import embedded_servers
+from services.runtime.context import ProcessorSpec, Runtime, build_runtime, utc_now
 from services.settings import Settings
 
 if TYPE_CHECKING:
-    import faust
-
-    from services.api.server import ApiContext
     from services.app import Processor
-    from tooling.infra.local import LocalInfra
 
 clock: Callable[[], datetime] = utc_now
 """The one clock of every entry point (a processor's runtime, the API, the commands)."""
@@ -65,19 +63,10 @@ def store(settings: Settings) -> Store:
     return connect(settings)
 
 
-def _embedded(settings: Settings) -> LocalInfra | None:
-    """The development tooling's embedded servers for ``settings``, if it is installed."""
-    try:
-        from tooling.infra.local import LocalInfra
-    except ImportError:
-        return None
-    return LocalInfra.from_settings(settings)
-
-
 def servers(settings: Settings) -> Settings:
     """``settings`` pointed at the embedded servers where no external ones are configured
     (whether or not they run: a command that needs them says so when it connects)."""
-    infra = _embedded(settings)
+    infra = embedded_servers(settings)
     if infra is not None:
         return infra.settings(settings)
     if not settings.mongodb_uri:
@@ -95,8 +84,8 @@ def running_broker(settings: Settings) -> KafkaConnection:
     bootstrap = kafka_connection(settings)
     if bootstrap.bootstrap_servers:
         return bootstrap
-    infra = _embedded(settings)
-    if infra is None or infra.kafka is None or not infra.kafka.running():
+    infra = embedded_servers(settings)
+    if infra is None or not infra.kafka_running():
         raise ServersMissing(
             "KAFKA_BOOTSTRAP_SERVERS is not set and the embedded broker is not running "
             "(start it with `make run` or `lmp-billing infra up`)"
@@ -109,8 +98,8 @@ def running_database(settings: Settings) -> Settings:
     (the operations commands never start it)."""
     if settings.mongodb_uri:
         return settings
-    infra = _embedded(settings)
-    if infra is None or infra.mongo is None or not infra.mongo.running():
+    infra = embedded_servers(settings)
+    if infra is None or not infra.database_running():
         raise ServersMissing(
             "MONGODB_URI is not set and the embedded database is not running "
             "(start it with `make run` or `lmp-billing infra up`)"
@@ -124,10 +113,7 @@ def runtime_builder(settings: Settings, name: str, catalogue: Catalogue) -> Runt
     async def build(publisher: Publisher) -> Runtime:
         store = connect(settings)
         await store.ensure_indexes()
-        outbox = Outbox(
-            store, publisher, catalogue, f"lmp-billing/{name}", settings.dead_letter_max_bytes
-        )
-        return Runtime(name, settings, catalogue, store, outbox, clock=clock)
+        return build_runtime(name, settings, catalogue, store, publisher, clock)
 
     return build
 
@@ -140,30 +126,8 @@ def processor(settings: Settings, spec: ProcessorSpec) -> Processor:
     return build_processor(settings, spec, loaded, runtime_builder(settings, spec.name, loaded))
 
 
-def build_app(settings: Settings, spec: ProcessorSpec) -> faust.App:
-    """The faust app of ``spec`` alone: a bulk processor's consumer is not in it (it is a
-    service of the worker: ``processor`` gives both)."""
-    return processor(settings, spec).app
-
-
 def run_processor(settings: Settings, spec: ProcessorSpec) -> None:
     """Run ``spec`` in this process until SIGTERM/SIGINT (its topics must exist)."""
     from services.app import run_worker
 
     run_worker(processor(settings, spec), settings)
-
-
-def api_context(settings: Settings) -> ApiContext:
-    """What the read API serves from: the store, consumer lag and a Kafka probe."""
-    from services.api.run import kafka_probes
-    from services.api.server import ApiContext
-
-    lag, kafka_ready = kafka_probes(settings, catalogue(settings), kafka_connection(settings))
-    return ApiContext(
-        store=store(settings),
-        clock=clock,
-        lag=lag,
-        kafka_ready=kafka_ready,
-        page_size_max=settings.api_page_size_max,
-        key_cache_seconds=settings.api_key_cache_seconds,
-    )

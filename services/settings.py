@@ -10,7 +10,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services import logs
-from services.adapters.kafka_security import KafkaProtocol, SaslMechanism, check_kafka_security
+from services.security_settings import KafkaProtocol, SaslMechanism, check_kafka_security
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,8 +28,8 @@ class Settings(BaseSettings):
     kafka_bootstrap_servers: str = Field(
         default="",
         validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "LMP_KAFKA_BOOTSTRAP_SERVERS"),
-        description="an external Kafka cluster (host:port,...); empty: the embedded broker on "
-        "kafka_port",
+        description="an external Kafka cluster (host:port,...); empty: the embedded broker of "
+        "the development tooling",
     )
     kafka_security_protocol: KafkaProtocol = Field(
         default="PLAINTEXT",
@@ -86,8 +86,8 @@ class Settings(BaseSettings):
     mongodb_uri: str = Field(
         default="",
         validation_alias=AliasChoices("MONGODB_URI", "LMP_MONGODB_URI"),
-        description="a real MongoDB (or any compatible server); empty: the embedded server on "
-        "mongodb_port",
+        description="a real MongoDB (or any compatible server); empty: the embedded server of "
+        "the development tooling",
     )
     mongodb_database: str = Field(
         default="lmp_billing",
@@ -121,7 +121,8 @@ class Settings(BaseSettings):
     )
     home: Path = Field(
         default=PROJECT_ROOT / ".lmp",
-        description="embedded servers' data, logs and the download/build cache",
+        description="a processor's faust data directory; the embedded servers' data, logs and "
+        "download/build cache",
     )
     topics_file: Path = Field(
         default=PROJECT_ROOT / "topics.yaml",
@@ -140,22 +141,6 @@ class Settings(BaseSettings):
         ge=1,
         description="min.insync.replicas of every topic; unset, 2 where a topic has 3 or "
         "more replicas, else 1",
-    )
-    kafka_port: int = Field(default=9092, description="where the embedded broker listens")
-    kafka_controller_port: int = Field(
-        default=9093, description="the embedded broker's KRaft controller port"
-    )
-    kafka_brokers: int = Field(
-        default=1,
-        ge=1,
-        description="nodes of the embedded Kafka: 1, or a cluster of 3 or more (node i "
-        "listens on kafka_port + 2i and kafka_controller_port + 2i)",
-    )
-    mongodb_port: int = Field(
-        default=27017, description="where the embedded database server listens"
-    )
-    mongo_server: Literal["secantusd-rs", "secantusd-py"] = Field(
-        default="secantusd-rs", description="the embedded MongoDB-wire server"
     )
     consumer_group_prefix: str = Field(
         default="lmp-billing",
@@ -214,11 +199,6 @@ class Settings(BaseSettings):
     purge_batch: int = Field(
         default=500, ge=1, description="most reports or receipts a timer pass deletes"
     )
-    fault_batch_delay_seconds: float = Field(
-        default=0.0,
-        ge=0,
-        description="fault injection for tests: wait this long before applying each batch",
-    )
     timer_interval_seconds: float = Field(
         default=5.0, gt=0, description="how often the timer looks for due reports"
     )
@@ -267,11 +247,9 @@ class Settings(BaseSettings):
         return self
 
     def catalogue_args(self) -> tuple[Path, int | None, str, int | None]:
-        replication = self.topic_replication
-        if replication is None and self.kafka_brokers >= 3 and not self.kafka_bootstrap_servers:
-            replication = 3  # the embedded cluster
-        return self.topics_file, replication, self.topic_namespace, self.topic_min_insync_replicas
-
-    @property
-    def cache_dir(self) -> Path:
-        return self.home / "cache"
+        return (
+            self.topics_file,
+            self.topic_replication,
+            self.topic_namespace,
+            self.topic_min_insync_replicas,
+        )

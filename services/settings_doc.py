@@ -92,7 +92,7 @@ def constraints_text(field: FieldInfo) -> str:
     return ", ".join(parts)
 
 
-def default_text(field: FieldInfo) -> str:
+def default_text(field: FieldInfo) -> str:  # noqa: C901 - one branch per kind of default a setting has
     """The default as it would be written in the environment; paths in the checkout are
     shown relative to it, so the page is the same in every clone."""
     if field.default is PydanticUndefined:

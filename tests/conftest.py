@@ -65,10 +65,10 @@ def _database_server(home: Path) -> MongoServer | FerretDB:
         from tooling.infra.ferretdb import FerretDB
 
         return FerretDB(CACHE, home, free_port())
-    from services.settings import Settings
     from tooling.infra.mongo_server import MongoServer
+    from tooling.settings import ToolingSettings
 
-    return MongoServer(CACHE, home, free_port(), Settings().mongo_server)
+    return MongoServer(CACHE, home, free_port(), ToolingSettings().mongo_server)
 
 
 @pytest.fixture

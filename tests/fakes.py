@@ -17,9 +17,9 @@ from typing import Any
 
 from services.adapters.catalogue import Catalogue
 from services.adapters.codec import InboundMessage
-from services.adapters.publisher import Outbox, Publisher
+from services.adapters.publisher import Publisher
 from services.adapters.store.memory import MemoryStore
-from services.runtime.context import Runtime
+from services.runtime.context import Runtime, build_runtime
 from services.settings import Settings
 
 Refusal = Callable[[str, bytes | None, bytes | None], BaseException | None]
@@ -76,10 +76,10 @@ class Shell:
         self._offsets = 0
 
     def runtime(self, name: str) -> Runtime:
-        outbox = Outbox(
-            self.store, Publisher(lambda: self.producer), self.catalogue, f"lmp-billing/{name}"
+        publisher = Publisher(lambda: self.producer)
+        return build_runtime(
+            name, self.settings, self.catalogue, self.store, publisher, lambda: self.now
         )
-        return Runtime(name, self.settings, self.catalogue, self.store, outbox, lambda: self.now)
 
     def message(self, topic: str, record: tuple[bytes | None, bytes | None]) -> InboundMessage:
         """``record`` (key, value) as delivered on ``topic``, at the next offset."""

@@ -18,13 +18,16 @@ from typing import Any, TypeVar
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from services.adapters.catalogue import Catalogue, ensure_topics
-from services.adapters.publisher import AiokafkaProducer, Outbox, Publisher
+from services.adapters.publisher import AiokafkaProducer, Publisher
 from services.adapters.store import Store, connect
-from services.runtime.context import Runtime
+from services.runtime.context import Runtime, build_runtime
 from services.settings import PROJECT_ROOT, Settings
 from tooling.infra.process import ManagedProcess, tail
 
 T = TypeVar("T")
+
+SLOW_BATCHES = "LMP_FAULT_BATCH_DELAY_SECONDS"
+"""Seconds every batch of a processor waits before it is applied (``tests.faults.slow_batches``)."""
 
 
 @dataclass(frozen=True)
@@ -129,12 +132,15 @@ class System:
         """``lmp-billing process name`` as its own process; ``instance`` tells apart
         several of the same processor (their logs and handles)."""
         handle = f"{name}{instance}"
+        env = {**self.env(), "LMP_INSTANCE_ID": handle, **(env or {})}
+        # Slowed batches (the fault suite's SIGTERM mid-batch) wrap the product from here.
+        entry = "tests.faults.slow_batches" if SLOW_BATCHES in env else "services.cli"
         proc = ManagedProcess(
             name=handle,
-            argv=[sys.executable, "-m", "services.cli", "process", name],
+            argv=[sys.executable, "-m", entry, "process", name],
             log_path=self.workdir / f"{handle}.log",
             pid_path=self.workdir / f"{handle}.pid",
-            env={**self.env(), "LMP_INSTANCE_ID": handle, **(env or {})},
+            env=env,
             cwd=PROJECT_ROOT,
         )
         proc.start()
@@ -189,10 +195,8 @@ class System:
     async def runtime(self, name: str, clock: Callable[[], datetime]) -> Runtime:
         """A processor's runtime inside the test process, on the test's clock."""
         producer = AiokafkaProducer(await self.producer())
-        outbox = Outbox(
-            self.store, Publisher(lambda: producer), self.catalogue, f"lmp-billing/{name}"
-        )
-        return Runtime(name, self.settings, self.catalogue, self.store, outbox, clock)
+        publisher = Publisher(lambda: producer)
+        return build_runtime(name, self.settings, self.catalogue, self.store, publisher, clock)
 
     async def read_all(self, contract_topic: str, timeout: float = 2.0) -> list[dict[str, Any]]:
         """Every record on a topic so far, decoded as JSON (value, and the bytes as raw)

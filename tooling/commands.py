@@ -1,6 +1,7 @@
 """The development tooling's commands: ``up``, ``infra`` and ``demo``.
 
-Registered on ``lmp-billing`` when the tooling is installed (``services.cli``); a
+Registered on ``lmp-billing`` when the tooling is installed (an ``lmp_billing.commands``
+entry point, tooling/pyproject.toml, that ``services.plugins`` finds); a
 production install leaves the package out and the commands say so.
 """
 
@@ -18,6 +19,7 @@ from services.cli.shell import JsonOption
 from tooling.demo.command import register as register_demo
 from tooling.infra.local import LocalInfra
 from tooling.infra.process import InfraError
+from tooling.settings import ToolingSettings
 
 P = ParamSpec("P")
 
@@ -92,10 +94,10 @@ def up(
 
 
 def _servers(brokers: int | None) -> LocalInfra:
-    settings = bootstrap.settings()
+    tooling = ToolingSettings()
     if brokers is not None:
-        settings = settings.model_copy(update={"kafka_brokers": brokers})
-    return LocalInfra.from_settings(settings)
+        tooling = tooling.model_copy(update={"kafka_brokers": brokers})
+    return LocalInfra.from_settings(bootstrap.settings(), tooling=tooling)
 
 
 def _print_status(servers: LocalInfra, as_json: bool = False) -> int:

@@ -232,9 +232,9 @@ def _iso(moment: datetime) -> str:
 
 
 FRESH_TIMES: dict[str, Callable[[datetime, str], datetime]] = {
-    "observed_at": lambda now, cycle: now,
-    "valid_from": lambda now, cycle: cycle_start(cycle),
-    "valid_until": lambda now, cycle: cycle_end(cycle) + timedelta(days=60),
+    "observed_at": lambda now, _cycle: now,
+    "valid_from": lambda _now, cycle: cycle_start(cycle),
+    "valid_until": lambda _now, cycle: cycle_end(cycle) + timedelta(days=60),
 }
 """How each date-time of the examples' data is set when an example is printed."""
 

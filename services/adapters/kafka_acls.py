@@ -110,7 +110,7 @@ class _Needs:
         self.why.setdefault(key, why)
 
 
-def plan_acls(
+def plan_acls(  # noqa: C901 - one table of who may do what, a branch per kind of principal
     catalogue: Catalogue,
     processors: Mapping[str, Sequence[str]],
     group_prefix: str,

@@ -2,28 +2,23 @@
 
 Every client of the project (aiokafka consumers, producers and admin clients, and faust's
 consumer and producer) is built from a ``KafkaConnection``: the bootstrap servers and
-how to authenticate to them. The settings are checked when they are read, so a missing
-password or an unreadable CA file stops the process at start with the setting's name.
+how to authenticate to them. The settings are checked when they are read
+(``services.security_settings``), so a missing password or an unreadable CA file stops
+the process at start with the setting's name.
 """
 
 from __future__ import annotations
 
-import os
 import ssl
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+from services.security_settings import SASL, TLS, KafkaProtocol, SaslMechanism
 
 if TYPE_CHECKING:
     from faust.types.auth import CredentialsT
 
     from services.settings import Settings
-
-KafkaProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
-SaslMechanism = Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"]
-
-_TLS = frozenset({"SSL", "SASL_SSL"})
-_SASL = frozenset({"SASL_PLAINTEXT", "SASL_SSL"})
 
 
 @dataclass(frozen=True)
@@ -94,8 +89,8 @@ def client_kwargs(brokers: Brokers) -> dict[str, Any]:
 def kafka_security(settings: Settings) -> KafkaSecurity:
     """The security settings as one object; the checks have run when settings were read."""
     protocol = settings.kafka_security_protocol
-    context = _ssl_context(settings) if protocol in _TLS else None
-    if protocol not in _SASL:
+    context = _ssl_context(settings) if protocol in TLS else None
+    if protocol not in SASL:
         return KafkaSecurity(protocol, ssl_context=context)
     return KafkaSecurity(
         protocol,
@@ -125,84 +120,3 @@ def _ssl_context(settings: Settings) -> ssl.SSLContext:
     )
     context.check_hostname = settings.kafka_ssl_check_hostname
     return context
-
-
-def check_kafka_security(settings: Settings) -> None:
-    """Refuse settings that cannot work, naming the variable to fix (a ValueError)."""
-    protocol = settings.kafka_security_protocol
-    problems: list[str] = []
-    if protocol != "PLAINTEXT" and not settings.kafka_bootstrap_servers:
-        problems.append(
-            f"KAFKA_SECURITY_PROTOCOL={protocol} needs KAFKA_BOOTSTRAP_SERVERS: "
-            "the embedded broker listens in plaintext"
-        )
-    password = settings.kafka_sasl_password.get_secret_value()
-    if protocol in _SASL:
-        problems += [
-            f"{name} is required with KAFKA_SECURITY_PROTOCOL={protocol}"
-            for name, value in (
-                ("KAFKA_SASL_USERNAME", settings.kafka_sasl_username),
-                ("KAFKA_SASL_PASSWORD", password),
-            )
-            if not value
-        ]
-    elif settings.kafka_sasl_username or password:
-        problems.append(
-            f"KAFKA_SASL_USERNAME/PASSWORD are set but KAFKA_SECURITY_PROTOCOL={protocol} "
-            "does not authenticate with SASL: use SASL_SSL or SASL_PLAINTEXT"
-        )
-    files = {
-        "KAFKA_SSL_CAFILE": settings.kafka_ssl_cafile,
-        "KAFKA_SSL_CERTFILE": settings.kafka_ssl_certfile,
-        "KAFKA_SSL_KEYFILE": settings.kafka_ssl_keyfile,
-    }
-    given = {name: path for name, path in files.items() if path is not None}
-    if given and protocol not in _TLS:
-        problems.append(
-            f"{', '.join(given)} set but KAFKA_SECURITY_PROTOCOL={protocol} does not use TLS: "
-            "use SSL or SASL_SSL"
-        )
-    if settings.kafka_ssl_keyfile is not None and settings.kafka_ssl_certfile is None:
-        problems.append("KAFKA_SSL_KEYFILE is set without KAFKA_SSL_CERTFILE")
-    problems += [
-        f"{name}={path}: {why}" for name, path in given.items() if (why := _unreadable(path))
-    ]
-    if not problems and protocol in _TLS:
-        problems += _tls_problems(settings)
-    if problems:
-        raise ValueError("\n".join(problems))
-
-
-def _unreadable(path: Path) -> str | None:
-    if not path.is_file():
-        return "no such file"
-    if not os.access(path, os.R_OK):
-        return "not readable by this process"
-    return None
-
-
-def _tls_problems(settings: Settings) -> list[str]:
-    """Load the CA and the client certificate once, as the clients will."""
-    problems = []
-    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
-    if settings.kafka_ssl_cafile is not None:
-        try:
-            context.load_verify_locations(cafile=settings.kafka_ssl_cafile)
-        except (ssl.SSLError, ValueError) as exc:
-            problems.append(
-                f"KAFKA_SSL_CAFILE={settings.kafka_ssl_cafile}: not a PEM CA bundle ({exc})"
-            )
-    if settings.kafka_ssl_certfile is not None:
-        password = settings.kafka_ssl_key_password
-        try:
-            context.load_cert_chain(
-                settings.kafka_ssl_certfile,
-                settings.kafka_ssl_keyfile,
-                password.get_secret_value() if password is not None else None,
-            )
-        except (ssl.SSLError, ValueError) as exc:
-            problems.append(
-                f"KAFKA_SSL_CERTFILE={settings.kafka_ssl_certfile}: the client certificate and "
-                f"key do not load (wrong file, key or KAFKA_SSL_KEY_PASSWORD: {exc})"
-            )
-    return problems

@@ -59,7 +59,7 @@ class AiokafkaProducer:
         key: bytes | None,
         value: bytes | None,
         partition: int | None,
-        timestamp: float | None,
+        timestamp: float | None,  # noqa: ARG002 - faust's send signature; aiokafka stamps it
         headers: Any,
     ) -> Any:
         return await self._producer.send(
@@ -111,7 +111,7 @@ class Outbox:
         publisher: Publisher,
         catalogue: Catalogue,
         source: str,
-        dead_letter_max_bytes: int = 512 * 1024,
+        dead_letter_max_bytes: int,
     ) -> None:
         self._store = store
         self._publisher = publisher

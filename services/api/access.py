@@ -9,8 +9,8 @@ from schemas.report import ActorKind, Report
 from services.api.auth import Caller, Forbidden, authenticate, presented_key
 from services.api.context import CONTEXT
 from services.api.middleware import NotFound
+from services.domain.authorization import authorize
 from services.domain.errors import NotAuthorized
-from services.domain.workflow import authorize
 
 READERS_OF_BILLING = frozenset({Role.DISTRIBUTOR, Role.OPERATIONS})
 EVERY_ROLE = frozenset(Role)

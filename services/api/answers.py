@@ -12,7 +12,7 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic_core import to_json
 
-from services.api.labels import Language
+from services.domain.labels import Language
 
 CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
 TIME_ZONE_HEADER = "Content-Time-Zone"

@@ -8,10 +8,11 @@ from datetime import datetime
 
 from aiohttp import web
 
+from services.adapters.kafka_probes import LagRow
 from services.adapters.store import StoreProtocol
 from services.api.auth import KnownKeys
 from services.api.directory import PartnerDirectory
-from services.api.metrics import ApiMetrics, LagRow
+from services.api.metrics import ApiMetrics
 
 
 @dataclass

@@ -9,8 +9,8 @@ from typing import Any
 
 from schemas.api import BillingReportSummary
 from schemas.report import Report
-from services.api.labels import BILLING_STATUS_LABELS, DISCREPANCY_LABELS, Language
 from services.api.views import discrepancy_state
+from services.domain.labels import BILLING_STATUS_LABELS, DISCREPANCY_LABELS, Language
 from services.domain.status import billing_status
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")

@@ -29,13 +29,12 @@ from services.adapters.counters import (
     TIMER_RUNS,
     TIMER_SKIPPED,
 )
+from services.adapters.kafka_probes import LagRow
 from services.adapters.store import StoreProtocol
 from services.api.workers import MULTIPROCESS_DIR
 
 log = logging.getLogger(__name__)
 
-LagRow = tuple[str, str, int]
-"""(consumer group, topic, messages not yet consumed)."""
 
 _MESSAGE_OUTCOMES = {PROCESSED, REFUSED, DEAD_LETTERED, DEAD_LETTERS_LOST}
 _TIMER_COUNTERS = {

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from schemas.api import HistoryQuery, ReportQuery, UsageQuery
 from services.api.context import CONTEXT
-from services.api.labels import Language, negotiate_language
+from services.domain.labels import Language, negotiate_language
 
 UTC_ZONE = ZoneInfo("UTC")
 

@@ -6,50 +6,34 @@ import asyncio
 import logging
 import signal
 import socket
-from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from aiokafka.admin import AIOKafkaAdminClient
 
-from services.adapters.catalogue import Catalogue
-from services.adapters.kafka_admin import topic_status
-from services.adapters.kafka_security import KafkaConnection
-from services.api.metrics import LagRow
+from services import bootstrap
+from services.adapters.kafka_probes import KafkaProbes
+from services.adapters.kafka_security import kafka_connection
+from services.api.context import ApiContext
 from services.api.server import build_api
 from services.api.workers import READY
-from services.bootstrap import api_context
 from services.settings import Settings
 
 log = logging.getLogger(__name__)
 
-context_from = api_context
-"""The read API's context for ``settings`` (built by the bootstrap; the name tests use)."""
 
-
-def kafka_probes(
-    settings: Settings, catalogue: Catalogue, bootstrap: KafkaConnection
-) -> tuple[Callable[[], Awaitable[list[LagRow]]], Callable[[], Awaitable[None]]]:
-    """The consumer lag the metrics show and the probe readiness asks Kafka with."""
-
-    async def lag() -> list[LagRow]:
-        if not bootstrap.bootstrap_servers:
-            return []
-        rows = await topic_status(
-            bootstrap, catalogue, settings.consumer_group_prefix, discover_groups=False
-        )
-        return [(g.group, t.name, g.lag) for t in rows for g in t.groups if g.partitions_committed]
-
-    async def kafka_ready() -> None:
-        if not bootstrap.bootstrap_servers:
-            raise RuntimeError("KAFKA_BOOTSTRAP_SERVERS is not set")
-        admin = AIOKafkaAdminClient(**bootstrap.client_kwargs(), request_timeout_ms=3000)
-        try:
-            await admin.start()
-            await admin.describe_cluster()
-        finally:
-            await admin.close()
-
-    return lag, kafka_ready
+def api_context(settings: Settings) -> ApiContext:
+    """What the read API serves from: the store, consumer lag and a Kafka probe, wired
+    from the bootstrap's store, catalogue and clock."""
+    probes = KafkaProbes(
+        kafka_connection(settings), bootstrap.catalogue(settings), settings.consumer_group_prefix
+    )
+    return ApiContext(
+        store=bootstrap.store(settings),
+        clock=bootstrap.clock,
+        lag=probes.lag,
+        kafka_ready=probes.kafka_ready,
+        page_size_max=settings.api_page_size_max,
+        key_cache_seconds=settings.api_key_cache_seconds,
+    )
 
 
 async def serve(settings: Settings, lifeline: socket.socket | None = None) -> None:

@@ -31,14 +31,14 @@ from services.api.handlers.billing import (
 from services.api.handlers.billing_csv import export_billing_report, export_billing_reports
 from services.api.handlers.service import health, metrics, ready
 from services.api.handlers.usage import get_usage_report, list_usage_reports
-from services.api.labels import LINE_COLUMNS, LIST_COLUMNS
 from services.api.middleware import errors_and_metrics
 from services.api.openapi import Body, Route, openapi_document
+from services.domain.labels import LINE_COLUMNS, LIST_COLUMNS
 
 __all__ = ["CONTEXT", "ROUTES", "ApiContext", "build_api"]
 
 
-async def openapi(request: web.Request) -> web.Response:
+async def openapi(_request: web.Request) -> web.Response:
     return web.Response(
         body=to_json(openapi_document(ROUTES)), content_type="application/json", charset="utf-8"
     )
@@ -171,7 +171,7 @@ ROUTES = (
 ALLOWED_METHODS = "GET, HEAD, OPTIONS"
 
 
-async def options(request: web.Request) -> web.Response:
+async def options(_request: web.Request) -> web.Response:
     """What a path takes: 204 with ``Allow`` (no key needed: it says nothing of the data)."""
     return web.Response(status=204, headers={"Allow": ALLOWED_METHODS})
 

@@ -32,8 +32,8 @@ from schemas.report import (
     SubmissionKind,
 )
 from schemas.status import BillingStatus, PartnerStatus
-from services.api.labels import BILLING_STATUS_LABELS, PARTNER_STATUS_LABELS, Language
 from services.domain.figures import is_unexplained
+from services.domain.labels import BILLING_STATUS_LABELS, PARTNER_STATUS_LABELS, Language
 from services.domain.status import (
     EDITABLE_BY_PARTNER,
     billing_status,

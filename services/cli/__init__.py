@@ -2,14 +2,14 @@
 
 One module per command group: ``serve`` (process, api), ``publish``, ``topics``, ``tail``,
 ``dlq``, ``outbox``, ``keys``, ``schemas``; ``up``, ``infra`` and ``demo`` come from the
-development tooling (``tooling.commands``) when it is installed. ``shell`` holds what
+development tooling when it is installed (an ``lmp_billing.commands`` entry point,
+``services.plugins``). ``shell`` holds what
 they share; ``options`` the global options. Servers and collaborators come from
 ``services.bootstrap``.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 from collections.abc import Iterator
@@ -32,9 +32,10 @@ from services.cli import (
     topics,
 )
 from services.cli.shell import run, settings_problems
+from services.plugins import command_plugins
 
 TOOLING_COMMANDS = ("up", "infra", "demo")
-"""The development tooling's commands (``tooling.commands``), absent from a production install."""
+"""The development tooling's commands (a plugin), absent from a production install."""
 
 HELP = (
     "Run the system, one processor, the embedded servers, and operations chores. "
@@ -70,9 +71,7 @@ def application() -> typer.Typer:
     app.add_typer(schemas.app, name="schemas", help="export JSON Schemas for integrators")
     app.add_typer(openapi.app, name="openapi", help="export the read API's OpenAPI document")
     example.register(app)
-    if _tooling_installed():
-        from tooling.commands import add_commands
-
+    for add_commands in command_plugins():
         add_commands(app)
     return app
 
@@ -80,7 +79,7 @@ def application() -> typer.Typer:
 def main(argv: list[str] | None = None) -> int:
     given = sys.argv[1:] if argv is None else argv
     command = options.command_name(given)
-    if command in TOOLING_COMMANDS and not _tooling_installed():
+    if command in TOOLING_COMMANDS and not command_plugins():
         print(
             f"lmp-billing {command}: the development tooling (embedded servers, `up`, "
             "the demo) is not installed here; in a checkout: pip install -e ./tooling",
@@ -104,7 +103,3 @@ def _environment_kept(names: tuple[str, ...]) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-
-
-def _tooling_installed() -> bool:
-    return importlib.util.find_spec("tooling") is not None

@@ -46,11 +46,6 @@ def is_unexplained(line: ReportLine) -> bool:
     return line.discrepancy and not (line.partner_comment or "").strip()
 
 
-def default_chargeable(line: ReportLine) -> int:
-    """Used units where the product reports them, else provisioned."""
-    return line.used_units if line.used_units is not None else line.provisioned_units
-
-
 def recompute_line(line: ReportLine, threshold_pct: Decimal, currency: str | None) -> ReportLine:
     """Derive every figure of a line from its subscriptions and its edits."""
     provisioned = sum(sub.provisioned_units for sub in line.subscriptions)

@@ -12,6 +12,7 @@ from services.domain.figures import is_unexplained, money_sum, recompute_report,
 from services.domain.ids import event_id
 from services.domain.pricing import PriceList, apply_price_list
 from services.domain.status import EDITABLE_BY_PARTNER
+from services.domain.versions import touched
 
 REMINDER_DAYS = (3, 1)
 
@@ -100,9 +101,7 @@ def remind(report: Report, now: datetime, prices: PriceList) -> Outcome:
         *after.reminders_sent,
         *(_reminder_key(report.deadline, d) for d in due),
     ]
-    after = schedule_reminders(after, now)
-    after.version += 1
-    after.updated_at = now
+    after = touched(schedule_reminders(after, now), now)
     lines = penalty_lines(after)
     preview = [
         ReminderLine(
@@ -171,8 +170,7 @@ def auto_submit(report: Report, now: datetime, prices: PriceList) -> Outcome:
     after.submission_kind = kind
     after.needs_review = bool(penalties)
     after.next_reminder_at = None
-    after.version = report.version + 1
-    after.updated_at = now
+    touched(after, now)
     after = recompute_report(after)
     events = [report_event(after, "submitted", now, cause=f"auto/{cause}")]
     if penalties:

@@ -27,6 +27,7 @@ from services.domain.figures import recompute_report
 from services.domain.ids import report_id
 from services.domain.reminders import schedule_reminders
 from services.domain.status import accepts_usage
+from services.domain.versions import touched
 
 
 class UsageRecord(NamedTuple):
@@ -65,11 +66,6 @@ def new_report(partner_id: str, cycle: str, now: datetime, cause: str) -> Report
             )
         ],
     )
-
-
-def _touch(report: Report, now: datetime) -> None:
-    report.version += 1
-    report.updated_at = now
 
 
 def _line(report: Report, product_id: str) -> ReportLine:
@@ -158,7 +154,7 @@ def apply_usage(report: Report, records: Sequence[UsageRecord], now: datetime) -
             late.append(record)
     if not changed:
         return Outcome(report=report)
-    _touch(report, now)
+    touched(report, now)
     report = recompute_report(report)
     events = []
     for record in late:
@@ -213,7 +209,7 @@ def attach_account(
             "partner_review": has_usage_reports(account, region),
         },
     )
-    _touch(report, now)
+    touched(report, now)
     report = schedule_reminders(recompute_report(report), now)
     report.history.append(
         HistoryEntry(

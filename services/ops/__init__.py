@@ -17,7 +17,7 @@ from services.ops.letters import (
     position_text,
     replay_marker,
 )
-from services.ops.merge import MERGE_BUFFER, _TimeMerge
+from services.ops.merge import MERGE_BUFFER
 from services.ops.messages import (
     REPLAYED_FROM,
     MessageFilter,
@@ -51,7 +51,6 @@ __all__ = [
     "TailRequest",
     "TailedMessage",
     "TopicRecord",
-    "_TimeMerge",
     "dead_letter_row",
     "dead_letters",
     "find_replays",

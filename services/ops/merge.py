@@ -26,7 +26,7 @@ def _stopped(stop: asyncio.Event | None) -> bool:
     return stop is not None and stop.is_set()
 
 
-class _TimeMerge:
+class TimeMerge:
     """The records of several partitions merged by timestamp, a bounded buffer each.
 
     A record leaves once every partition still being read has a record buffered: each
@@ -91,7 +91,7 @@ async def merged_in_time(
     consumer.assign(list(starts))
     for tp, offset in starts.items():
         consumer.seek(tp, offset)
-    merge = _TimeMerge(tp for tp in starts if starts[tp] < ends[tp])
+    merge = TimeMerge(tp for tp in starts if starts[tp] < ends[tp])
     consumer.pause(*(set(starts) - merge.reading))
     empty_polls = 0
     while not merge.done and not _stopped(stop):
@@ -113,7 +113,7 @@ async def merged_in_time(
             empty_polls = 0
 
 
-def _give_up(merge: _TimeMerge, stalled: Sequence[TopicPartition]) -> None:
+def _give_up(merge: TimeMerge, stalled: Sequence[TopicPartition]) -> None:
     log.warning(
         "gave up reading %s: no messages before their end offsets",
         ", ".join(f"{tp.topic} {tp.partition}" for tp in stalled),

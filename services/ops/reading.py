@@ -117,7 +117,7 @@ async def read_window(
     return starts, ends
 
 
-async def read_range(
+async def read_range(  # noqa: C901 - the read loop and its stop conditions in one place
     consumer: AIOKafkaConsumer,
     starts: dict[TopicPartition, int],
     ends: dict[TopicPartition, int] | None,

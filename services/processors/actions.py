@@ -19,7 +19,6 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
 from typing import Literal
 
 from schemas.events import ActionRejected
@@ -31,15 +30,11 @@ from services.adapters.counters import REFUSED
 from services.adapters.publisher import Outbox
 from services.adapters.store import StoreProtocol
 from services.adapters.store.bounds import PER_WRITE, WRITE_BYTES, added_bytes
+from services.domain.deduplication import ConflictingDuplicate, recorded_decision
 from services.domain.errors import Refused
 from services.domain.events import DomainEvent
 from services.domain.ids import event_id
-from services.domain.workflow import (
-    ActionContext,
-    ConflictingDuplicate,
-    decide,
-    recorded_decision,
-)
+from services.domain.workflow import ActionContext, decide
 from services.processors.common import conflict, intake, set_aside
 from services.runtime.context import ProcessorSpec, Runtime
 from services.runtime.unit_of_work import Verdict
@@ -127,7 +122,7 @@ class AnswerActions:
         )
         return References(prices, promotions, orphans, moved)
 
-    def decide(
+    def decide(  # noqa: C901 - the replay, orphan and new-action cases of one decision
         self, report_id: str, stored: Report | None, refs: References, now: datetime
     ) -> Verdict:
         verdict = Verdict()
@@ -287,9 +282,7 @@ class ActionProcessor:
 
 
 def _spec(name: str, topic: str) -> ProcessorSpec:
-    return ProcessorSpec(
-        name=name, topics=(topic,), create=partial(ActionProcessor), latency_sensitive=True
-    )
+    return ProcessorSpec(name=name, topics=(topic,), create=ActionProcessor, latency_sensitive=True)
 
 
 PARTNER_ACTIONS = _spec("partner-actions", "lmp.partner-actions.v1")

@@ -11,12 +11,11 @@ cannot auto-submit a report twice. Due reports are found through indexes
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from schemas.report import Report
-from services.adapters.codec import InboundMessage, Poison
 from services.adapters.counters import (
     AUTO_SUBMITTED,
     RECEIPTS_PURGED,
@@ -52,7 +51,7 @@ class ApplyRule:
     """Whether the latest decision on each report published something."""
 
     async def prepare(
-        self, stored: Mapping[str, Report], report_ids: set[str]
+        self, stored: Mapping[str, Report], _report_ids: set[str]
     ) -> Mapping[str, PriceList]:
         return await self.store.price_lists(r.region for r in stored.values())
 
@@ -74,9 +73,6 @@ class DeadlineTimer:
         self.rt = runtime
         self.uow = runtime.unit_of_work()
         self.page_size = page_size
-
-    async def handle(self, batch: Sequence[InboundMessage]) -> list[Poison]:
-        raise RuntimeError("the timer consumes no topic")
 
     async def tick(self) -> tuple[int, int]:
         """One pass: returns (reports auto-submitted, reminders sent)."""
@@ -145,4 +141,4 @@ def tick(runtime: Runtime) -> Callable[[], Awaitable[None]]:
     return run
 
 
-PROCESSOR = ProcessorSpec(name="timer", topics=(), create=DeadlineTimer, timers=(tick,))
+PROCESSOR = ProcessorSpec(name="timer", topics=(), timers=(tick,))

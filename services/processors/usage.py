@@ -77,9 +77,9 @@ class FoldUsage:
         return await load_accounts(self.store, pending)
 
     def decide(
-        self, report_id_: str, stored: Report | None, accounts: Accounts, now: datetime
+        self, report_id: str, stored: Report | None, accounts: Accounts, now: datetime
     ) -> Verdict:
-        records = self.records[report_id_]
+        records = self.records[report_id]
         if not records:  # every message of it was a conflict
             return Verdict()
         first = records[0]
@@ -94,7 +94,7 @@ class FoldUsage:
             if added_bytes(current, verdict.report) <= WRITE_BYTES:
                 break
             taken = (taken + 1) // 2
-        self.deferred[report_id_] = records[taken:]
+        self.deferred[report_id] = records[taken:]
         return verdict
 
     def _fold(
@@ -123,11 +123,11 @@ class AttachAccounts:
     store: StoreProtocol
     outbox: Outbox
 
-    async def prepare(self, stored: Mapping[str, Report], report_ids: set[str]) -> Accounts:
+    async def prepare(self, _stored: Mapping[str, Report], report_ids: set[str]) -> Accounts:
         return await load_accounts(self.store, {self.partner_ids[rid] for rid in report_ids})
 
     def decide(
-        self, report_id_: str, stored: Report | None, accounts: Accounts, now: datetime
+        self, _report_id: str, stored: Report | None, accounts: Accounts, now: datetime
     ) -> Verdict:
         if stored is None:
             return Verdict()

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
@@ -28,6 +27,7 @@ from typing import TypeVar
 from services.adapters.codec import InboundMessage, Poison, decode_ahead
 from services.adapters.counters import DEAD_LETTERED, DEAD_LETTERS_LOST, PROCESSED
 from services.adapters.failures import describe, is_transient
+from services.runtime.backoff import Backoff
 from services.runtime.context import BatchHandler, Runtime
 from services.runtime.unit_of_work import Contended
 
@@ -51,9 +51,6 @@ class BatchRunner:
 
     async def run(self, batch: Sequence[InboundMessage]) -> None:
         started = time.perf_counter()
-        delay = self.runtime.settings.fault_batch_delay_seconds
-        if delay:
-            await self.sleep(delay)  # fault injection: a batch slow enough to be interrupted
         try:
             poisons = await self._apply(batch)
         finally:
@@ -108,14 +105,13 @@ class BatchRunner:
     async def until_done(self, action: Callable[[], Awaitable[T]]) -> T:
         """``action`` until it succeeds, backing off (with jitter) on what may pass."""
         settings = self.runtime.settings
-        delay = settings.retry_backoff_seconds
+        backoff = Backoff(settings.retry_backoff_seconds, settings.retry_backoff_max_seconds)
         while True:
             try:
                 return await action()
             except Exception as exc:
                 if not (isinstance(exc, Contended) or is_transient(exc)):
                     raise
-                pause = delay * random.uniform(0.5, 1.5)
+                pause = backoff.pause()
                 log.warning("%s: %r; retrying in %.2fs", self.runtime.name, exc, pause)
             await self.sleep(pause)
-            delay = min(delay * 2, settings.retry_backoff_max_seconds)

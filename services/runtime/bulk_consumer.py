@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -31,7 +30,9 @@ from services.adapters.cloudevents_binding import normalise
 from services.adapters.codec import InboundMessage
 from services.adapters.failures import is_transient
 from services.adapters.kafka_security import kafka_connection
+from services.runtime.backoff import Backoff
 from services.runtime.batch_runner import BatchRunner
+from services.runtime.exits import ExitCode, exit_uncommitted
 from services.runtime.in_flight import finish_before_acking
 from services.settings import Settings
 
@@ -123,13 +124,12 @@ class BulkConsumer(Service):
         self._loop_task = asyncio.create_task(self._consume(consumer, runner))
         self._loop_task.add_done_callback(self._loop_ended)
 
-    def _loop_ended(self, task: asyncio.Task[None]) -> None:
+    def _loop_ended(self, _task: asyncio.Task[None]) -> None:
         """The loop ends only when stopping; otherwise the partitions would stall unseen."""
         if self._stopping:
             return
         log.critical("%s: the consumer loop ended unexpectedly; exiting", self.group_id)
-        logging.shutdown()
-        os._exit(70)
+        exit_uncommitted(ExitCode.SOFTWARE)
 
     async def _consume(self, consumer: AIOKafkaConsumer, runner: BatchRunner) -> None:
         """Apply batch after batch, fetching and decoding the next while one is applied.
@@ -142,7 +142,9 @@ class BulkConsumer(Service):
         from the committed offsets; anything else ends the process uncommitted and loudly,
         for the supervisor to restart it.
         """
-        delay = self.settings.retry_backoff_seconds
+        backoff = Backoff(
+            self.settings.retry_backoff_seconds, self.settings.retry_backoff_max_seconds
+        )
         ahead: list[InboundMessage] = []
         ahead_fetched_at = 0
         rewind = False
@@ -177,18 +179,17 @@ class BulkConsumer(Service):
                         await applying
                     finally:
                         self.in_flight = None
-                delay = self.settings.retry_backoff_seconds
+                backoff.reset()
             except Exception as exc:
                 ahead, rewind = [], True
                 if not is_transient(exc):
                     log.critical(
                         "%s: consumer failed; exiting uncommitted", self.group_id, exc_info=True
                     )
-                    logging.shutdown()
-                    os._exit(70)
-                log.warning("%s: %r; retrying in %.1fs", self.group_id, exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.settings.retry_backoff_max_seconds)
+                    exit_uncommitted(ExitCode.SOFTWARE)
+                pause = backoff.pause()
+                log.warning("%s: %r; retrying in %.1fs", self.group_id, exc, pause)
+                await asyncio.sleep(pause)
 
     async def _apply(
         self, consumer: AIOKafkaConsumer, runner: BatchRunner, batch: list[InboundMessage]
@@ -258,8 +259,7 @@ class BulkConsumer(Service):
                     self.group_id,
                     self.settings.shutdown_grace_seconds,
                 )
-                logging.shutdown()
-                os._exit(75)
+                exit_uncommitted(ExitCode.TEMPFAIL)
             except Exception:
                 log.critical("%s: consumer loop failed", self.group_id, exc_info=True)
         if self._consumer is not None:

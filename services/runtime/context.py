@@ -10,7 +10,7 @@ from typing import Literal, Protocol
 from services.adapters.catalogue import Catalogue
 from services.adapters.codec import InboundMessage, Poison
 from services.adapters.counters import Counters
-from services.adapters.publisher import Outbox
+from services.adapters.publisher import Outbox, Publisher
 from services.adapters.store import StoreProtocol
 from services.domain.calendar import stored_precision
 from services.runtime.unit_of_work import UnitOfWork
@@ -43,6 +43,22 @@ class Runtime:
         return UnitOfWork(self.store, self.outbox, self.now)
 
 
+def build_runtime(
+    name: str,
+    settings: Settings,
+    catalogue: Catalogue,
+    store: StoreProtocol,
+    publisher: Publisher,
+    clock: Clock = utc_now,
+) -> Runtime:
+    """Processor ``name``'s runtime: the one wiring of its outbox, used by the bootstrap
+    and by the tests' in-memory and real-server worlds alike."""
+    outbox = Outbox(
+        store, publisher, catalogue, f"lmp-billing/{name}", settings.dead_letter_max_bytes
+    )
+    return Runtime(name, settings, catalogue, store, outbox, clock=clock)
+
+
 class BatchHandler(Protocol):
     """Applies a batch idempotently; returns the messages that are poison.
 
@@ -57,7 +73,8 @@ class BatchHandler(Protocol):
 class ProcessorSpec:
     name: str
     topics: tuple[str, ...]
-    create: Callable[[Runtime], BatchHandler]
+    create: Callable[[Runtime], BatchHandler] | None = None
+    """The handler of its topics' batches (none for a processor without topics)."""
     timers: tuple[Callable[[Runtime], Callable[[], Awaitable[None]]], ...] = ()
     """Leader-only periodic jobs, every ``timer_interval_seconds``."""
     latency_sensitive: bool = False
@@ -65,3 +82,13 @@ class ProcessorSpec:
     consumer: Literal["agent", "bulk"] = "bulk"
     """How it consumes: a faust agent, or aiokafka batches (docs/architecture.md, "Two
     consumer paths")."""
+
+    def __post_init__(self) -> None:
+        if bool(self.topics) != (self.create is not None):
+            raise ValueError(f"{self.name}: a processor with topics has a handler, and only it")
+
+    def handler(self, runtime: Runtime) -> BatchHandler:
+        """The handler of this processor's batches, on ``runtime``."""
+        if self.create is None:
+            raise ValueError(f"{self.name} consumes no topic")
+        return self.create(runtime)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Awaitable
+
+from services.runtime.exits import ExitCode, exit_uncommitted
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +51,7 @@ async def finish_before_acking(work: Awaitable[None], grace_seconds: float) -> N
                     "without acknowledging it (it will be delivered again)",
                     grace_seconds,
                 )
-                logging.shutdown()
-                os._exit(75)
+                exit_uncommitted(ExitCode.TEMPFAIL)
             report_stall(task, loop.time() - started)
     task.result()
     if cancelled:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,6 +23,7 @@ from services.adapters.failures import describe, is_transient
 from services.adapters.publisher import Outbox
 from services.adapters.store import StoreProtocol
 from services.adapters.store.bounds import settle
+from services.runtime.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -106,11 +106,12 @@ class UnitOfWork:
         result = Result()
         pending = set(report_ids)
         stored: Mapping[str, Report] | None = preloaded
+        backoff = Backoff(2 * self.backoff_seconds, float("inf"))
         for attempt in range(self.attempts):
             if not pending:
                 break
             if attempt:
-                await self.sleep(self.backoff_seconds * (2**attempt) * random.uniform(0.5, 1.5))
+                await self.sleep(backoff.pause())
             if stored is None:
                 stored = await self.store.load_reports(pending)
             lost = await self._attempt(pending, stored, decider, result, before_save)

@@ -21,7 +21,7 @@ from rich.console import Console
 
 from schemas.api import BillingReportSummary, Page, Role
 from services.api.auth import new_key
-from services.api.run import context_from
+from services.api.run import api_context
 from services.api.server import build_api
 from services.processors import registry
 from tests.harness import System
@@ -53,7 +53,7 @@ class Played:
 async def read_api(running: System) -> AsyncIterator[str]:
     """The read API in this process, on the test system's database."""
     port = free_port()
-    ctx = context_from(running.settings.model_copy(update={"api_port": port}))
+    ctx = api_context(running.settings.model_copy(update={"api_port": port}))
     runner = web.AppRunner(build_api(ctx), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()

@@ -11,7 +11,7 @@ import pytest
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 
-from services.api.run import context_from
+from services.api.run import api_context
 from services.api.server import build_api
 from tests.harness import Servers, System, eventually
 from tests.scenario import CYCLE, Month
@@ -31,7 +31,7 @@ async def operated(
     settings = system.settings.model_copy(
         update={"consumer_group_prefix": system.namespace.rstrip(".")}
     )
-    ctx = context_from(settings)
+    ctx = api_context(settings)
     server = TestServer(build_api(ctx))
     await server.start_server()
     try:
@@ -120,7 +120,7 @@ async def test_readiness_fails_clearly_without_the_database(tmp_path: Path) -> N
         MONGODB_URI="mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=500",
         KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:1",
     )
-    ctx = context_from(settings)
+    ctx = api_context(settings)
     server = TestServer(build_api(ctx))
     await server.start_server()
     try:

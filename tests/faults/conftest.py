@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from services.settings import Settings
 from tests.conftest import CACHE
 from tests.faults.ledger import LINES
 from tests.harness import Servers, System
@@ -21,6 +20,7 @@ from tooling.infra.kafka_cluster import KafkaCluster
 from tooling.infra.kafka_server import KafkaServer
 from tooling.infra.mongo_server import MongoServer
 from tooling.infra.process import free_port
+from tooling.settings import ToolingSettings
 
 
 @dataclass
@@ -56,7 +56,7 @@ class RestartableServers:
 def fault_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RestartableServers]:
     home: Path = tmp_path_factory.mktemp("fault-servers")
     kafka = KafkaServer(CACHE, home / "kafka", free_port(), free_port())
-    mongo = MongoServer(CACHE, home / "mongo", free_port(), Settings().mongo_server)
+    mongo = MongoServer(CACHE, home / "mongo", free_port(), ToolingSettings().mongo_server)
     kafka.start()
     mongo.start()
     try:
@@ -95,7 +95,7 @@ class ClusterServers:
 def cluster_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterServers]:
     home: Path = tmp_path_factory.mktemp("cluster-servers")
     kafka = KafkaCluster(CACHE, home / "kafka", [(free_port(), free_port()) for _ in range(3)])
-    mongo = MongoServer(CACHE, home / "mongo", free_port(), Settings().mongo_server)
+    mongo = MongoServer(CACHE, home / "mongo", free_port(), ToolingSettings().mongo_server)
     try:
         kafka.start()
         mongo.start()

@@ -26,7 +26,7 @@ from schemas.api import Role
 from schemas.report import ReportStatus, SubmissionKind
 from services.adapters.store import connect
 from services.api.auth import new_key
-from services.api.run import context_from
+from services.api.run import api_context
 from services.api.server import build_api
 from services.cli.openapi import document_text
 from services.settings import PROJECT_ROOT, Settings
@@ -79,7 +79,7 @@ async def live(servers: Servers) -> AsyncIterator[LiveApi]:
         )
     plaintext, stored = new_key(Role.OPERATIONS, None, "contract tests", NOW)
     await store.save_api_key(stored)
-    ctx = context_from(settings)
+    ctx = api_context(settings)
     ctx.clock = lambda: NOW
     server = TestServer(build_api(ctx))
     await server.start_server()

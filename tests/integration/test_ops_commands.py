@@ -425,14 +425,14 @@ async def test_tail_merges_partitions_and_topics_in_time_order(
     assert len({(line["topic"], line["partition"]) for line in lines}) == 5
 
     held: list[int] = []
-    add = ops._TimeMerge.add
+    add = ops.merge.TimeMerge.add
 
-    def watched(merge: ops._TimeMerge, tp: TopicPartition, records: Any) -> None:
+    def watched(merge: ops.merge.TimeMerge, tp: TopicPartition, records: Any) -> None:
         add(merge, tp, records)
         held.append(max(len(buffer) for buffer in merge.buffers.values()))
 
     monkeypatch.setattr(ops.merge, "MERGE_BUFFER", 2)
-    monkeypatch.setattr(ops._TimeMerge, "add", watched)
+    monkeypatch.setattr(ops.merge.TimeMerge, "add", watched)
     out = io.StringIO()
     topics = [system.topic(USAGE), system.topic("lmp.partner-actions.v1")]
     request = ops.TailRequest(topics=topics, as_json=True)

@@ -22,7 +22,7 @@ from schemas.report import ActorKind, HistoryEntry, HistoryRecord, ReportStatus,
 from services.adapters.store import Store, connect
 from services.adapters.store.bounds import history_key
 from services.api.auth import new_key
-from services.api.run import context_from
+from services.api.run import api_context
 from services.api.server import build_api
 from services.settings import Settings
 from tests.harness import Servers, unique
@@ -123,7 +123,7 @@ async def api(servers: Servers) -> AsyncIterator[Api]:
         keys[label] = plaintext
         if label == "revoked":
             await store.revoke_api_key(stored.key_id, NOW)
-    ctx = context_from(settings)
+    ctx = api_context(settings)
     ctx.clock = lambda: NOW
     server = TestServer(build_api(ctx))
     await server.start_server()

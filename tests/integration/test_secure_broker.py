@@ -85,8 +85,9 @@ def secure_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBr
     uri = os.environ.get("MONGODB_URI", "")
     if not uri:
         from tooling.infra.mongo_server import MongoServer
+        from tooling.settings import ToolingSettings
 
-        mongo = MongoServer(CACHE, home / "mongo", free_port(), Settings().mongo_server)
+        mongo = MongoServer(CACHE, home / "mongo", free_port(), ToolingSettings().mongo_server)
         mongo.start()
         uri = mongo.uri
     kafka.start()

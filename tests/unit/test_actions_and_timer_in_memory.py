@@ -40,7 +40,7 @@ SPECS = {
 async def handle(shell: Shell, name: str, *records: Record) -> list[Poison]:
     spec = SPECS[name]
     batch = [shell.message(spec.topics[0], record) for record in records]
-    return await spec.create(shell.runtime(name)).handle(batch)
+    return await spec.handler(shell.runtime(name)).handle(batch)
 
 
 async def open_report(shell: Shell) -> None:
@@ -102,7 +102,7 @@ async def test_a_refusal_is_published_counted_and_kept_as_the_answer() -> None:
     await open_report(shell)
     submit = action("lmp.partner.report-submitted", "P", "P", "s1")
     runtime = shell.runtime("partner-actions")
-    processor = actions.PARTNER_ACTIONS.create(runtime)
+    processor = actions.PARTNER_ACTIONS.handler(runtime)
     assert await processor.handle([shell.message(PARTNER_ACTIONS, submit)]) == []
     [refusal] = caused_by(shell, "s1")
     assert refusal["type"] == "lmp.action.rejected"

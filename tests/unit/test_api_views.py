@@ -13,10 +13,11 @@ import pytest
 from schemas.api import BillingStatus, ReportQuery, Role
 from schemas.report import ReportStatus, SubmissionKind
 from services.adapters.store import ReportScope, report_filter
-from services.api import csv_rows, labels, views
+from services.api import csv_rows, views
 from services.api.auth import Caller, new_key
 from services.api.directory import PartnerDirectory
 from services.api.views import HIDDEN_FROM_READERS
+from services.domain import labels
 from services.domain.calendar import months_back
 from services.domain.status import billing_status
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from services.adapters.catalogue import Catalogue
-from services.bootstrap import build_app
+from services.bootstrap import processor
 from services.processors.actions import PARTNER_ACTIONS
 from services.settings import PROJECT_ROOT, Settings
 
@@ -67,7 +67,7 @@ async def test_the_faust_producer_is_idempotent_with_acks_all(tmp_path: Path) ->
         MONGODB_URI="mongodb://127.0.0.1:1",
         home=tmp_path,
     )
-    app = build_app(settings, PARTNER_ACTIONS)
+    app = processor(settings, PARTNER_ACTIONS).app
     producer = app.producer._new_producer()  # type: ignore[attr-defined]
     try:
         assert producer._txn_manager is not None  # aiokafka's mark of idempotence
@@ -78,15 +78,15 @@ async def test_the_faust_producer_is_idempotent_with_acks_all(tmp_path: Path) ->
 
 def test_the_embedded_cluster_replicates_three_times(tmp_path: Path) -> None:
     from tooling.infra.local import LocalInfra
+    from tooling.settings import ToolingSettings
 
     embedded = {"KAFKA_BOOTSTRAP_SERVERS": "", "topic_replication": None}
-    settings = Settings(
-        MONGODB_URI="mongodb://127.0.0.1:1", home=tmp_path, kafka_brokers=3, **embedded
-    )
-    infra = LocalInfra.from_settings(settings)
+    settings = Settings(MONGODB_URI="mongodb://127.0.0.1:1", home=tmp_path, **embedded)
+    cluster = ToolingSettings(kafka_port=9092, kafka_controller_port=9093, kafka_brokers=3)
+    infra = LocalInfra.from_settings(settings, tooling=cluster)
     assert infra.bootstrap_servers == "127.0.0.1:9092,127.0.0.1:9094,127.0.0.1:9096"
     assert infra.environment()["LMP_TOPIC_REPLICATION"] == "3"
-    assert settings.catalogue_args()[1] == 3
+    assert infra.settings(settings).catalogue_args()[1] == 3
     assert insync(Catalogue.load(*infra.settings(settings).catalogue_args())) == {(3, "2")}
     single = Settings(MONGODB_URI="mongodb://127.0.0.1:1", home=tmp_path, **embedded)
     assert "LMP_TOPIC_REPLICATION" not in LocalInfra.from_settings(single).environment()

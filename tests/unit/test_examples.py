@@ -110,7 +110,9 @@ async def walk(shell: Shell, cycle: str | None = None) -> list[dict[str, Any]]:
         topic = CATALOGUE.topic_for_type(message_type)
         spec = SPECS[topic]
         record = (contract.record_key(event).encode(), json.dumps(event).encode())
-        poisons = await spec.create(shell.runtime(spec.name)).handle([shell.message(topic, record)])
+        poisons = await spec.handler(shell.runtime(spec.name)).handle(
+            [shell.message(topic, record)]
+        )
         assert poisons == [], poisons
     return events
 
@@ -163,7 +165,7 @@ async def test_a_fixed_past_cycle_would_rot_which_is_why_the_current_one_is_prin
         topic = CATALOGUE.topic_for_type(message_type)
         spec = SPECS[topic]
         record = (contract.record_key(event).encode(), json.dumps(event).encode())
-        await spec.create(shell.runtime(spec.name)).handle([shell.message(topic, record)])
+        await spec.handler(shell.runtime(spec.name)).handle([shell.message(topic, record)])
     assert (await DeadlineTimer(shell.runtime("timer")).tick())[0] == 1
     report = await shell.store.load_report("P-1001:2026-11")
     assert report is not None

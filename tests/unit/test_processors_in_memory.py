@@ -37,7 +37,7 @@ EVENTS = "lmp.report-events.v1"
 async def handle(shell: Shell, name: str, records: Sequence[Record]) -> list[Poison]:
     spec = {"usage": usage, "accounts": accounts, "pricing": pricing}[name].PROCESSOR
     batch = [shell.message(spec.topics[0], record) for record in records]
-    poisons: list[Poison] = await spec.create(shell.runtime(name)).handle(batch)
+    poisons: list[Poison] = await spec.handler(shell.runtime(name)).handle(batch)
     return poisons
 
 

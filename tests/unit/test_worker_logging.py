@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from services.app import build_worker
-from services.bootstrap import build_app
+from services.bootstrap import processor
 from services.processors.actions import PARTNER_ACTIONS
 from services.settings import Settings
 
@@ -44,7 +44,7 @@ def test_worker_logs_at_its_level_not_debug(
         home=tmp_path,
         log_level=level,
     )
-    worker = build_worker(build_app(settings, PARTNER_ACTIONS), settings)
+    worker = build_worker(processor(settings, PARTNER_ACTIONS), settings)
 
     worker._setup_logging()
 

@@ -26,6 +26,7 @@ from schemas.actions import (
 from schemas.pricing import PriceListed, PromoEditableField, PromoKind, PromotionPublished
 from schemas.report import Decision, Report, ReportStatus, SubmissionKind
 from schemas.usage import UsageReported
+from services.domain.deduplication import ConflictingDuplicate, recorded_decision
 from services.domain.errors import (
     NotAuthorized,
     Refused,
@@ -34,12 +35,7 @@ from services.domain.errors import (
     WrongStatus,
 )
 from services.domain.usage import UsageRecord, apply_usage, attach_account, new_report
-from services.domain.workflow import (
-    ActionContext,
-    ConflictingDuplicate,
-    decide,
-    recorded_decision,
-)
+from services.domain.workflow import ActionContext, decide
 
 pytestmark = pytest.mark.unit
 

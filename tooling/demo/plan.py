@@ -1,3 +1,4 @@
+# Over 300 lines: one seeded draw of the month; its parts share the generator's order.
 """The month to play, drawn from a seed and a date: who is in it and which path each takes.
 
 Pure: no I/O, no clock of its own; the same seed and date give the same month.

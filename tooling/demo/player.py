@@ -1,3 +1,4 @@
+# Over 300 lines: the month's phases in order, each short, read as one script.
 """The month played phase by phase; each phase waits on what the system did with it."""
 
 from __future__ import annotations

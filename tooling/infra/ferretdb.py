@@ -205,9 +205,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("action", choices=["install"])
     parser.parse_args(argv)
     from services.settings import Settings
+    from tooling.settings import cache_dir
 
     settings = Settings()
-    server = FerretDB(settings.cache_dir, settings.home / "ferretdb")
+    server = FerretDB(cache_dir(settings.home), settings.home / "ferretdb")
     if server.installed():
         print(f"{server.version}: {server.binary}")
         return 0

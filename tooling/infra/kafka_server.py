@@ -1,3 +1,4 @@
+# Over 300 lines: one broker's install, configuration and process life, read as one.
 """A real single-node Apache Kafka broker (KRaft mode) run from Maven Central jars.
 
 The project runs against a genuine broker rather than a fake so that faust and

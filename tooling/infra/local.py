@@ -9,6 +9,7 @@ from services.settings import Settings
 from tooling.infra.kafka_cluster import KafkaCluster
 from tooling.infra.kafka_server import KafkaServer
 from tooling.infra.mongo_server import MongoServer
+from tooling.settings import ToolingSettings, cache_dir
 
 
 @dataclass
@@ -23,8 +24,14 @@ class LocalInfra:
     """The embedded Kafka of the other layout (one node or a cluster), for ``down``."""
 
     @classmethod
-    def from_settings(cls, settings: Settings, home: Path | None = None) -> LocalInfra:
+    def from_settings(
+        cls, settings: Settings, home: Path | None = None, tooling: ToolingSettings | None = None
+    ) -> LocalInfra:
+        """The embedded servers where ``settings`` name none, laid out as ``tooling``
+        (default: read from the environment) says."""
         home = home or settings.home
+        tooling = tooling or ToolingSettings()
+        cache = cache_dir(home)
         kafka: KafkaServer | KafkaCluster | None = None
         mongo = None
         replication = settings.topic_replication
@@ -32,21 +39,16 @@ class LocalInfra:
         bootstrap, uri = settings.kafka_bootstrap_servers, settings.mongodb_uri
         if not bootstrap:
             single = KafkaServer(
-                settings.cache_dir,
-                home / "kafka",
-                settings.kafka_port,
-                settings.kafka_controller_port,
+                cache, home / "kafka", tooling.kafka_port, tooling.kafka_controller_port
             )
-            if settings.kafka_brokers == 1:
-                kafka, others = single, (_cluster(settings, home, 3),)
+            if tooling.kafka_brokers == 1:
+                kafka, others = single, (_cluster(tooling, home, 3),)
             else:
-                kafka, others = _cluster(settings, home, settings.kafka_brokers), (single,)
+                kafka, others = _cluster(tooling, home, tooling.kafka_brokers), (single,)
                 replication = replication or 3
             bootstrap = kafka.bootstrap_servers
         if not uri:
-            mongo = MongoServer(
-                settings.cache_dir, home / "mongo", settings.mongodb_port, settings.mongo_server
-            )
+            mongo = MongoServer(cache, home / "mongo", tooling.mongodb_port, tooling.mongo_server)
             uri = mongo.uri
         return cls(kafka, mongo, bootstrap, uri, replication, others)
 
@@ -59,6 +61,14 @@ class LocalInfra:
                 "topic_replication": self.topic_replication,
             }
         )
+
+    def kafka_running(self) -> bool:
+        """An embedded broker (or cluster) is running."""
+        return self.kafka is not None and self.kafka.running()
+
+    def database_running(self) -> bool:
+        """The embedded database server is running."""
+        return self.mongo is not None and self.mongo.running()
 
     def install(self) -> None:
         """Fetch or build what the embedded servers need, without starting them."""
@@ -108,11 +118,10 @@ class LocalInfra:
         return env
 
 
-def _cluster(settings: Settings, home: Path, brokers: int) -> KafkaCluster:
+def _cluster(tooling: ToolingSettings, home: Path, brokers: int) -> KafkaCluster:
     """Node i on kafka_port + 2i and kafka_controller_port + 2i: the single broker's
     ports first, so the two layouts never run side by side."""
     ports = [
-        (settings.kafka_port + 2 * i, settings.kafka_controller_port + 2 * i)
-        for i in range(brokers)
+        (tooling.kafka_port + 2 * i, tooling.kafka_controller_port + 2 * i) for i in range(brokers)
     ]
-    return KafkaCluster(settings.cache_dir, home / "kafka-cluster", ports)
+    return KafkaCluster(cache_dir(home), home / "kafka-cluster", ports)

@@ -15,8 +15,8 @@ from services.api import views
 from services.api.access import READERS_OF_BILLING, caller, scoped_report
 from services.api.answers import json_answer
 from services.api.context import CONTEXT, ApiContext
-from services.api.labels import Language
 from services.api.params import history_query, language, report_query, zone
+from services.domain.labels import Language
 
 
 @dataclass(frozen=True)

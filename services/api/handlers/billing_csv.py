@@ -12,8 +12,8 @@ from services.api.access import READERS_OF_BILLING, caller, scoped_report
 from services.api.answers import csv_headers
 from services.api.csv_rows import csv_text, line_rows, list_row
 from services.api.handlers.billing import list_request
-from services.api.labels import LINE_COLUMNS, LIST_COLUMNS
 from services.api.params import language
+from services.domain.labels import LINE_COLUMNS, LIST_COLUMNS
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ def _json(model: Health | Readiness, status: int = 200) -> web.Response:
     )
 
 
-async def health(request: web.Request) -> web.Response:
+async def health(_request: web.Request) -> web.Response:
     """Liveness: the process answers."""
     return _json(Health())
 

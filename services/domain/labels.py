@@ -1,4 +1,5 @@
-"""What the read API calls things, in English and French, and which of the two a caller gets.
+"""What people are shown things as: the read API's labels in English and French (and which
+of the two a caller gets), and the status names refusals give.
 
 Each label is written once as its (English, French) pair, so a translation is reviewed
 beside its original; the tables by language are built from the pairs at import.
@@ -9,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal, TypeVar
 
-from schemas.report import StatusCode
+from schemas.report import ReportStatus, StatusCode
 from schemas.status import BillingStatus
 
 Language = Literal["en", "fr"]
@@ -65,6 +66,16 @@ PARTNER_STATUS_LABELS = _by_language(
         StatusCode.REJECTED: ("Rejected", "Rejeté"),
     }
 )
+
+REPORT_STATUS_NAMES = {
+    ReportStatus.MSP_PREPARING: "MSP preparing",
+    ReportStatus.UNDER_REVIEW: "Under review",
+    ReportStatus.REJECTED: "Rejected",
+    ReportStatus.SUBMITTED_TO_TRENDMICRO: "Submitted to Trend Micro",
+    ReportStatus.RETURNED_BY_TRENDMICRO: "Returned by Trend Micro",
+    ReportStatus.COMPLETED: "Completed",
+}
+"""A report's status as a refusal names it ("cannot submit: the report is Completed")."""
 
 DISCREPANCY_LABELS = _by_language(
     {
