@@ -21,6 +21,7 @@ from typing import Any
 import faust
 from mode import Service
 
+from services import logs
 from services.adapters.catalogue import Catalogue
 from services.adapters.cloudevents_binding import normalise
 from services.adapters.codec import InboundMessage
@@ -28,7 +29,7 @@ from services.adapters.faust_app import IdempotentApp
 from services.adapters.kafka_admin import group_name
 from services.adapters.kafka_security import kafka_security
 from services.adapters.publisher import AiokafkaProducer, Producer, Publisher
-from services.runtime import heartbeat
+from services.runtime import heartbeat, process_metrics
 from services.runtime.batch_runner import BatchRunner
 from services.runtime.bulk_consumer import BulkConsumer
 from services.runtime.context import ProcessorSpec, Runtime
@@ -130,7 +131,10 @@ def build_processor(
     async def sweep_outbox() -> None:
         rt = await runtime()
         try:
-            await rt.outbox.sweep(rt.now(), timedelta(seconds=settings.outbox_sweep_seconds))
+            swept = await rt.outbox.sweep(
+                rt.now(), timedelta(seconds=settings.outbox_sweep_seconds)
+            )
+            process_metrics.current().swept(swept)  # i19: the outbox backlog
         except Exception as exc:
             log.warning("outbox sweep failed, will retry: %r", exc)
 
@@ -144,6 +148,7 @@ def build_processor(
             rt.counters.give_back(taken)
             log.warning("counter flush failed, will retry: %r", exc)
 
+    process_metrics.attach(processor, app, spec.name, settings.instance_id, consumer)  # i19
     for make in spec.timers:
         _attach_timer(app, settings.timer_interval_seconds, runtime, make)
     if settings.heartbeat_file is not None:
@@ -188,6 +193,7 @@ def build_worker(processor: Processor | faust.App, settings: Settings) -> faust.
         processor.app, *processor.services, loglevel=settings.log_level.upper(), quiet=True
     )
     worker.spinner = None
+    logs.adopt_worker(worker)  # LMP_LOG_FORMAT, the message's ids on each line (i19)
     return worker
 
 
@@ -218,6 +224,10 @@ def _attach_heartbeat(
             await asyncio.wait_for(rt.store.ping(), timeout=heartbeat.INTERVAL_SECONDS)
         except Exception as exc:
             log.warning("no heartbeat: the database did not answer a ping: %r", exc)
+            return
+        ready, why = process_metrics.current().readiness()  # i19: readiness in the heartbeat
+        if not ready:
+            log.warning("no heartbeat: not ready: %s", why)
             return
         heartbeat.beat(path)
 
@@ -293,6 +303,7 @@ def _attach_agent(
             ]
             try:
                 await finish_before_acking(runner.run(batch), settings.shutdown_grace_seconds)
+                process_metrics.current().committed(process_metrics.next_offsets(batch))  # i19
             except Exception:
                 # Nothing may escape an agent (faust would ack the batch): a failure here
                 # is a bug, so the process ends unacknowledged and loudly instead.

@@ -40,6 +40,7 @@ from services.domain.workflow import (
     decide,
     recorded_decision,
 )
+from services.observability import log_format, tracing
 from services.processors.common import conflict, intake, set_aside
 from services.runtime.context import ProcessorSpec, Runtime
 from services.runtime.unit_of_work import Verdict
@@ -138,6 +139,7 @@ class AnswerActions:
                 verdict.poisons.append(conflict(item, "answered"))
                 continue
             if done is not None:
+                tracing.replayed(item, [e.value for e in done.events])  # i19
                 verdict.replays += done.events
                 continue
             moved = refs.moved.get(self._key(item))
@@ -145,6 +147,7 @@ class AnswerActions:
                 if moved.decision.payload_hash != digest:
                     verdict.poisons.append(conflict(item, "answered"))
                 else:
+                    tracing.replayed(item, [e.value for e in moved.decision.events])  # i19
                     verdict.replays += moved.decision.events
                 continue
             orphan = refs.orphans.get(self._key(item)) or _refused_here(verdict, self._key(item))
@@ -154,9 +157,16 @@ class AnswerActions:
                     continue
                 if report is not None:
                     report = _bump(report)  # adopt the answer: no writer decides it again
+                tracing.replayed(item, [e.value for e in orphan.decision.events])  # i19
                 verdict.replays += orphan.decision.events
                 continue
-            decision, report = self._answer(item, report, refs, now)
+            with (
+                tracing.record(  # i19: the action's own trace, stamped on its events
+                    "decide action", tracing.message_context(item), **{"lmp.message_id": message_id}
+                ),
+                log_format.bound(message_id=message_id),
+            ):
+                decision, report = self._answer(item, report, refs, now)
             if decision.outcome == "refused":
                 refused += 1
                 verdict.orphans.append(

@@ -28,6 +28,7 @@ from typing import TypeVar
 from services.adapters.codec import InboundMessage, Poison, decode_ahead
 from services.adapters.counters import DEAD_LETTERED, DEAD_LETTERS_LOST, PROCESSED
 from services.adapters.failures import describe, is_transient
+from services.runtime import observe
 from services.runtime.context import BatchHandler, Runtime
 from services.runtime.unit_of_work import Contended
 
@@ -55,7 +56,9 @@ class BatchRunner:
         if delay:
             await self.sleep(delay)  # fault injection: a batch slow enough to be interrupted
         try:
-            poisons = await self._apply(batch)
+            with observe.batch(self.runtime.name, batch, self.prepare):  # i19
+                poisons = await self._apply(batch)
+                observe.outcomes(batch, poisons)
         finally:
             for message in batch:
                 message.decoded = None  # a message and its decoding refer to each other

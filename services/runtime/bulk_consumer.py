@@ -31,6 +31,7 @@ from services.adapters.cloudevents_binding import normalise
 from services.adapters.codec import InboundMessage
 from services.adapters.failures import is_transient
 from services.adapters.kafka_security import kafka_connection
+from services.runtime import process_metrics
 from services.runtime.batch_runner import BatchRunner
 from services.runtime.in_flight import finish_before_acking
 from services.settings import Settings
@@ -238,6 +239,9 @@ class BulkConsumer(Service):
             return
         try:
             await consumer.commit(offsets)
+            process_metrics.current().committed(  # i19: seconds since commit, lag
+                {(tp.topic, tp.partition): offset for tp, offset in offsets.items()}
+            )
         except (CommitFailedError, KafkaError) as exc:
             # The group moved on (a rebalance): whoever owns the partitions now gets
             # these messages again, and applying them twice changes nothing.
