@@ -47,6 +47,7 @@ def batch(
 
 def outcomes(messages: Sequence[InboundMessage], poisons: Sequence[Poison]) -> None:
     """Records applied and dead-lettered, by topic."""
+    dead = {id(p.message) for p in poisons}
     process_metrics.current().outcomes(
-        [m.topic for m in messages], [p.message.topic for p in poisons]
+        [m.topic for m in messages if id(m) not in dead], [p.message.topic for p in poisons]
     )

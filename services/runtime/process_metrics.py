@@ -5,7 +5,7 @@ Every processor keeps these in an in-process registry (prometheus_client) and, w
 aiohttp server on the worker's loop, next to ``/ready``:
 
 - ``lmp_processor_batch_seconds`` (histogram): the time to apply a batch;
-- ``lmp_processor_records_total{topic,outcome}``: records applied (``processed``) and
+- ``lmp_processor_records_total{topic,outcome}``: records applied (``applied``) and
   dead-lettered (``dead_lettered``);
 - ``lmp_processor_in_flight_records``: records of the batch being applied;
 - ``lmp_processor_seconds_since_commit``: since the last commit of offsets (since start
@@ -125,8 +125,8 @@ class ProcessMetrics:
             self.batch_seconds.labels(self.processor).observe(time.perf_counter() - started)
 
     def outcomes(self, topics: Sequence[str], dead_lettered: Sequence[str]) -> None:
-        """``topics`` of each record applied, and of each one dead-lettered."""
-        for outcome, names in (("processed", topics), ("dead_lettered", dead_lettered)):
+        """The topic of each record applied, and of each one dead-lettered."""
+        for outcome, names in (("applied", topics), ("dead_lettered", dead_lettered)):
             counts: dict[str, int] = {}
             for topic in names:
                 counts[topic] = counts.get(topic, 0) + 1
