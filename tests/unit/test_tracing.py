@@ -203,3 +203,27 @@ def test_tracing_is_off_unless_the_otel_variables_ask_for_it() -> None:
     assert tracing.wanted({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"})
     assert tracing.wanted({"OTEL_TRACES_EXPORTER": "otlp"})
     assert actions.DISTRIBUTOR_ACTIONS.name == "distributor-actions"
+
+
+async def test_the_read_api_traces_a_request_in_the_callers_trace(
+    spans: InMemorySpanExporter,
+) -> None:
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from services.observability import http
+
+    async def hello(_: web.Request) -> web.Response:
+        return web.Response(text="hi")
+
+    app = web.Application(middlewares=http.middlewares())
+    app.router.add_get("/v1/things/{id}", hello)
+    async with TestClient(TestServer(app)) as client:
+        answer = await client.get(
+            "/v1/things/7", headers={"traceparent": f"00-{TRACE_A}-b7ad6b7169203331-01"}
+        )
+        assert answer.status == 200
+    [span] = in_trace(spans, TRACE_A)
+    assert span.name == "GET /v1/things/{id}"
+    assert span.attributes is not None
+    assert span.attributes["http.response.status_code"] == 200
