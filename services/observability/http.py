@@ -11,7 +11,6 @@ import os
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
@@ -23,9 +22,11 @@ _PROPAGATOR = TraceContextTextMapPropagator()
 
 @web.middleware
 async def traced(request: web.Request, handler: Handler) -> web.StreamResponse:
+    tracer = tracing.tracer()
+    if tracer is None:
+        return await handler(request)
     resource = request.match_info.route.resource
     route = resource.canonical if resource is not None else "unmatched"
-    tracer = trace.get_tracer(tracing.TRACER_NAME)
     ctx = _PROPAGATOR.extract(dict(request.headers))
     with tracer.start_as_current_span(
         f"{request.method} {route}",

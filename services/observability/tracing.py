@@ -54,6 +54,11 @@ def enabled() -> bool:
     return _tracer is not None
 
 
+def tracer() -> trace.Tracer | None:
+    """The tracer spans are recorded with, None while off."""
+    return _tracer
+
+
 def wanted(environ: Mapping[str, str] = os.environ) -> bool:
     """Whether the ``OTEL_*`` variables ask for traces to be exported."""
     exporter = environ.get("OTEL_TRACES_EXPORTER", "").strip().lower()
