@@ -25,6 +25,7 @@ Where spans come from (docs/observability.md):
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import json
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -37,6 +38,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import SpanProcessor
+    from opentelemetry.sdk.trace.export import SpanExporter
 
     from services.adapters.codec import InboundMessage
 
@@ -75,17 +77,36 @@ def configure(service: str, instance: str = "", *, environ: Mapping[str, str] = 
     """The SDK with an OTLP/HTTP exporter when ``wanted``; returns whether tracing is on."""
     if not wanted(environ):
         return False
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 
     exporter: SpanExporter
-    if environ.get("OTEL_TRACES_EXPORTER", "").strip().lower() == "console":
+    chosen = environ.get("OTEL_TRACES_EXPORTER", "").strip().lower()
+    if chosen == "console":
         exporter = ConsoleSpanExporter()
+    elif chosen == DROP:
+        exporter = dropping()
     else:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         exporter = OTLPSpanExporter()
     install(BatchSpanProcessor(exporter), service, instance)
     return True
+
+
+DROP = "lmp-drop"
+"""``OTEL_TRACES_EXPORTER=lmp-drop``: every span recorded and batched, then dropped (the
+benchmarks' and the tests' tracing-on runs, exporting to nowhere)."""
+
+
+def dropping() -> SpanExporter:
+    """An exporter that drops every span it is handed."""
+    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+    class Dropping(SpanExporter):
+        def export(self, spans: Any) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    return Dropping()
 
 
 def install(processor: SpanProcessor, service: str, instance: str = "") -> trace.Tracer:
@@ -216,6 +237,57 @@ def record(
         elif current.is_valid:
             links.append(Link(current))
     return _tracer.start_as_current_span(name, context=ctx, links=links, attributes=attributes)
+
+
+_reports: contextvars.ContextVar[Mapping[str, Sequence[Any]] | None] = contextvars.ContextVar(
+    "lmp_report_messages", default=None
+)
+
+
+@contextlib.contextmanager
+def _reports_of(by_report: Mapping[str, Sequence[Any]]) -> Iterator[None]:
+    token = _reports.set(by_report)
+    try:
+        yield
+    finally:
+        _reports.reset(token)
+
+
+def reports(by_report: Mapping[str, Sequence[Any]]) -> contextlib.AbstractContextManager[None]:
+    """While deciding, each report's decision continues the trace of its first message
+    (``Decoded``) in ``by_report``, linked to the others' (``decide``)."""
+    if _tracer is None:
+        return _NULL
+    return _reports_of(by_report)
+
+
+def decide(report_id: str) -> contextlib.AbstractContextManager[Any]:
+    """The span deciding one report: in the trace of the report's first message when the
+    handler named them (``reports``), else a child of the current span (a timer's pass)."""
+    if _tracer is None:
+        return _NULL
+    attributes: dict[str, Any] = {"lmp.report_id": report_id}
+    items = (_reports.get() or {}).get(report_id)
+    if not items:
+        return _tracer.start_as_current_span("decide", attributes=attributes)
+    contexts = [c for c in (inbound(i.message) for i in items[:MAX_LINKS]) if c is not None]
+    if not contexts:
+        return _tracer.start_as_current_span("decide", attributes=attributes)
+    first, *others = contexts
+    span = record("decide", first, **attributes)
+    if others:
+        return _with_links(span, others)
+    return span
+
+
+@contextlib.contextmanager
+def _with_links(
+    span: contextlib.AbstractContextManager[Any], others: list[otel_context.Context]
+) -> Iterator[Any]:
+    with span as current:
+        for ctx in others:
+            current.add_link(_span_context(ctx))
+        yield current
 
 
 def message_context(item: Any) -> otel_context.Context | None:

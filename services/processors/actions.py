@@ -270,7 +270,8 @@ class ActionProcessor:
             part = {rid: items for rid, items in whole.items() if rid not in failed}
             poisons += set_aside({r: failed[r] for r in whole if r in failed}, whole)
             decider = AnswerActions(part, self.rt.store, self.rt.outbox, self.rt.catalogue)
-            result = await self.uow.run(part, decider, preloaded=preloaded)
+            with tracing.reports(part):  # i19
+                result = await self.uow.run(part, decider, preloaded=preloaded)
             preloaded = None
             await self.uow.publish(result)
             refused = sum(n for rid, n in decider.refused.items() if rid in result.verdicts)

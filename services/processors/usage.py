@@ -21,6 +21,7 @@ from services.adapters.store import StoreProtocol
 from services.domain.events import DomainEvent
 from services.domain.ids import report_id
 from services.domain.usage import UsageRecord, apply_usage, attach_account, new_report
+from services.observability import tracing
 from services.processors.common import decode_batch, screen_conflicts, set_aside
 from services.runtime.context import ProcessorSpec, Runtime
 from services.runtime.unit_of_work import Verdict
@@ -150,12 +151,13 @@ class UsageIngestion:
 
         try:
             stored = await store.load_reports(records)
-            folded = await self.uow.run(
-                records,
-                FoldUsage(records, store, outbox),
-                preloaded=stored,
-                before_save=without_conflicts,
-            )
+            with tracing.reports(by_report):  # i19: a report's decision in its usage's trace
+                folded = await self.uow.run(
+                    records,
+                    FoldUsage(records, store, outbox),
+                    preloaded=stored,
+                    before_save=without_conflicts,
+                )
         finally:
             if not screening.done():
                 screening.cancel()

@@ -215,7 +215,7 @@ class UnitOfWork:
         result: Result,
     ) -> None:
         try:
-            with tracing.stage("decide", **{"lmp.report_id": rid}), log_format.bound(report_id=rid):
+            with tracing.decide(rid), log_format.bound(report_id=rid):  # i19
                 result.verdicts[rid] = decider.decide(rid, report, context, now)
             result.failed.pop(rid, None)
         except Exception as exc:

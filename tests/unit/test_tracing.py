@@ -227,3 +227,27 @@ async def test_the_read_api_traces_a_request_in_the_callers_trace(
     assert span.name == "GET /v1/things/{id}"
     assert span.attributes is not None
     assert span.attributes["http.response.status_code"] == 200
+
+
+async def test_in_a_batch_of_many_traces_each_report_is_decided_in_its_own_usages_trace(
+    spans: InMemorySpanExporter,
+) -> None:
+    shell = Shell()
+    await handle(shell, "accounts", partner_account("P"), partner_account("Q"))
+    await handle(shell, "pricing", price("AV"))
+    await run(
+        shell,
+        "usage",
+        traced(usage_record("P", "s1", 10, 4, "u1"), TRACE_A),
+        traced(usage_record("Q", "s1", 10, 4, "u2"), TRACE_B),
+        traced(usage_record("P", "s2", 3, 1, "u3"), "1" * 32),
+    )
+    by_report: dict[str, set[str]] = {}
+    for event in shell.events(EVENTS):
+        by_report.setdefault(event["subject"], set()).add(trace_of(event))
+    assert by_report == {REPORT: {TRACE_A}, REPORT.replace("P", "Q"): {TRACE_B}}
+    [batch] = [s for s in spans.get_finished_spans() if s.name == "usage process"]
+    linked = {format(link.context.trace_id, "032x") for link in batch.links}
+    assert linked == {TRACE_A, TRACE_B, "1" * 32}
+    [decided_p] = [s for s in in_trace(spans, TRACE_A) if s.name == "decide"]
+    assert {format(link.context.trace_id, "032x") for link in decided_p.links} >= {"1" * 32}
