@@ -173,3 +173,18 @@ def test_the_metrics_port_is_off_unless_set() -> None:
     assert process_metrics.port_from_environment({"LMP_METRICS_PORT": "9464"}) == 9464
     with pytest.raises(ValueError, match="LMP_METRICS_PORT"):
         process_metrics.port_from_environment({"LMP_METRICS_PORT": "70000"})
+
+
+def test_up_gives_each_processor_its_own_metrics_port() -> None:
+    from tooling import metrics_ports
+
+    handles = ["usage", "timer", "accounts"]
+    assert metrics_ports.assign(handles, {"LMP_METRICS_PORT": "9500"}) == {
+        "usage": 9500,
+        "timer": 9501,
+        "accounts": 9502,
+    }
+    assert set(metrics_ports.assign(handles, {"LMP_METRICS_PORT": "0"}).values()) == {0}
+    free = metrics_ports.assign(handles, {})
+    assert len(set(free.values())) == 3
+    assert all(free.values())
