@@ -21,7 +21,7 @@ from cloudevents.core.bindings.kafka import to_binary, to_structured
 from services.observability.tracing import DROP
 from tests.e2e.test_cloudevents_modes import Convert, sdk_event
 from tests.harness import Servers, System, eventually
-from tests.scenario import Month, Record
+from tests.scenario import PRODUCT_A, Month, Record
 
 pytestmark = pytest.mark.e2e
 
@@ -88,7 +88,8 @@ async def test_the_events_an_action_causes_carry_its_trace(
     opened = await eventually(opened_events, timeout=60)
     assert {trace_of(e) for e in opened} <= usage_traces  # caused by a usage snapshot
 
-    submitted = await month.partner_does("report-submitted")
+    explained = {"lines": [{"product_id": PRODUCT_A, "comment": "onboarding seats"}]}
+    submitted = await month.partner_does("report-submitted", explained)
     event = await month.event_caused_by(submitted, "lmp.report.submitted")
     assert trace_of(event) == traces[submitted]
 
