@@ -13,9 +13,10 @@ Where spans come from (docs/observability.md):
   trace (a single action, typically) continues that trace; any other batch is a trace of
   its own with a link to each record's context (at most ``MAX_LINKS``).
 - ``stage``: decode, save, publish, dead-letter: children of the batch span.
-- ``decide``: one per report (the unit of work) and one per action (``record``), the
-  latter continuing the action's own trace, so the events an action causes carry its
-  trace id even in a batch of many.
+- ``decide``: one per report (the unit of work), continuing the trace of the report's
+  first message when the handler names them (``reports``), linked to the others'; and
+  one per action (``record``) continuing the action's own trace, so the events a message
+  causes carry its trace id even in a batch of many.
 - ``traceparent``: the context an event is stamped with when it is decided
   (``services.adapters.codec.outbox_entry``), stored with the outbox entry, so a replay
   or a sweep publishes the same bytes.
@@ -33,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+from opentelemetry.trace import Link, SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 if TYPE_CHECKING:
@@ -336,15 +337,6 @@ def interval(name: str, start_ns: int, end_ns: int, **attributes: Any) -> None:
         return
     span = _tracer.start_span(name, start_time=start_ns, attributes=attributes)
     span.end(end_time=end_ns)
-
-
-def failed(exc: BaseException) -> None:
-    """Mark the current span as failed with ``exc``."""
-    if _tracer is None:
-        return
-    span = trace.get_current_span()
-    span.record_exception(exc)
-    span.set_status(Status(StatusCode.ERROR, repr(exc)[:200]))
 
 
 # outbound --------------------------------------------------------------------
