@@ -44,6 +44,7 @@ from typing import Any
 import bson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from benchmarks import tracing_modes
 from benchmarks.common import servers
 from schemas.report import Decision, HistoryEntry, HistoryRecord, OrphanOutcome, OutboxEntry
 from services.adapters.catalogue import Catalogue, ensure_topics
@@ -109,6 +110,7 @@ class Bench:
         reports: int,
         log_level: str = "warning",
         long: int = 0,
+        extra_env: dict[str, str] | None = None,
     ) -> None:
         self.bootstrap = bootstrap
         self.reports = reports
@@ -132,6 +134,7 @@ class Bench:
             "LMP_CONSUMER_GROUP_PREFIX": namespace.rstrip("."),
             "LMP_LOG_LEVEL": log_level,
             "LMP_HOME": str(workdir / "home"),
+            **(extra_env or {}),
         }
         self.processes: list[ManagedProcess] = []
         self.producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
@@ -378,13 +381,35 @@ class Bench:
         await self.store.close()
 
 
-async def run(args: argparse.Namespace) -> int:
+async def run_modes(args: argparse.Namespace) -> int:
+    """``run`` once per tracing mode (``--tracing``), then the modes side by side."""
+    code = 0
+    for mode in tracing_modes.modes(args.tracing):
+        if args.tracing == "both":
+            print(f"--- tracing {mode} ---", flush=True)
+        code = max(code, await run(args, tracing_modes.MODES[mode], mode))
+    if args.tracing == "both" and len(MEASURED) == 2:
+        off, on = MEASURED["off"], MEASURED["on"]
+        for p in (50, 95, 99):
+            print(
+                f"tracing on / off, p{p}: {percentile(on, p) / percentile(off, p):.2f} "
+                f"({percentile(off, p):.1f} ms -> {percentile(on, p):.1f} ms)"
+            )
+    return code
+
+
+MEASURED: dict[str, list[float]] = {}
+
+
+async def run(
+    args: argparse.Namespace, extra_env: dict[str, str] | None = None, mode: str = "off"
+) -> int:
     with tempfile.TemporaryDirectory(prefix="lmp-bench-actions-") as tmp:
         home = Path(tmp)
         logs = args.log_dir or home
         logs.mkdir(parents=True, exist_ok=True)
         with servers(home) as (bootstrap, uri):
-            bench = Bench(bootstrap, uri, logs, args.reports, args.log_level, args.long)
+            bench = Bench(bootstrap, uri, logs, args.reports, args.log_level, args.long, extra_env)
             try:
                 started = time.perf_counter()
                 await bench.setup()
@@ -422,6 +447,7 @@ async def run(args: argparse.Namespace) -> int:
     for start, window in timeline(measured):
         print(f"  {start:4.0f}s  {summary(window)}")
     ms = [latency for _, latency in measured]
+    MEASURED[mode] = ms
     print(f"over all {len(ms)} measured actions:")
     print(f"  {summary(ms)}")
     met = percentile(ms, 99) <= 200 and not drive.missing
@@ -482,7 +508,8 @@ def main() -> int:
     parser.add_argument("--past-history", type=int, default=5_000, help="its history entries")
     parser.add_argument("--log-dir", type=Path, help="keep the processors' logs here")
     parser.add_argument("--log-level", default="warning", help="the processors' log level")
-    return asyncio.run(run(parser.parse_args()))
+    tracing_modes.add_flag(parser)
+    return asyncio.run(run_modes(parser.parse_args()))
 
 
 if __name__ == "__main__":

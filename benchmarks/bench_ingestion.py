@@ -31,6 +31,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pymongo import UpdateOne
 
+from benchmarks import tracing_modes
 from benchmarks.common import peak_rss_mib, servers
 from schemas.envelope import CloudEvent
 from schemas.usage import UsageReported
@@ -111,6 +112,7 @@ async def run_processor(
     workdir: Path,
     log_level: str = "warning",
     ceiling_of: int = 0,
+    extra_env: dict[str, str] | None = None,
 ) -> tuple[float, float]:
     """Run the usage processor (or, with ``ceiling_of`` messages, faust_ceiling) to the end."""
     database = f"bench_{driver}_{uuid.uuid4().hex[:6]}"
@@ -127,6 +129,7 @@ async def run_processor(
         "LMP_CONSUMER_GROUP_PREFIX": f"bench-{driver}-{uuid.uuid4().hex[:6]}",
         "LMP_LOG_LEVEL": log_level,
         "LMP_HOME": str(workdir / "home"),
+        **(extra_env or {}),
     }
     name = "ceiling" if ceiling_of else f"usage-{driver}"
     argv = ["-m", "benchmarks.faust_ceiling"] if ceiling_of else ["-m", "services.cli"]
@@ -235,9 +238,18 @@ async def main_async(args: argparse.Namespace, bootstrap: str, uri: str, workdir
     baseline = await run_baseline(bootstrap, uri, topic, len(messages))
     results = {}
     for driver in args.drivers:
-        results[driver] = await run_processor(
-            bootstrap, uri, namespace, driver, total_units, workdir, args.log_level
-        )
+        for mode in tracing_modes.modes(args.tracing):
+            label = driver if args.tracing == "off" else f"{driver}, tracing {mode}"
+            results[label] = await run_processor(
+                bootstrap,
+                uri,
+                namespace,
+                driver,
+                total_units,
+                workdir,
+                args.log_level,
+                extra_env=tracing_modes.MODES[mode],
+            )
     ceiling, _ = await run_processor(
         bootstrap, uri, namespace, "motor", total_units, workdir, ceiling_of=len(messages)
     )
@@ -254,6 +266,10 @@ async def main_async(args: argparse.Namespace, bootstrap: str, uri: str, workdir
         print(
             f"ratio (a)/(b) with {driver}: {(len(messages) / secs) / rate_raw:.2f}  (target >= 0.6)"
         )
+    if args.tracing == "both":
+        for driver in args.drivers:
+            off, on = results[f"{driver}, tracing off"][0], results[f"{driver}, tracing on"][0]
+            print(f"tracing on / off, {driver}: rate {off / on:.2f}, seconds {on / off:.2f}")
 
 
 def main() -> None:
@@ -267,6 +283,7 @@ def main() -> None:
     )
     parser.add_argument("--log-dir", type=Path, help="keep the processor's log here")
     parser.add_argument("--log-level", default="warning", help="the processor's log level")
+    tracing_modes.add_flag(parser)
     args = parser.parse_args()
     with (
         tempfile.TemporaryDirectory(prefix="lmp-bench-") as tmp,

@@ -20,13 +20,14 @@ from typing import Any
 import faust
 from mode import Service
 
+from services import logs
 from services.adapters.catalogue import Catalogue
 from services.adapters.cloudevents_binding import normalise
 from services.adapters.codec import InboundMessage
 from services.adapters.faust_app import faust_app
 from services.adapters.kafka_admin import group_name
 from services.adapters.publisher import AiokafkaProducer, Producer, Publisher
-from services.runtime import heartbeat
+from services.runtime import heartbeat, process_metrics
 from services.runtime.batch_runner import BatchRunner
 from services.runtime.bulk_consumer import BulkConsumer
 from services.runtime.context import ProcessorSpec, Runtime
@@ -98,6 +99,7 @@ def build_processor(
     elif spec.topics:
         _attach_agent(app, settings, catalogue, spec, runtime)
     _attach_housekeeping(app, settings, runtime)
+    process_metrics.attach(processor, app, spec.name, settings.instance_id, consumer)
     for make in spec.timers:
         _attach_timer(app, settings.timer_interval_seconds, runtime, make)
     if settings.heartbeat_file is not None:
@@ -114,7 +116,10 @@ def _attach_housekeeping(
     async def sweep_outbox() -> None:
         rt = await runtime()
         try:
-            await rt.outbox.sweep(rt.now(), timedelta(seconds=settings.outbox_sweep_seconds))
+            swept = await rt.outbox.sweep(
+                rt.now(), timedelta(seconds=settings.outbox_sweep_seconds)
+            )
+            process_metrics.current().swept(swept)  # the outbox backlog
         except Exception as exc:
             log.warning("outbox sweep failed, will retry: %r", exc)
 
@@ -164,6 +169,7 @@ def build_worker(processor: Processor, settings: Settings) -> faust.Worker:
         processor.app, *processor.services, loglevel=settings.log_level.upper(), quiet=True
     )
     worker.spinner = None
+    logs.adopt_worker(worker)  # LMP_LOG_FORMAT, the message's ids on each line
     return worker
 
 
@@ -194,6 +200,10 @@ def _attach_heartbeat(
             await asyncio.wait_for(rt.store.ping(), timeout=heartbeat.INTERVAL_SECONDS)
         except Exception as exc:
             log.warning("no heartbeat: the database did not answer a ping: %r", exc)
+            return
+        ready, why = process_metrics.current().readiness()  # readiness in the heartbeat
+        if not ready:
+            log.warning("no heartbeat: not ready: %s", why)
             return
         heartbeat.beat(path)
 
@@ -269,6 +279,7 @@ def _attach_agent(
             ]
             try:
                 await finish_before_acking(runner.run(batch), settings.shutdown_grace_seconds)
+                process_metrics.current().committed(process_metrics.next_offsets(batch))
             except Exception:
                 # Nothing may escape an agent (faust would ack the batch): a failure here
                 # is a bug, so the process ends unacknowledged and loudly instead.

@@ -236,6 +236,30 @@ class Settings(BaseSettings):
         f"{', '.join(logs.LEVELS)} (any case)",
     )
 
+    log_format: Literal["text", "json", "auto"] = Field(
+        default="text",
+        description="log lines of every command and process: text, JSON lines with the "
+        "message's ids (docs/observability.md), or auto (JSON when stderr is not a terminal)",
+    )
+    metrics_port: int = Field(
+        default=0,
+        ge=0,
+        lt=65536,
+        description="a processor serves its own /metrics and /ready on this port (0: off; "
+        "`lmp-billing up` gives each process its own, from this port up)",
+    )
+    ready_max_seconds_since_commit: float = Field(
+        default=120.0,
+        gt=0,
+        description="a processor is not ready when it has lag and has committed nothing for "
+        "this long",
+    )
+    api_export_totals: bool = Field(
+        default=True,
+        description="this read API instance serves the database-backed totals on /metrics; "
+        "with several replicas, set it on one only (no double counting)",
+    )
+
     @field_validator("log_level")
     @classmethod
     def _known_log_level(cls, value: str) -> str:

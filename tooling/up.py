@@ -12,6 +12,7 @@ from types import FrameType
 from services import bootstrap
 from services.adapters.catalogue import ensure_topics
 from services.processors import registry
+from tooling import metrics_ports
 from tooling.infra.local import LocalInfra
 from tooling.infra.process import ManagedProcess, tail
 
@@ -25,6 +26,12 @@ def up(instances: int, keep_servers: bool) -> int:
     catalogue = bootstrap.catalogue(infra.settings(settings))
     asyncio.run(ensure_topics(catalogue, infra.bootstrap_servers))
     logs = settings.home / "logs"
+    handles = [
+        (name, n, name if instances == 1 else f"{name}-{n}")
+        for name in registry()
+        for n in range(instances)
+    ]
+    ports = metrics_ports.assign([handle for _, _, handle in handles])
     processors = [
         ManagedProcess(
             name=handle,
@@ -33,11 +40,13 @@ def up(instances: int, keep_servers: bool) -> int:
             pid_path=settings.home / "run" / f"{handle}.pid",
             # A static group member: restarted after a crash, it takes its partitions
             # back at once instead of after the session timeout.
-            env={**infra.environment(), "LMP_INSTANCE_ID": f"{settings.instance_id}{n}"},
+            env={
+                **infra.environment(),
+                "LMP_INSTANCE_ID": f"{settings.instance_id}{n}",
+                metrics_ports.VAR: str(ports[handle]),
+            },
         )
-        for name in registry()
-        for n in range(instances)
-        for handle in [name if instances == 1 else f"{name}-{n}"]
+        for name, n, handle in handles
     ]
     processors.append(
         ManagedProcess(
@@ -54,7 +63,9 @@ def up(instances: int, keep_servers: bool) -> int:
     for name, state, where in infra.status():
         print(f"{name:22} {state:9} {where}")
     for proc in processors:
-        print(f"process {proc.name:22} pid {proc.pid():<8} log {proc.log_path}")
+        port = ports.get(proc.name)
+        metrics = f" metrics http://127.0.0.1:{port}/metrics (/ready)" if port else ""
+        print(f"process {proc.name:22} pid {proc.pid():<8} log {proc.log_path}{metrics}")
     print(
         f"read API on http://{settings.api_host}:{settings.api_port} (OpenAPI at /openapi.json); "
         "create a key with `lmp-billing keys create`, play a month with `lmp-billing demo`",

@@ -29,6 +29,7 @@ from services.adapters.cloudevents_binding import (
 )
 from services.domain.events import DomainEvent
 from services.domain.ids import payload_hash
+from services.observability import tracing
 
 MESSAGE_ID_CAP = 300
 
@@ -207,7 +208,14 @@ def decode_ahead(batch: Sequence[InboundMessage], catalogue: Catalogue) -> None:
 
 
 def cloud_event_json(
-    *, id_: str, type_: str, source: str, subject: str | None, time: datetime, data: BaseModel
+    *,
+    id_: str,
+    type_: str,
+    source: str,
+    subject: str | None,
+    time: datetime,
+    data: BaseModel,
+    extensions: dict[str, str] | None = None,
 ) -> str:
     """A structured-mode CloudEvent; an event without a subject has no ``subject`` (an
     attribute is never null or empty in CloudEvents, and the SDK refuses one that is)."""
@@ -218,6 +226,7 @@ def cloud_event_json(
         subject=subject,
         time=time,
         data=data.model_dump(mode="json"),
+        **(extensions or {}),
     )
     return event.model_dump_json(exclude=None if subject else {"subject"})
 
@@ -231,6 +240,9 @@ def outbox_entry(event: DomainEvent, topic: str, source: str) -> OutboxEntry:
         subject=event.subject,
         time=event.time,
         data=event.data,
+        # The trace of the work that decided it (CloudEvents distributed tracing), stored
+        # with the bytes: a replay or a sweep sends the same trace context again.
+        extensions=tracing.traceparent(),
     )
     return OutboxEntry(id=event.id, topic=topic, key=event.subject or event.id, value=value)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -35,6 +35,7 @@ from services.api.workers import MULTIPROCESS_DIR
 
 log = logging.getLogger(__name__)
 
+TOTALS_VAR = "LMP_API_EXPORT_TOTALS"
 
 _MESSAGE_OUTCOMES = {PROCESSED, REFUSED, DEAD_LETTERED, DEAD_LETTERS_LOST}
 _TIMER_COUNTERS = {
@@ -87,9 +88,17 @@ class ApiMetrics:
         )
 
 
+def totals_exported(environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether this API instance serves the database-backed totals (``LMP_API_EXPORT_TOTALS``,
+    default on): with several API replicas, exactly one should (docs/observability.md)."""
+    return environ.get(TOTALS_VAR, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
 async def render(
     store: StoreProtocol, lag: Callable[[], Awaitable[list[LagRow]]], api: ApiMetrics
 ) -> bytes:
+    if not totals_exported():  # the totals are served once, not by every replica
+        return generate_latest(_api_registry(api))
     counters, by_status, lag_rows = await asyncio.gather(
         store.load_counters(), store.count_reports_by_status(), _lag_or_nothing(lag)
     )

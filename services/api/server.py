@@ -34,6 +34,7 @@ from services.api.handlers.usage import get_usage_report, list_usage_reports
 from services.api.middleware import errors_and_metrics
 from services.api.openapi import Body, Route, openapi_document
 from services.domain.labels import LINE_COLUMNS, LIST_COLUMNS
+from services.observability import http as http_tracing
 
 __all__ = ["CONTEXT", "ROUTES", "ApiContext", "build_api"]
 
@@ -177,7 +178,7 @@ async def options(_request: web.Request) -> web.Response:
 
 
 def build_api(ctx: ApiContext) -> web.Application:
-    app = web.Application(middlewares=[errors_and_metrics])
+    app = web.Application(middlewares=[*http_tracing.middlewares(), errors_and_metrics])
     app[CONTEXT] = ctx
     for route in ROUTES:
         app.router.add_get(route.path, route.handler)

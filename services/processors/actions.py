@@ -35,6 +35,7 @@ from services.domain.errors import Refused
 from services.domain.events import DomainEvent
 from services.domain.ids import event_id
 from services.domain.workflow import ActionContext, decide
+from services.observability import log_format, tracing
 from services.processors.common import conflict, intake, set_aside
 from services.runtime.context import ProcessorSpec, Runtime
 from services.runtime.unit_of_work import Verdict
@@ -141,6 +142,7 @@ class AnswerActions:
                 verdict.poisons.append(conflict(item, "answered"))
                 continue
             if done is not None:
+                tracing.replayed(item, [e.value for e in done.events])
                 verdict.replays += done.events
                 continue
             moved = refs.moved.get(self._key(item))
@@ -148,6 +150,7 @@ class AnswerActions:
                 if moved.decision.payload_hash != digest:
                     verdict.poisons.append(conflict(item, "answered"))
                 else:
+                    tracing.replayed(item, [e.value for e in moved.decision.events])
                     verdict.replays += moved.decision.events
                 continue
             orphan = refs.orphans.get(self._key(item)) or _refused_here(verdict, self._key(item))
@@ -157,9 +160,16 @@ class AnswerActions:
                     continue
                 if report is not None:
                     report = _bump(report)  # adopt the answer: no writer decides it again
+                tracing.replayed(item, [e.value for e in orphan.decision.events])
                 verdict.replays += orphan.decision.events
                 continue
-            decision, report = self._answer(item, report, refs, now)
+            with (
+                tracing.record(  # the action's own trace, stamped on its events
+                    "decide action", tracing.message_context(item), **{"lmp.message_id": message_id}
+                ),
+                log_format.bound(message_id=message_id),
+            ):
+                decision, report = self._answer(item, report, refs, now)
             if decision.outcome == "refused":
                 refused += 1
                 verdict.orphans.append(
@@ -263,7 +273,8 @@ class ActionProcessor:
         while waiting:
             part = {rid: items[:PER_WRITE] for rid, items in waiting.items()}
             decider = AnswerActions(part, self.rt.store, self.rt.outbox, self.rt.catalogue)
-            result = await self.uow.run(part, decider, preloaded=preloaded)
+            with tracing.reports(part):
+                result = await self.uow.run(part, decider, preloaded=preloaded)
             preloaded = None
             await self.uow.publish(result)
             refused = sum(n for rid, n in decider.refused.items() if rid in result.verdicts)

@@ -29,6 +29,7 @@ from services.adapters.store import Cursor, DuePage, StoreProtocol
 from services.domain.events import Outcome
 from services.domain.pricing import PriceList
 from services.domain.reminders import auto_submit, remind
+from services.observability import tracing
 from services.runtime.context import ProcessorSpec, Runtime
 from services.runtime.unit_of_work import Verdict
 
@@ -78,9 +79,10 @@ class DeadlineTimer:
         """One pass: returns (reports auto-submitted, reminders sent)."""
         now = self.rt.now()
         store = self.rt.store
-        submitted = await self._pass(now, store.due_for_auto_submission, auto_submit)
-        reminded = await self._pass(now, store.due_for_reminder, remind)
-        await self._purge(now)
+        with tracing.root("timer pass", **{"lmp.processor": self.rt.name}):
+            submitted = await self._pass(now, store.due_for_auto_submission, auto_submit)
+            reminded = await self._pass(now, store.due_for_reminder, remind)
+            await self._purge(now)
         counters = self.rt.counters
         counters.add("", TIMER_RUNS)
         counters.add("", AUTO_SUBMITTED, submitted)

@@ -22,6 +22,7 @@ from services.adapters.store.bounds import WRITE_BYTES, added_bytes
 from services.domain.events import DomainEvent
 from services.domain.ids import report_id
 from services.domain.usage import UsageRecord, apply_usage, attach_account, new_report
+from services.observability import tracing
 from services.processors.common import decode_batch, screen_conflicts, set_aside
 from services.runtime.context import ProcessorSpec, Runtime
 from services.runtime.unit_of_work import Verdict
@@ -175,9 +176,10 @@ class UsageIngestion:
         try:
             stored = await store.load_reports(records)
             fold = FoldUsage(records, store, outbox)
-            folded = await self.uow.run(
-                records, fold, preloaded=stored, before_save=without_conflicts
-            )
+            with tracing.reports(by_report):  # a report's decision in its usage's trace
+                folded = await self.uow.run(
+                    records, fold, preloaded=stored, before_save=without_conflicts
+                )
         finally:
             if not screening.done():
                 screening.cancel()

@@ -27,6 +27,7 @@ from typing import TypeVar
 from services.adapters.codec import InboundMessage, Poison, decode_ahead
 from services.adapters.counters import DEAD_LETTERED, DEAD_LETTERS_LOST, PROCESSED
 from services.adapters.failures import describe, is_transient
+from services.runtime import observe
 from services.runtime.backoff import Backoff
 from services.runtime.context import BatchHandler, Runtime
 from services.runtime.unit_of_work import Contended
@@ -52,7 +53,9 @@ class BatchRunner:
     async def run(self, batch: Sequence[InboundMessage]) -> None:
         started = time.perf_counter()
         try:
-            poisons = await self._apply(batch)
+            with observe.batch(self.runtime.name, batch, self.prepare):
+                poisons = await self._apply(batch)
+                observe.outcomes(batch, poisons)
         finally:
             for message in batch:
                 message.decoded = None  # a message and its decoding refer to each other

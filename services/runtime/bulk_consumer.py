@@ -30,6 +30,7 @@ from services.adapters.cloudevents_binding import normalise
 from services.adapters.codec import InboundMessage
 from services.adapters.failures import is_transient
 from services.adapters.kafka_security import kafka_connection
+from services.runtime import process_metrics
 from services.runtime.backoff import Backoff
 from services.runtime.batch_runner import BatchRunner
 from services.runtime.exits import ExitCode, exit_uncommitted
@@ -239,6 +240,9 @@ class BulkConsumer(Service):
             return
         try:
             await consumer.commit(offsets)
+            process_metrics.current().committed(  # seconds since commit, lag
+                {(tp.topic, tp.partition): offset for tp, offset in offsets.items()}
+            )
         except (CommitFailedError, KafkaError) as exc:
             # The group moved on (a rebalance): whoever owns the partitions now gets
             # these messages again, and applying them twice changes nothing.

@@ -23,6 +23,7 @@ from services.adapters.failures import describe, is_transient
 from services.adapters.publisher import Outbox
 from services.adapters.store import StoreProtocol
 from services.adapters.store.bounds import settle
+from services.observability import log_format, tracing
 from services.runtime.backoff import Backoff
 
 log = logging.getLogger(__name__)
@@ -151,7 +152,8 @@ class UnitOfWork:
                 continue
             report = stored.get(rid)
             changes.append((verdict.report, report.version if report is not None else None))
-        lost |= await self._save(await self._settle(changes, stored), result)
+        with tracing.stage("save", reports=len(changes)):
+            lost |= await self._save(await self._settle(changes, stored), result)
         # A report that appeared while its actions were refused as unknown is decided
         # again against it (the recorded answers are adopted there, never contradicted).
         missing = [rid for rid in orphans if rid not in lost and stored.get(rid) is None]
@@ -214,7 +216,8 @@ class UnitOfWork:
         result: Result,
     ) -> None:
         try:
-            result.verdicts[rid] = decider.decide(rid, report, context, now)
+            with tracing.decide(rid), log_format.bound(report_id=rid):
+                result.verdicts[rid] = decider.decide(rid, report, context, now)
             result.failed.pop(rid, None)
         except Exception as exc:
             log.exception("report %s cannot be decided; its messages are set aside", rid)
@@ -223,6 +226,10 @@ class UnitOfWork:
 
     async def publish(self, result: Result) -> None:
         """Send what was committed: the saved outboxes, then answers to send again."""
+        with tracing.stage("publish"):
+            await self._publish(result)
+
+    async def _publish(self, result: Result) -> None:
         await self.outbox.drain(list(result.saved.values()))
         again = [
             entry

@@ -32,7 +32,9 @@ from services.adapters.catalogue import Catalogue
 from services.adapters.store import connect
 from services.api.metrics import ApiMetrics, _families
 from services.api.server import ApiContext, build_api
+from services.observability import tracing
 from services.processors import registry
+from services.runtime import process_metrics
 from services.settings import PROJECT_ROOT, Settings
 from tooling.infra.kafka_server import KAFKA_VERSION
 
@@ -233,6 +235,8 @@ def test_images_are_pinned_releases(services: dict[str, Any]) -> None:
         "mongo:7.0.14",
         "prom/prometheus:v3.1.0",
         "grafana/grafana:11.4.0",
+        "otel/opentelemetry-collector:0.115.1",
+        "jaegertracing/all-in-one:1.64.0",
     }
 
 
@@ -263,7 +267,7 @@ def test_prometheus_scrapes_the_apis_metrics_port(services: dict[str, Any]) -> N
     port = int(api["command"][api["command"].index("--port") + 1])
     assert f"{port}:{port}" in api["ports"]
     config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
-    (job,) = config["scrape_configs"]
+    (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "lmp-billing-api"]
     assert job.get("metrics_path", "/metrics") == "/metrics"
     assert "/metrics" in api_routes()
     assert [t for c in job["static_configs"] for t in c["targets"]] == [f"api:{port}"]
@@ -272,6 +276,42 @@ def test_prometheus_scrapes_the_apis_metrics_port(services: dict[str, Any]) -> N
         in (services["prometheus"]["volumes"])
     )
     assert services["prometheus"]["depends_on"] == {"api": {"condition": "service_healthy"}}
+
+
+def test_prometheus_scrapes_every_processor_instance_on_its_metrics_port(
+    services: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "lmp-billing-processors"]
+    assert job.get("metrics_path", "/metrics") == "/metrics"
+    targets = {t for c in job["static_configs"] for t in c["targets"]}
+    expected = set()
+    for instances in processors(services).values():
+        for service in instances:
+            env = services[service]["environment"]
+            settings_of(env, monkeypatch)  # the container's environment validates
+            port = process_metrics.port_from_environment({k: str(v) for k, v in env.items()})
+            assert port, f"{service}: no LMP_METRICS_PORT, nothing to scrape"
+            expected.add(f"{service}:{port}")
+    assert targets == expected
+
+
+def test_processors_and_the_api_send_traces_to_the_collector_which_feeds_jaeger(
+    services: dict[str, Any],
+) -> None:
+    collector = yaml.safe_load((DEPLOY / "otel" / "collector.yml").read_text())
+    http = collector["receivers"]["otlp"]["protocols"]["http"]["endpoint"]
+    port = http.rpartition(":")[2]
+    (exporter,) = collector["service"]["pipelines"]["traces"]["exporters"]
+    assert collector["exporters"][exporter]["endpoint"].startswith("jaeger:")
+    assert mounts(services["otel-collector"])["./deploy/otel/collector.yml"] == (
+        "/etc/otelcol/config.yaml"
+    )
+    for name, svc in services.items():
+        if svc.get("image") == APP_IMAGE and name != "topics":
+            env = svc["environment"]
+            assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == f"http://otel-collector:{port}", name
+            assert tracing.wanted({k: str(v) for k, v in env.items()}), name
 
 
 def mounts(svc: dict[str, Any]) -> dict[str, str]:
@@ -326,13 +366,24 @@ def exported_samples() -> dict[str, dict[str, set[str]]]:
     api = ApiMetrics()
     api.requests.labels("/v1/billing-reports", "200").inc()
     api.latency.labels("/v1/billing-reports").observe(0.01)
-    text = (generate_latest(registry_) + generate_latest(api.registry)).decode()
+    own = process_metrics.ProcessMetrics("usage")
+    own.highwater[("lmp.usage.v1", 0)] = 1
+    with own.batch(1):
+        own.outcomes(["lmp.usage.v1"], ["lmp.usage.v1"])
+    own.swept(0)
+    text = (
+        generate_latest(registry_) + generate_latest(api.registry) + generate_latest(own.registry)
+    ).decode()
     samples: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             for label, value in sample.labels.items():
                 samples[sample.name][label].add(value)
             samples[sample.name].setdefault("", set())
+            if sample.name.startswith("lmp_processor_"):
+                # What Prometheus adds to every series it scrapes from a processor.
+                samples[sample.name]["instance"].add("usage-1:9464")
+                samples[sample.name]["job"].add("lmp-billing-processors")
     return samples
 
 
@@ -377,6 +428,13 @@ def test_every_dashboard_query_reads_metrics_and_labels_the_code_exports() -> No
         "lmp_timer_skipped_reports_total",
         "lmp_api_request_seconds_bucket",
         "lmp_api_requests_total",
+        "lmp_processor_batch_seconds_bucket",
+        "lmp_processor_records_total",
+        "lmp_processor_in_flight_records",
+        "lmp_processor_seconds_since_commit",
+        "lmp_processor_consumer_lag",
+        "lmp_processor_outbox_backlog_events",
+        "lmp_processor_ready",
     } <= queried
     exprs = " ".join(t["expr"] for p in dashboard_panels() for t in p["targets"])
     for quantile in ("0.5", "0.95", "0.99"):

@@ -66,3 +66,20 @@ def test_check_mode_fails_on_a_stale_file_and_writes_nothing(
     assert REGENERATE in capsys.readouterr().err
     assert main(["--output", str(stale)]) == 0
     assert main(["--check", "--output", str(stale)]) == 0
+
+
+def test_every_lmp_variable_the_product_reads_is_a_setting_in_the_reference() -> None:
+    """A variable read straight from the environment (the logging and metrics set-up runs
+    before any settings exist) is still a field, so it is validated and documented."""
+    import re
+
+    from services.settings import PROJECT_ROOT, Settings
+
+    names = {f"LMP_{name.upper()}" for name in Settings.model_fields}
+    for field in Settings.model_fields.values():
+        alias = field.validation_alias
+        names |= {c for c in getattr(alias, "choices", []) if isinstance(c, str)}
+    read: set[str] = set()
+    for path in (PROJECT_ROOT / "services").rglob("*.py"):
+        read |= set(re.findall(r"\"(LMP_[A-Z0-9_]+)\"", path.read_text()))
+    assert read - names == set(), "add them to services/settings.py, then regenerate"

@@ -1,0 +1,115 @@
+"""What tracing costs a batch in CPU, in process, tracing off and on alternately (i19).
+
+The whole batch path (batch runner, handler, unit of work, in-memory store, outbox relay
+to a producer that keeps nothing) on usage batches and on action batches, with tracing
+off and on (every span recorded, batched and dropped: ``OTEL_TRACES_EXPORTER=lmp-drop``)
+alternately, several rounds; prints the median seconds per batch of each and the ratio.
+No servers: the end-to-end benchmarks (``--tracing both``) are dominated by the broker
+and the database, and on a loaded machine by noise; this isolates the CPU tracing adds.
+
+    .venv/bin/python -m benchmarks.bench_tracing_overhead --rounds 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import time
+from collections.abc import Callable
+
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+from services.observability import tracing
+from services.processors import accounts, actions, pricing, usage
+from services.runtime.batch_runner import BatchRunner
+from tests.fakes import Shell
+from tests.unit.shell_records import Record, action, partner_account, price
+from tests.unit.shell_records import usage as usage_record
+
+
+def traced(record: Record, n: int) -> Record:
+    key, value = record
+    assert value is not None
+    event = json.loads(value)
+    event["traceparent"] = f"00-{n:032x}-{n + 1:016x}-01"
+    return key, json.dumps(event).encode()
+
+
+async def one_round(batch_size: int, kind: str) -> float:
+    shell = Shell()
+    shell.producer.sent = _Nothing()  # type: ignore[assignment]
+    partners = [f"P{i}" for i in range(batch_size // 4 or 1)]
+    for spec, records in (
+        (accounts.PROCESSOR, [partner_account(p) for p in partners]),
+        (pricing.PROCESSOR, [price("AV")]),
+    ):
+        runtime = shell.runtime(spec.name)
+        await spec.create(runtime).handle([shell.message(spec.topics[0], r) for r in records])
+    if kind == "usage":
+        spec = usage.PROCESSOR
+        records = [
+            traced(usage_record(partners[i % len(partners)], f"s{i}", 10, 4, f"u{i}"), i + 1)
+            for i in range(batch_size)
+        ]
+    else:
+        runtime = shell.runtime("usage")
+        await usage.PROCESSOR.create(runtime).handle(
+            [
+                shell.message("lmp.usage.v1", usage_record(p, "s1", 10, 4, f"u-{p}"))
+                for p in partners
+            ]
+        )
+        spec = actions.PARTNER_ACTIONS
+        records = [
+            traced(
+                action("lmp.partner.draft-saved", p, p, f"a{i}-{p}", lines=[]),
+                i + 1,
+            )
+            for i, p in enumerate(partners)
+        ]
+    runtime = shell.runtime(spec.name)
+    runner = BatchRunner(runtime, spec.create(runtime))
+    batch = [shell.message(spec.topics[0], r) for r in records]
+    started = time.perf_counter()
+    await runner.run(batch)
+    return time.perf_counter() - started
+
+
+class _Nothing(list):  # type: ignore[type-arg]
+    def append(self, _: object) -> None:
+        pass
+
+
+def measure(rounds: int, batch_size: int, kind: str) -> dict[str, list[float]]:
+    seconds: dict[str, list[float]] = {"off": [], "on": []}
+    switch: dict[str, Callable[[], None]] = {
+        "off": tracing.uninstall,
+        "on": lambda: tracing.install(BatchSpanProcessor(tracing.dropping()), "bench") and None,
+    }
+    for n in range(rounds):
+        for mode in ("off", "on") if n % 2 == 0 else ("on", "off"):
+            switch[mode]()
+            seconds[mode].append(asyncio.run(one_round(batch_size, kind)))
+    tracing.uninstall()
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--usage-batch", type=int, default=2000)
+    parser.add_argument("--action-batch", type=int, default=200)
+    args = parser.parse_args()
+    for kind, size in (("usage", args.usage_batch), ("actions", args.action_batch)):
+        seconds = measure(args.rounds, size, kind)
+        off, on = (statistics.median(seconds[m]) for m in ("off", "on"))
+        print(
+            f"{kind:8} batch of {size:5}: off {off * 1000:8.1f} ms  on {on * 1000:8.1f} ms  "
+            f"on/off {on / off:.2f}  ({(on - off) / size * 1e6:+.0f} us per record)"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Traces, structured logs and each process's own metrics (docs/observability.md)."""
