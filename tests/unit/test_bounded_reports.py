@@ -19,9 +19,9 @@ from services.adapters.store.bounds import (
     settle,
 )
 from services.processors import actions
+from tests.builders import action
 from tests.fakes import Shell
-from tests.unit.shell_records import action
-from tests.unit.test_actions_and_timer_in_memory import (
+from tests.unit.in_memory import (
     EXPLAINED,
     PARTNER_ACTIONS,
     REPORT,
@@ -114,10 +114,12 @@ async def test_a_flood_of_refusals_and_drafts_leaves_a_bounded_report_answering_
     shell = Shell()
     await open_report(shell)
     stranger = [
-        action("lmp.partner.draft-saved", "P", "Q", f"no-{i}", lines=EXPLAINED) for i in range(900)
+        action("lmp.partner.draft-saved", "P", "Q", id_=f"no-{i}", lines=EXPLAINED)
+        for i in range(900)
     ]
     drafts = [
-        action("lmp.partner.draft-saved", "P", "P", f"ok-{i}", lines=EXPLAINED) for i in range(300)
+        action("lmp.partner.draft-saved", "P", "P", id_=f"ok-{i}", lines=EXPLAINED)
+        for i in range(300)
     ]
     mixed = [r for pair in zip(stranger[:300], drafts, strict=True) for r in pair]
     assert await handle(shell, "partner-actions", *mixed) == []  # one batch, several writes
@@ -150,13 +152,13 @@ async def test_a_changed_payload_under_a_moved_answers_id_is_a_conflict() -> Non
     shell = Shell()
     await open_report(shell)
     drafts = [
-        action("lmp.partner.draft-saved", "P", "P", f"ok-{i}", lines=EXPLAINED)
+        action("lmp.partner.draft-saved", "P", "P", id_=f"ok-{i}", lines=EXPLAINED)
         for i in range(KEEP_DECISIONS + PER_WRITE + 1)
     ]
     for start in range(0, len(drafts), 20):
         await handle(shell, "partner-actions", *drafts[start : start + 20])
     assert (await report(shell)).decisions_archived > 0
-    other = action("lmp.partner.draft-saved", "P", "P", "ok-0", lines=[{"product_id": "AV"}])
+    other = action("lmp.partner.draft-saved", "P", "P", id_="ok-0", lines=[{"product_id": "AV"}])
     poisons = await handle(shell, "partner-actions", other)
     assert [p.kind for p in poisons] == ["conflict"]
 
@@ -170,7 +172,7 @@ def test_the_action_processors_split_long_batches_per_report_in_order() -> None:
 async def test_the_same_refused_action_twice_in_one_batch_is_answered_the_same() -> None:
     shell = Shell()
     await open_report(shell)
-    stranger = action("lmp.partner.draft-saved", "P", "Q", "twice", lines=EXPLAINED)
+    stranger = action("lmp.partner.draft-saved", "P", "Q", id_="twice", lines=EXPLAINED)
     assert await handle(shell, "partner-actions", stranger, stranger) == []
     sent = raw_values(shell, f"{REPORT}/action-rejected/twice")
     assert len(sent) == 2
@@ -188,7 +190,7 @@ async def test_a_write_mongodb_would_refuse_sets_the_report_aside_with_the_reaso
         "lmp.partner.draft-saved",
         "P",
         "P",
-        "big",
+        id_="big",
         lines=[{"product_id": "AV", "comment": "y" * 900}],
     )
     [poison] = await handle(shell, "partner-actions", draft)

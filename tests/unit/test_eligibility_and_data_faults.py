@@ -21,7 +21,7 @@ from services.domain.usage import (
     new_report,
 )
 from services.domain.workflow import decide
-from tests.unit.test_workflow import ACTIONS, NOW, PRICES, RID, ctx, opened_report
+from tests.unit.workflow_data import ACTIONS, NOW, PRICES, RID, ctx, opened_report
 
 pytestmark = pytest.mark.unit
 

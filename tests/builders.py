@@ -1,0 +1,202 @@
+"""Test data, built in one place: inbound records as the upstream systems publish them
+(accounts, prices, usage, actions: a key and CloudEvent bytes), the domain's usage
+records, and report documents. Small functions whose keyword arguments override one
+field each; every message gets an id of its own unless the test names one."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from schemas.accounts import PartnerAccount
+from schemas.report import Report
+from schemas.usage import UsageReported
+from services.domain.usage import UsageRecord
+from tests.harness import cloud_event, message_id
+
+CYCLE = "2026-10"
+NOW = datetime(2026, 11, 1, tzinfo=UTC)
+
+Record = tuple[bytes, bytes]
+"""A message as the tests publish it: key and value."""
+
+
+# Accounts
+
+
+def account_data(
+    partner: str,
+    *,
+    days: int = 5,
+    distributor: str = "D1",
+    region: str = "EMEA",
+    currency: str = "EUR",
+) -> dict[str, Any]:
+    return {
+        "partner_id": partner,
+        "name": f"MSP {partner}",
+        "distributor_id": distributor,
+        "region": region,
+        "currency": currency,
+        "auto_submit_days": days,
+    }
+
+
+def partner_account(partner: str, *, id_: str | None = None, **fields: Any) -> Record:
+    """The partner's account on `lmp.accounts`: ``account_data``'s keywords override."""
+    data = account_data(partner, **fields)
+    return partner.encode(), cloud_event("lmp.account.partner", data, id_=id_)
+
+
+def account_model(
+    partner: str = "PA",
+    *,
+    days: int = 5,
+    threshold: str = "0",
+    distributor: str = "D1",
+    region: str = "EMEA",
+    name: str = "Acme",
+) -> PartnerAccount:
+    """The domain's view of an account (no message around it)."""
+    return PartnerAccount.model_validate(
+        {
+            "partner_id": partner,
+            "name": name,
+            "distributor_id": distributor,
+            "region": region,
+            "currency": "EUR",
+            "auto_submit_days": days,
+            "overprovision_threshold_pct": threshold,
+        }
+    )
+
+
+def region(code: str, usage_reports: bool) -> Record:
+    data = {"region": code, "usage_reports": usage_reports}
+    return f"region/{code}".encode(), cloud_event("lmp.account.region", data)
+
+
+def tombstone(key: str) -> tuple[bytes, None]:
+    """A null value: on a compacted topic, the key's record withdrawn."""
+    return key.encode(), None
+
+
+# Prices
+
+
+def price(
+    product: str, *, unit_price: str = "10.00", region: str = "EMEA", margin: str = "0.20"
+) -> Record:
+    data = {
+        "region": region,
+        "product_id": product,
+        "currency": "EUR",
+        "unit_price": unit_price,
+        "channel_margin": margin,
+    }
+    return f"{region}/{product}".encode(), cloud_event("lmp.pricing.price", data)
+
+
+def promotion(code: str) -> Record:
+    data = {
+        "code": code,
+        "kind": "bid_desk_number",
+        "region": "EMEA",
+        "product_ids": ["AV"],
+        "valid_from": "2026-10-01T00:00:00Z",
+        "valid_until": "2026-12-01T00:00:00Z",
+    }
+    return code.encode(), cloud_event("lmp.pricing.promotion", data)
+
+
+# Usage
+
+
+def usage_data(
+    partner: str,
+    *,
+    product: str = "AV",
+    sub: str = "S1",
+    provisioned: int = 10,
+    used: int | None = None,
+    cycle: str = CYCLE,
+    observed_at: str = "2026-10-15T08:00:00Z",
+) -> dict[str, Any]:
+    return {
+        "partner_id": partner,
+        "cycle": cycle,
+        "product_id": product,
+        "subscription_id": sub,
+        "provisioned_units": provisioned,
+        "used_units": used,
+        "observed_at": observed_at,
+    }
+
+
+def usage(partner: str, *, id_: str | None = None, **fields: Any) -> Record:
+    """A usage snapshot on `lmp.usage.v1`: ``usage_data``'s keywords override."""
+    data = usage_data(partner, **fields)
+    return partner.encode(), cloud_event("lmp.usage.reported", data, id_=id_)
+
+
+def usage_record(
+    sub: str,
+    provisioned: int,
+    used: int | None,
+    *,
+    partner: str = "PA",
+    product: str = "P-1",
+    cycle: str = CYCLE,
+    observed_at: datetime = NOW,
+    id_: str | None = None,
+) -> UsageRecord:
+    """A usage snapshot as the domain receives it (message id and validated data)."""
+    return UsageRecord(
+        id_ or message_id("m-"),
+        UsageReported(
+            partner_id=partner,
+            cycle=cycle,
+            product_id=product,
+            subscription_id=sub,
+            provisioned_units=provisioned,
+            used_units=used,
+            observed_at=observed_at,
+        ),
+    )
+
+
+# Actions
+
+
+def action_data(report_id: str, actor: str = "X", **extra: Any) -> dict[str, Any]:
+    return {
+        "report_id": report_id,
+        "actor": {"account_id": actor, "user_id": f"user-of-{actor}"},
+        **extra,
+    }
+
+
+def action(
+    type_: str, partner: str, actor: str, *, id_: str | None = None, cycle: str = CYCLE, **data: Any
+) -> Record:
+    """An action on the partner's report of ``cycle``, keyed by the report's id."""
+    report_id = f"{partner}:{cycle}"
+    return report_id.encode(), cloud_event(type_, action_data(report_id, actor, **data), id_=id_)
+
+
+# Reports
+
+
+def stored_report(rid: str, version: int = 1, **fields: Any) -> Report:
+    """A report document with only what the store needs; ``fields`` set the rest."""
+    return Report.model_validate(
+        {
+            "_id": rid,
+            "partner_id": rid.split(":")[0],
+            "cycle": rid.split(":")[1] if ":" in rid else CYCLE,
+            "version": version,
+            "created_at": NOW,
+            "updated_at": NOW,
+            **fields,
+        }
+    )
