@@ -26,11 +26,13 @@ from aiokafka.errors import KafkaError
 
 from tests.faults.conftest import ClusterServers
 from tests.faults.ledger import OUTBOUND, GroupProgress, settled, stop_tasks
-from tests.faults.test_actions_under_crashes import Sent, all_known, all_open
-from tests.faults.test_server_restarts import (
+from tests.faults.support import (
     ROUND_SECONDS,
+    Sent,
     UsageStream,
     action_waves,
+    all_known,
+    all_open,
     patiently,
     tally,
 )

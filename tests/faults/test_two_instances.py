@@ -27,17 +27,19 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from services.processors import registry
 from tests.faults.ledger import settled, stop_tasks
-from tests.faults.test_actions_under_crashes import (
+from tests.faults.support import (
     Sent,
+    UsageStream,
     all_known,
     all_open,
     answered,
     extras,
+    patiently,
     script,
+    tally,
 )
-from tests.faults.test_server_restarts import UsageStream, patiently, tally
-from tests.faults.test_timers_under_faults import account_for as timers_account_for
-from tests.faults.test_timers_under_faults import (
+from tests.faults.timer_support import (
+    account_for_timers,
     leader_among,
     open_overdue,
     reports_awaiting_accounts,
@@ -185,7 +187,7 @@ async def test_two_of_every_processor_with_one_joining_and_one_killed(
         return await submitted_count(timers, overdue) == OVERDUE
 
     await eventually(all_submitted, timeout=90, interval=0.5)
-    timer_counts, timer_problems = await timers_account_for(timers, overdue)
+    timer_counts, timer_problems = await account_for_timers(timers, overdue)
     counts, usage_problems, problems = await tally(system, stream, sent)
     counts.show(
         f"two of every processor, one joining and one killed ({path} path)",

@@ -11,14 +11,10 @@ import random
 
 import pytest
 
+from tests.builders import partner_account
 from tests.faults.ledger import Counts, ids_with_two_payloads, payloads_by_id
 from tests.harness import System, eventually
-from tests.integration.test_usage_ingestion import (
-    expected_lines,
-    partner_account,
-    stored_lines,
-    usage_event,
-)
+from tests.integration.usage_support import expected_lines, snapshot_record, stored_lines
 
 pytestmark = pytest.mark.faults
 
@@ -38,7 +34,7 @@ async def test_a_second_instance_joining_under_load_loses_and_doubles_nothing(
         for p in partners
         for _ in range(200)
     ]
-    records = [usage_event(*s, id_=f"rb-{i}") for i, s in enumerate(snapshots)]
+    records = [snapshot_record(s, id_=f"rb-{i}") for i, s in enumerate(snapshots)]
     first = system.start_processor("usage", instance="-a", env=SLOW)
     await system.publish("lmp.usage.v1", records[: len(records) // 2])
 

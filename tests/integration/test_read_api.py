@@ -25,8 +25,8 @@ from services.api.auth import new_key
 from services.api.run import context_from
 from services.api.server import build_api
 from services.settings import Settings
+from tests.builders import GAMMA_NAME, PARTNERS, report
 from tests.harness import Servers, unique
-from tests.report_data import GAMMA_NAME, PARTNERS, report
 
 pytestmark = pytest.mark.integration
 

@@ -24,8 +24,9 @@ from aiokafka.errors import TopicAuthorizationFailedError
 from services.adapters.kafka_admin import topic_status
 from services.adapters.kafka_security import kafka_connection
 from services.settings import PROJECT_ROOT, Settings
+from tests.builders import partner_account, usage
 from tests.conftest import CACHE
-from tests.harness import Servers, System, cloud_event, eventually
+from tests.harness import Servers, System, eventually
 from tests.tls import Certificates, make_certificates
 from tooling.infra.kafka_secure import BrokerTls, SecureListener
 from tooling.infra.kafka_server import KafkaServer
@@ -133,43 +134,18 @@ def apply_acls(system: System, broker: SecureBroker, *extra: str) -> str:
     return result.stdout
 
 
-def account(partner: str) -> tuple[bytes, bytes]:
-    data = {
-        "partner_id": partner,
-        "name": f"MSP {partner}",
-        "distributor_id": "D-1",
-        "region": "EMEA",
-        "currency": "EUR",
-        "auto_submit_days": 5,
-    }
-    return partner.encode(), cloud_event("lmp.account.partner", data)
-
-
-def usage(partner: str, used: int) -> tuple[bytes, bytes]:
-    data = {
-        "partner_id": partner,
-        "cycle": CYCLE,
-        "product_id": "AV",
-        "subscription_id": "S1",
-        "provisioned_units": 10,
-        "used_units": used,
-        "observed_at": "2026-10-15T08:00:00Z",
-    }
-    return partner.encode(), cloud_event("lmp.usage.reported", data)
-
-
 async def test_processors_over_sasl_ssl_with_only_their_acls_ingest_usage_end_to_end(
     system: System, secure_broker: SecureBroker
 ) -> None:
     apply_acls(system, secure_broker)
     partner = f"{system.namespace}P1"
-    await system.publish("lmp.accounts.v1", [account(partner)])
+    await system.publish("lmp.accounts.v1", [partner_account(partner)])
     for name in ("accounts", "usage"):
         system.start_processor(name, env=secure_broker.client_env(name))
     # The faust agent path: faust's own consumer and producer carry the credentials.
     agent = {**secure_broker.client_env("partner-actions"), "LMP_ACTION_CONSUMER": "agent"}
     system.start_processor("partner-actions", env=agent)
-    await system.publish("lmp.usage.v1", [usage(partner, 4), (b"x", b"{not json")])
+    await system.publish("lmp.usage.v1", [usage(partner, used=4), (b"x", b"{not json")])
     await system.publish("lmp.partner-actions.v1", [(b"pa", b"{not json either")])
 
     async def opened() -> list[dict[str, Any]]:
@@ -230,7 +206,7 @@ async def test_the_operators_and_the_read_apis_lag_reader_work_with_their_acls(
 ) -> None:
     apply_acls(system, secure_broker)
     partner = f"{system.namespace}P1"
-    await system.publish("lmp.accounts.v1", [account(partner)])
+    await system.publish("lmp.accounts.v1", [partner_account(partner)])
     system.start_processor("accounts", env=secure_broker.client_env("accounts"))
     accounts_topic = system.topic("lmp.accounts.v1")
 
