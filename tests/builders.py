@@ -265,7 +265,7 @@ def report(
     created = datetime(int(cycle[:4]), int(cycle[5:]), 2, tzinfo=UTC)
     return recompute_report(
         Report(
-            _id=f"{partner_id}:{cycle}",
+            id=f"{partner_id}:{cycle}",
             partner_id=partner_id,
             cycle=cycle,
             partner_name=name,

@@ -10,6 +10,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from tests.faults.ledger import (
@@ -201,17 +202,17 @@ async def account_for_actions(system: System, sent: Sent) -> tuple[Counts, list[
 
 
 async def all_known(system: System, months: list[Month]) -> bool:
-    partners = await system.store.partners.count_documents(
+    partners: int = await system.store.partners.count_documents(
         {"_id": {"$in": [m.partner for m in months]}}
     )
-    promos = await system.store.promotions.count_documents(
+    promos: int = await system.store.promotions.count_documents(
         {"_id": {"$in": [f"{m.code}-OLD" for m in months]}}
     )
     return partners == len(months) and promos == len(months)
 
 
 async def all_open(system: System, months: list[Month]) -> bool:
-    ready = await system.store.reports.count_documents(
+    ready: int = await system.store.reports.count_documents(
         {
             "_id": {"$in": [m.report_id for m in months]},
             "account_pending": False,
@@ -242,7 +243,7 @@ PRODUCT = "TM-WFBS"
 SUBSCRIPTIONS = 3
 
 
-Record = tuple[bytes | None, bytes]
+Record = tuple[bytes, bytes]
 
 
 async def patiently(publish: Callable[[], Awaitable[None]]) -> int:
@@ -321,9 +322,7 @@ class UsageStream:
         rng = random.Random(7)
         for n in range(ROUNDS):
             records = self.round(n, rng)
-            self.retries += await patiently(
-                lambda r=records: self.system.publish("lmp.usage.v1", r)
-            )
+            self.retries += await patiently(partial(self.system.publish, "lmp.usage.v1", records))
             self.sent += len(records)
             await asyncio.sleep(ROUND_SECONDS)
 
@@ -375,10 +374,10 @@ async def action_waves(system: System, months: list[Month], sent: Sent) -> int:
             action_id = sent.step(month, steps[step])
             wave_ids.append(action_id)
             topic, record = sent.records[action_id]
-            retries += await patiently(lambda r=record, t=topic: system.publish(t, [r]))
+            retries += await patiently(partial(system.publish, topic, [record]))
         wave_ids += await extras(system, sent, rng)
         await eventually(
-            lambda ids=wave_ids: tolerant(lambda: answered(system, ids, sent.report_of)),
+            partial(tolerant, partial(answered, system, wave_ids, sent.report_of)),
             timeout=120,
         )
         await asyncio.sleep(max(0.0, WAVE_SECONDS - (time.monotonic() - started)))

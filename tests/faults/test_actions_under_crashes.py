@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import random
 from datetime import UTC, datetime
+from functools import partial
 
 import pytest
 
@@ -90,7 +91,7 @@ async def test_every_action_is_answered_once_through_kills_and_stops(
             topic, record = sent.records[action_id]
             await system.publish(topic, [record])
         wave_ids += await extras(system, sent, rng)
-        await eventually(lambda ids=wave_ids: answered(system, ids, sent.report_of), timeout=120)
+        await eventually(partial(answered, system, wave_ids, sent.report_of), timeout=120)
     with contextlib.suppress(asyncio.CancelledError):
         chaos_done = await asyncio.wait_for(chaos_task, timeout=120)
 

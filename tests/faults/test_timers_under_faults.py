@@ -44,7 +44,9 @@ NORMAL = 20
 
 
 async def all_open(system: System, ids: list[str]) -> bool:
-    n = await system.store.reports.count_documents({"_id": {"$in": ids}, "account_pending": False})
+    n: int = await system.store.reports.count_documents(
+        {"_id": {"$in": ids}, "account_pending": False}
+    )
     return n == len(ids)
 
 

@@ -20,6 +20,7 @@ import random
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -141,9 +142,9 @@ async def review_waves(system: System, months: list[Month], sent: Sent) -> None:
             action_id = sent.step(month, steps[wave])
             wave_ids.append(action_id)
             topic, record = sent.records[action_id]
-            await patiently(lambda r=record, t=topic: system.publish(t, [r]))
+            await patiently(partial(system.publish, topic, [record]))
         wave_ids += await extras(system, sent, rng)
-        await eventually(lambda ids=wave_ids: answered(system, ids, sent.report_of), timeout=120)
+        await eventually(partial(answered, system, wave_ids, sent.report_of), timeout=120)
         await asyncio.sleep(1.0)
 
 

@@ -14,7 +14,12 @@ import pytest
 from tests.builders import partner_account
 from tests.faults.ledger import Counts, ids_with_two_payloads, payloads_by_id
 from tests.harness import System, eventually
-from tests.integration.usage_support import expected_lines, snapshot_record, stored_lines
+from tests.integration.usage_support import (
+    Snapshot,
+    expected_lines,
+    snapshot_record,
+    stored_lines,
+)
 
 pytestmark = pytest.mark.faults
 
@@ -29,7 +34,7 @@ async def test_a_second_instance_joining_under_load_loses_and_doubles_nothing(
     partners = [f"{system.namespace}R{i}" for i in range(60)]
     await system.run_processors(("accounts",))
     await system.publish("lmp.accounts.v1", [partner_account(p) for p in partners])
-    snapshots = [
+    snapshots: list[Snapshot] = [
         (p, f"PRD-{rng.randrange(4)}", f"S{rng.randrange(5)}", rng.randint(1, 900), None)
         for p in partners
         for _ in range(200)
@@ -39,7 +44,8 @@ async def test_a_second_instance_joining_under_load_loses_and_doubles_nothing(
     await system.publish("lmp.usage.v1", records[: len(records) // 2])
 
     async def consuming() -> bool:
-        return await system.store.reports.count_documents({}) > 0
+        stored: int = await system.store.reports.count_documents({})
+        return stored > 0
 
     await eventually(consuming, timeout=60)
     second = system.start_processor("usage", instance="-b", env=SLOW)

@@ -305,7 +305,7 @@ async def account_for(system: System, sent: Sent) -> tuple[Counts, list[str]]:
 
 
 async def known(system: System, partners: list[str]) -> bool:
-    found = await system.store.partners.count_documents({"_id": {"$in": partners}})
+    found: int = await system.store.partners.count_documents({"_id": {"$in": partners}})
     return found == len(partners)
 
 

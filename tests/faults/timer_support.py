@@ -66,7 +66,7 @@ async def reports_awaiting_accounts(
     ids = [f"{p}:{CYCLE}" for p in partners]
 
     async def all_there() -> bool:
-        n = await system.store.reports.count_documents(
+        n: int = await system.store.reports.count_documents(
             {"_id": {"$in": ids}, "lines.1": {"$exists": True}}
         )
         return n == len(ids)

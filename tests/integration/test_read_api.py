@@ -462,7 +462,7 @@ async def test_a_partner_without_access_to_usage_reports_is_told_so(api: Api) ->
     assert status == 200, body
 
 
-ANSWERS = [
+ANSWERS: list[tuple[str, int, str, dict[str, Any]]] = [
     ("/v1/billing-reports", 200, "/v1/billing-reports", {"cycle": "2026-10"}),
     ("/v1/billing-reports", 400, "/v1/billing-reports", {"status": "bogus"}),
     ("/v1/billing-reports", 401, "/v1/billing-reports", {"key": None}),

@@ -112,7 +112,9 @@ async def system(secure_broker: SecureBroker, tmp_path: Path) -> Any:
         await sys_.close()
 
 
-def cli(system: System, broker: SecureBroker, user: str, *args: str) -> Any:
+def cli(
+    system: System, broker: SecureBroker, user: str, *args: str
+) -> subprocess.CompletedProcess[str]:
     """``lmp-billing ARGS`` as ``user`` over the secure listener."""
     env = {**os.environ, **system.env(), **broker.client_env(user)}
     return subprocess.run(  # noqa: S603 - our own CLI
@@ -183,7 +185,8 @@ async def test_a_partner_cannot_write_trendmicro_responses_while_trend_micro_can
     actions = system.topic("lmp.partner-actions.v1")
 
     async def send(user: str, topic: str, mechanism: str = "SCRAM-SHA-512") -> None:
-        settings = Settings(**secure_broker.client_env(user, mechanism))
+        env: dict[str, Any] = secure_broker.client_env(user, mechanism)  # by field alias
+        settings = Settings(**env)
         producer = AIOKafkaProducer(**kafka_connection(settings).client_kwargs(), acks="all")
         await producer.start()
         try:
@@ -211,7 +214,8 @@ async def test_the_operators_and_the_read_apis_lag_reader_work_with_their_acls(
     accounts_topic = system.topic("lmp.accounts.v1")
 
     async def lag_of_accounts() -> list[Any]:
-        settings = Settings(**secure_broker.client_env("read-api"))
+        env: dict[str, Any] = secure_broker.client_env("read-api")  # by field alias
+        settings = Settings(**env)
         rows = await topic_status(
             kafka_connection(settings),
             system.catalogue,

@@ -77,7 +77,8 @@ async def _equal_or_none(current: Any, expected: dict[str, Any]) -> dict[str, An
 
 
 async def _none_pending(system: System) -> bool:
-    return await system.store.reports.count_documents({"account_pending": True}) == 0
+    pending: int = await system.store.reports.count_documents({"account_pending": True})
+    return pending == 0
 
 
 async def test_poison_messages_are_dead_lettered_with_a_reason_and_processing_goes_on(

@@ -29,11 +29,11 @@ def expected_lines(snapshots: list[Snapshot]) -> dict[str, Any]:
         if used is not None:
             best[1] = used if best[1] is None else max(best[1], used)
     lines: dict[str, dict[str, list[int | None]]] = defaultdict(dict)
-    for (partner, product, _sub), (prov, used) in peaks.items():
+    for (partner, product, _sub), (peak, peak_used) in peaks.items():
         line = lines[f"{partner}:{CYCLE}"].setdefault(product, [0, None])
-        line[0] = (line[0] or 0) + (prov or 0)
-        if used is not None:
-            line[1] = used if line[1] is None else line[1] + used
+        line[0] = (line[0] or 0) + (peak or 0)
+        if peak_used is not None:
+            line[1] = peak_used if line[1] is None else line[1] + peak_used
     return {rid: {p: tuple(v) for p, v in products.items()} for rid, products in lines.items()}
 
 

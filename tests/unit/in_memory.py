@@ -9,7 +9,7 @@ from typing import Any
 from schemas.report import Report
 from services.adapters.codec import Poison
 from services.processors import accounts, actions, pricing, usage
-from tests.builders import CYCLE, Record, partner_account, price
+from tests.builders import CYCLE, partner_account, price
 from tests.builders import usage as usage_record
 from tests.fakes import Shell
 
@@ -29,7 +29,9 @@ SPECS = {
 }
 
 
-async def handle(shell: Shell, name: str, *records: Record) -> list[Poison]:
+async def handle(
+    shell: Shell, name: str, *records: tuple[bytes | None, bytes | None]
+) -> list[Poison]:
     spec = SPECS[name]
     batch = [shell.message(spec.topics[0], record) for record in records]
     return await spec.create(shell.runtime(name)).handle(batch)

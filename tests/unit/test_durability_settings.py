@@ -8,6 +8,7 @@ after a leader change neither loses nor doubles a record.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -79,7 +80,7 @@ async def test_the_faust_producer_is_idempotent_with_acks_all(tmp_path: Path) ->
 def test_the_embedded_cluster_replicates_three_times(tmp_path: Path) -> None:
     from tooling.infra.local import LocalInfra
 
-    embedded = {"KAFKA_BOOTSTRAP_SERVERS": "", "topic_replication": None}
+    embedded: dict[str, Any] = {"KAFKA_BOOTSTRAP_SERVERS": "", "topic_replication": None}
     settings = Settings(
         MONGODB_URI="mongodb://127.0.0.1:1", home=tmp_path, kafka_brokers=3, **embedded
     )

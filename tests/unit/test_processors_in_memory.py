@@ -19,7 +19,6 @@ from services.processors.common import decode_batch, screen_conflicts
 from services.runtime.unit_of_work import Contended, UnitOfWork, Verdict
 from tests.builders import (
     CYCLE,
-    Record,
     partner_account,
     price,
     promotion,
@@ -34,7 +33,9 @@ pytestmark = pytest.mark.unit
 EVENTS = "lmp.report-events.v1"
 
 
-async def handle(shell: Shell, name: str, records: Sequence[Record]) -> list[Poison]:
+async def handle(
+    shell: Shell, name: str, records: Sequence[tuple[bytes | None, bytes | None]]
+) -> list[Poison]:
     spec = {"usage": usage, "accounts": accounts, "pricing": pricing}[name].PROCESSOR
     batch = [shell.message(spec.topics[0], record) for record in records]
     poisons: list[Poison] = await spec.create(shell.runtime(name)).handle(batch)
