@@ -102,7 +102,9 @@ async def broker_loss(cluster: ClusterServers, system: System, back: asyncio.Eve
                 return False
 
         await eventually(lambda: flowing_since(0), timeout=90, interval=0.2)
-        await asyncio.sleep(2)
+        # Flowing steadily (a further commit) before the kill, not a guessed warm-up.
+        first = await progress.committed(USAGE)
+        await eventually(lambda: flowing_since(first), timeout=90, interval=0.2)
         led, _ = await leaders(system)
         victim, count = led.most_common(1)[0]
         before = await progress.committed(USAGE)

@@ -39,9 +39,14 @@ BROKER_AWAY_SECONDS = 5.0  # plus its own stop and start, about 4 s
 async def outages(servers: RestartableServers, system: System) -> list[str]:
     """The database server away, then (once usage flows again) the broker."""
     done = []
-    await asyncio.sleep(3)
     progress = GroupProgress(system, "usage")
     try:
+
+        async def committed_past(mark: int) -> bool:
+            return await progress.committed("lmp.usage.v1") > mark
+
+        # Usage flowing before the first fault (its first commits), not a guessed warm-up.
+        await eventually(lambda: committed_past(0), timeout=90, interval=0.2)
         started = time.monotonic()
         await asyncio.to_thread(servers.stop_mongo)
         await asyncio.sleep(DATABASE_AWAY_SECONDS)
@@ -49,17 +54,15 @@ async def outages(servers: RestartableServers, system: System) -> list[str]:
         away = time.monotonic() - started
         before = await progress.committed("lmp.usage.v1")
         back = time.monotonic()
-
-        async def flowing() -> bool:
-            return await progress.committed("lmp.usage.v1") > before
-
-        await eventually(flowing, timeout=90, interval=0.2)
+        await eventually(lambda: committed_past(before), timeout=90, interval=0.2)
         done.append(
             f"database away {away:.1f}s, usage flowing {time.monotonic() - back:.1f}s after"
         )
+        # ... and still flowing (a further commit) before the broker goes.
+        resumed = await progress.committed("lmp.usage.v1")
+        await eventually(lambda: committed_past(resumed), timeout=90, interval=0.2)
     finally:
         await progress.close()
-    await asyncio.sleep(2)
     started = time.monotonic()
     await asyncio.to_thread(servers.stop_kafka)
     await asyncio.sleep(BROKER_AWAY_SECONDS)
