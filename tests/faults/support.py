@@ -8,7 +8,7 @@ import asyncio
 import random
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -153,6 +153,16 @@ async def extras(system: System, sent: Sent, rng: random.Random) -> list[str]:
     return new_ids
 
 
+def published_by_action(payloads: Iterable[str], action_ids: Iterable[str]) -> dict[str, set[str]]:
+    """The ids of the events published about each action (an event id ends with it)."""
+    by_action: dict[str, set[str]] = {}
+    for event_id in payloads:
+        for action_id in action_ids:
+            if event_id.endswith("/" + action_id):
+                by_action.setdefault(action_id, set()).add(event_id)
+    return by_action
+
+
 async def account_for_actions(system: System, sent: Sent) -> tuple[Counts, list[str]]:
     """Every action's recorded answer against what was expected and what was published."""
     problems: list[str] = []
@@ -161,11 +171,7 @@ async def account_for_actions(system: System, sent: Sent) -> tuple[Counts, list[
     ).to_list(None)
     decisions = await recorded_answers(system, reports, list(sent.expected))
     payloads = await payloads_by_id(system)
-    by_action: dict[str, set[str]] = {}
-    for event_id in payloads:
-        for action_id in sent.expected:
-            if event_id.endswith("/" + action_id):
-                by_action.setdefault(action_id, set()).add(event_id)
+    by_action = published_by_action(payloads, sent.expected)
     counts = Counts(sent=len(sent.expected))
     for action_id, expected in sent.expected.items():
         found = decisions.get(action_id, [])

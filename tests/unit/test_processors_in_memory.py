@@ -226,13 +226,21 @@ class AlwaysOvertaken:
     def __init__(self, store: MemoryStore) -> None:
         self.store = store
 
-    async def prepare(self, stored: Mapping[str, Report], report_ids: set[str]) -> None:
+    async def prepare(
+        self,
+        stored: Mapping[str, Report],
+        _report_ids: set[str],
+    ) -> None:
         for report in stored.values():
             bumped = report.model_copy(update={"version": report.version + 1})
             assert await self.store.save_reports([(bumped, report.version)]) == set()
 
-    def decide(
-        self, report_id: str, stored: Report | None, context: None, now: datetime
+    def decide(  # the unit of work's interface: only the stored report matters here
+        self,
+        _report_id: str,
+        stored: Report | None,
+        _context: None,
+        _now: datetime,
     ) -> Verdict:
         assert stored is not None
         return Verdict(report=stored.model_copy(update={"version": stored.version + 1}))

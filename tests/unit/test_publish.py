@@ -179,7 +179,7 @@ def test_one_refused_line_and_nothing_is_published(
 
 
 def test_valid_input_then_needs_a_broker(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Stdin by default; checked, then the broker is looked for (none here: exit 2)."""
     stdin(
