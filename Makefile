@@ -2,9 +2,10 @@
 BIN := .venv/bin
 PYTEST := $(BIN)/python -m pytest
 # Branch coverage ([tool.coverage] in pyproject.toml; docs/tests.md, "Coverage"): the run
-# fails under these floors, the whole product's and the domain core's (services/domain).
-COVERAGE_FLOOR := 85
-DOMAIN_COVERAGE_FLOOR := 95
+# fails under these floors, the whole product's and the domain core's (services/domain),
+# each a point under what was measured (docs/tests.md has the figures).
+COVERAGE_FLOOR := 80
+DOMAIN_COVERAGE_FLOOR := 96
 SUITE := -m "unit or integration or e2e or faults"
 # One data file wherever a measured subprocess starts (its own working directory too).
 export COVERAGE_FILE := $(CURDIR)/.coverage
