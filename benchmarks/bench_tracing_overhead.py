@@ -20,13 +20,13 @@ import time
 from collections.abc import Callable
 
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from tests.unit.shell_records import Record, action, partner_account, price
+from tests.unit.shell_records import usage as usage_record
 
 from services.observability import tracing
 from services.processors import accounts, actions, pricing, usage
 from services.runtime.batch_runner import BatchRunner
 from tests.fakes import Shell
-from tests.unit.shell_records import Record, action, partner_account, price
-from tests.unit.shell_records import usage as usage_record
 
 
 def traced(record: Record, n: int) -> Record:

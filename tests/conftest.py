@@ -86,7 +86,7 @@ LAYERS = frozenset({"unit", "integration", "e2e", "faults"})
 would silently never run."""
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     unmarked = [item.nodeid for item in items if not LAYERS & {m.name for m in item.iter_markers()}]
     if unmarked:
         raise pytest.UsageError(

@@ -33,7 +33,7 @@ class FakeProducer:
         self.sent: list[tuple[str, bytes | None, bytes | None]] = []
         self.sent_headers: list[Any] = []
         """The headers of each record of ``sent``, in the same order."""
-        self.refuse: Refusal = lambda topic, key, value: None
+        self.refuse: Refusal = lambda _topic, _key, _value: None
 
     async def send(
         self,
@@ -44,6 +44,7 @@ class FakeProducer:
         timestamp: float | None,
         headers: Any,
     ) -> asyncio.Future[None]:
+        del partition, timestamp  # the producer's interface: one partition, no clock here
         if headers is not None and not isinstance(headers, list):
             # As aiokafka's compiled record builder answers (faust passes them on as given).
             raise TypeError(f"Expected list, got {type(headers).__name__}")

@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,7 +52,7 @@ def message_id(prefix: str = "evt-") -> str:
 
 
 async def eventually(
-    check: Callable[[], Awaitable[T]], timeout: float = 60.0, interval: float = 0.2
+    check: Callable[[], Awaitable[T | None]], timeout: float = 60.0, interval: float = 0.2
 ) -> T:
     """Wait on a condition, not a sleep: return the first truthy result of ``check``."""
     deadline = asyncio.get_running_loop().time() + timeout
@@ -167,7 +167,9 @@ class System:
     def logs(self, name: str, lines: int = 60) -> str:
         return tail(self.workdir / f"{name}.log", lines)
 
-    async def publish(self, contract_topic: str, records: list[tuple[bytes | None, bytes]]) -> None:
+    async def publish(
+        self, contract_topic: str, records: Sequence[tuple[bytes | None, bytes]]
+    ) -> None:
         await self.publish_with_headers(contract_topic, [(k, v, []) for k, v in records])
 
     async def publish_with_headers(

@@ -28,7 +28,6 @@ from schemas.report import (
     HistoryRecord,
     OrphanOutcome,
     OutboxEntry,
-    Report,
 )
 from services.adapters.failures import is_transient
 from services.adapters.store import ReportScope, Store, StoreProtocol, connect, report_filter
@@ -36,6 +35,7 @@ from services.adapters.store.bounds import history_key
 from services.adapters.store.memory import MemoryStore
 from services.adapters.store.rules import DocumentRefused
 from services.settings import Settings
+from tests.builders import stored_report as report
 from tests.harness import unique
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
@@ -81,20 +81,6 @@ async def put_raw(store: Any, doc: dict[str, Any]) -> None:
         store.collection("reports")[doc["_id"]] = doc
     else:
         await store.reports.insert_one(doc)
-
-
-def report(rid: str, version: int = 1, **fields: Any) -> Report:
-    return Report.model_validate(
-        {
-            "_id": rid,
-            "partner_id": rid.split(":")[0],
-            "cycle": rid.split(":")[1] if ":" in rid else "2026-10",
-            "version": version,
-            "created_at": NOW,
-            "updated_at": NOW,
-            **fields,
-        }
-    )
 
 
 def entry(event_id: str) -> OutboxEntry:

@@ -20,18 +20,15 @@ from typing import Any
 import pytest
 from cloudevents.core.bindings.kafka import KafkaMessage, from_kafka, to_binary, to_structured
 from cloudevents.core.formats.json import JSONFormat
-from cloudevents.core.v1.event import CloudEvent as SdkEvent
-from dateutil.parser import isoparse
 
 from services.adapters.cloudevents_binding import STRUCTURED_CONTENT_TYPE
 from tests.harness import Servers, System, eventually
 from tests.scenario import PRODUCT_A, PRODUCT_B, Month, Record
+from tests.sdk_events import Convert, sdk_event
 
 pytestmark = pytest.mark.e2e
 
 OUTBOUND = ("lmp.report-events.v1", "lmp.trendmicro-submissions.v1", "lmp.dead-letter.v1")
-
-Convert = Callable[[SdkEvent, JSONFormat], KafkaMessage]
 
 
 @pytest.fixture(scope="module")
@@ -50,15 +47,6 @@ async def running(
         await system.close()
         if dead:
             pytest.fail(f"processors died during the module: {dead}")
-
-
-def sdk_event(value: bytes) -> SdkEvent:
-    """A structured CloudEvent (the harness's bytes) as the SDK's event."""
-    body = json.loads(value)
-    data = body.pop("data")
-    attributes = {k: v for k, v in body.items() if v is not None}
-    attributes["time"] = isoparse(attributes["time"])
-    return SdkEvent(attributes=attributes, data=data)
 
 
 def publisher(system: System, convert: Convert) -> Callable[[str, list[Record]], Any]:

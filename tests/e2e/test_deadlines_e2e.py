@@ -189,12 +189,10 @@ async def test_racing_timers_auto_submit_each_report_exactly_once(running: Syste
     await running.publish("lmp.usage.v1", usage)
 
     async def all_open() -> bool:
-        return (
-            await running.store.reports.count_documents(
-                {"partner_id": {"$in": partners}, "account_pending": False}
-            )
-            == 40
+        open_reports: int = await running.store.reports.count_documents(
+            {"partner_id": {"$in": partners}, "account_pending": False}
         )
+        return open_reports == 40
 
     await eventually(all_open)
     clock = Clock()

@@ -45,7 +45,8 @@ async def decision(system: System, doc: dict[str, Any], action_id: str) -> dict[
             docs = await kept.find({"decision.message_id": action_id}).to_list(None)
             found = [d["decision"] for d in docs]
     assert len(found) == 1, found
-    return found[0]
+    answer: dict[str, Any] = found[0]
+    return answer
 
 
 async def test_a_refusal_is_the_answer_for_good_even_after_the_report_changed(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from aiohttp import ClientSession
@@ -113,7 +112,7 @@ async def test_metrics_count_what_every_processor_did(
     assert month.report_id.endswith(CYCLE)
 
 
-async def test_readiness_fails_clearly_without_the_database(tmp_path: Path) -> None:
+async def test_readiness_fails_clearly_without_the_database() -> None:
     from services.settings import Settings
 
     settings = Settings(

@@ -19,9 +19,9 @@ import pytest
 from cloudevents.core.bindings.kafka import to_binary, to_structured
 
 from services.observability.tracing import DROP
-from tests.e2e.test_cloudevents_modes import Convert, sdk_event
 from tests.harness import Servers, System, eventually
 from tests.scenario import PRODUCT_A, Month, Record
+from tests.sdk_events import Convert, sdk_event
 
 pytestmark = pytest.mark.e2e
 

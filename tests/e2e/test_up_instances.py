@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
@@ -29,7 +30,7 @@ async def group_members(bootstrap: str, groups: list[str]) -> dict[str, int]:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        members = {}
+        members: dict[str, Any] = {}
         for group in groups:  # one at a time: aiokafka misreads some multi-group answers
             responses = await admin.describe_consumer_groups([group])
             # Raw DescribeGroups answers: (error, group, state, protocol type, protocol, members)

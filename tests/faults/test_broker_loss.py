@@ -26,11 +26,13 @@ from aiokafka.errors import KafkaError
 
 from tests.faults.conftest import ClusterServers
 from tests.faults.ledger import OUTBOUND, GroupProgress, settled, stop_tasks
-from tests.faults.test_actions_under_crashes import Sent, all_known, all_open
-from tests.faults.test_server_restarts import (
+from tests.faults.support import (
     ROUND_SECONDS,
+    Sent,
     UsageStream,
     action_waves,
+    all_known,
+    all_open,
     patiently,
     tally,
 )
@@ -100,7 +102,9 @@ async def broker_loss(cluster: ClusterServers, system: System, back: asyncio.Eve
                 return False
 
         await eventually(lambda: flowing_since(0), timeout=90, interval=0.2)
-        await asyncio.sleep(2)
+        # Flowing steadily (a further commit) before the kill, not a guessed warm-up.
+        first = await progress.committed(USAGE)
+        await eventually(lambda: flowing_since(first), timeout=90, interval=0.2)
         led, _ = await leaders(system)
         victim, count = led.most_common(1)[0]
         before = await progress.committed(USAGE)

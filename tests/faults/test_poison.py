@@ -18,6 +18,7 @@ import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.structs import RecordMetadata
 
+from tests import builders
 from tests.faults.ledger import Counts, dead_letters, ids_with_two_payloads, payloads_by_id
 from tests.harness import System, cloud_event, eventually, unique
 
@@ -39,18 +40,7 @@ Record = tuple[bytes | None, bytes | None]
 
 
 def usage_data(partner: str) -> dict[str, Any]:
-    return {
-        "partner_id": partner,
-        "cycle": "2026-10",
-        "product_id": "AV",
-        "subscription_id": "s1",
-        "provisioned_units": 3,
-        "observed_at": "2026-10-20T10:00:00Z",
-    }
-
-
-def action_data(report: str, **extra: Any) -> dict[str, Any]:
-    return {"report_id": report, "actor": {"account_id": "X", "user_id": "u"}, **extra}
+    return builders.usage_data(partner, sub="s1", provisioned=3, observed_at="2026-10-20T10:00:00Z")
 
 
 # topic -> (type, valid data for a unique name, out-of-range variants of that data)
@@ -84,7 +74,7 @@ VALID: dict[str, tuple[str, Callable[[str], dict[str, Any]], list[dict[str, Any]
     ),
     "lmp.partner-actions.v1": (
         "lmp.partner.draft-saved",
-        lambda n: action_data(f"{n}:2026-10"),
+        lambda n: builders.action_data(f"{n}:2026-10"),
         [
             {"lines": [{"product_id": "AV", "chargeable_units": 10**30}]},
             {"lines": [{"product_id": "AV", "chargeable_units": "5"}]},
@@ -93,7 +83,7 @@ VALID: dict[str, tuple[str, Callable[[str], dict[str, Any]], list[dict[str, Any]
     ),
     "lmp.distributor-actions.v1": (
         "lmp.distributor.draft-saved",
-        lambda n: action_data(f"{n}:2026-10"),
+        lambda n: builders.action_data(f"{n}:2026-10"),
         [
             {"lines": [{"product_id": "AV", "unit_price": "1E+30"}]},
             {"lines": [{"product_id": "AV", "channel_margin": "-1"}]},
@@ -102,7 +92,7 @@ VALID: dict[str, tuple[str, Callable[[str], dict[str, Any]], list[dict[str, Any]
     ),
     "lmp.trendmicro-responses.v1": (
         "lmp.trendmicro.report-returned",
-        lambda n: action_data(f"{n}:2026-10"),
+        lambda n: builders.action_data(f"{n}:2026-10"),
         [{"reason": "x" * 5000}, {"reason": 5}, {"actor": None}],
     ),
 }

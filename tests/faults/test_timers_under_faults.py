@@ -16,170 +16,38 @@ overdue reports, skip the poisoned one (left as it was) and count it (``timer_sk
 
 from __future__ import annotations
 
-import re
 import time
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from schemas.pricing import PriceListed
-from tests.faults.ledger import Counts, ids_with_two_payloads, outboxes_left, payloads_by_id
-from tests.harness import System, cloud_event, eventually, unique
+from tests.faults.ledger import outboxes_left
+from tests.faults.timer_support import (
+    CYCLE,
+    REGION,
+    account_for_timers,
+    leader_among,
+    open_overdue,
+    reports_awaiting_accounts,
+    submitted_count,
+    usage,
+)
+from tests.harness import System, eventually, unique
 
 pytestmark = pytest.mark.faults
 
-CYCLE = "2026-09"
 DEADLINE = "2026-10-01T00:00:00+00:00"
-PRODUCT_A = "TM-WFBS"  # provisioned 10, used 8: unexplained, 2 penalty units x 8.00
-PRODUCT_B = "TM-EMAIL"  # provisioned 4, no used units: no discrepancy
 POISONED = "TM-POISON"
-REGION = "EMEA"
 OVERDUE = 1_500
 NORMAL = 20
 
-Record = tuple[bytes | None, bytes]
-
-
-def account(partner: str) -> Record:
-    data = {
-        "partner_id": partner,
-        "name": f"MSP {partner}",
-        "distributor_id": "D-timer",
-        "region": REGION,
-        "currency": "EUR",
-        "auto_submit_days": 0,
-    }
-    return partner.encode(), cloud_event("lmp.account.partner", data)
-
-
-def usage(partner: str, product: str, provisioned: int, used: int | None) -> Record:
-    data = {
-        "partner_id": partner,
-        "cycle": CYCLE,
-        "product_id": product,
-        "subscription_id": f"sub-{product}",
-        "provisioned_units": provisioned,
-        "used_units": used,
-        "observed_at": "2026-09-20T10:00:00Z",
-    }
-    return partner.encode(), cloud_event("lmp.usage.reported", data)
-
-
-async def reports_awaiting_accounts(
-    system: System, partners: list[str], extra: list[Record]
-) -> list[str]:
-    """Prices, then usage through the usage processor: reports that wait for their
-    partner's account (no deadline yet, so no timer acts on them)."""
-    now = datetime.now(UTC)
-    for product, price, margin in ((PRODUCT_A, "10.00", "0.20"), (PRODUCT_B, "20.00", "0.10")):
-        await system.store.save_price(
-            PriceListed(
-                region=REGION,
-                product_id=product,
-                currency="EUR",
-                unit_price=price,
-                channel_margin=margin,
-            ),
-            now,
-        )
-    await system.run_processors(("usage", "accounts"))
-    records = [usage(p, PRODUCT_A, 10, 8) for p in partners]
-    records += [usage(p, PRODUCT_B, 4, None) for p in partners]
-    await system.publish("lmp.usage.v1", records + extra)
-    ids = [f"{p}:{CYCLE}" for p in partners]
-
-    async def all_there() -> bool:
-        n = await system.store.reports.count_documents(
-            {"_id": {"$in": ids}, "lines.1": {"$exists": True}}
-        )
-        return n == len(ids)
-
-    await eventually(all_there, timeout=120, interval=0.5)
-    return ids
-
-
-async def open_overdue(system: System, partners: list[str]) -> None:
-    """The accounts (``auto_submit_days: 0``): each report opens already overdue."""
-    await system.publish("lmp.accounts.v1", [account(p) for p in partners])
-
 
 async def all_open(system: System, ids: list[str]) -> bool:
-    n = await system.store.reports.count_documents({"_id": {"$in": ids}, "account_pending": False})
-    return n == len(ids)
-
-
-async def submitted_count(system: System, ids: list[str]) -> int:
-    return int(
-        await system.store.reports.count_documents({"_id": {"$in": ids}, "status": "under_review"})
+    n: int = await system.store.reports.count_documents(
+        {"_id": {"$in": ids}, "account_pending": False}
     )
-
-
-def assignment(log: str) -> tuple[int, bool] | None:
-    """(generation, whether it holds faust's leader partition) of the latest assignment
-    in a timer's log; None before its first."""
-    joins = re.findall(r"Joined group '[^']+' \(generation (\d+)\)", log)
-    tables = re.findall(r"Setting newly assigned partitions(.*?) for group", log, re.S)
-    if not joins or not tables:
-        return None
-    return int(joins[-1]), "__assignor-__leader" in tables[-1]
-
-
-def leader_among(system: System, timers: tuple[str, ...]) -> str | None:
-    """The one timer acting, once every timer holds the same generation's assignment."""
-    states = {t: assignment(system.logs(t, 100_000)) for t in timers}
-    if any(s is None for s in states.values()):
-        return None
-    if len({s[0] for s in states.values() if s is not None}) != 1:
-        return None
-    leaders = [t for t, s in states.items() if s is not None and s[1]]
-    return leaders[0] if len(leaders) == 1 else None
-
-
-async def account_for(system: System, ids: list[str]) -> tuple[Counts, list[str]]:
-    """Each overdue report: submitted once by the timer, one penalty event id, one payload."""
-    problems: list[str] = []
-    docs = {
-        d["_id"]: d for d in await system.store.reports.find({"_id": {"$in": ids}}).to_list(None)
-    }
-    payloads = await payloads_by_id(system)
-    penalty_ids: dict[str, list[str]] = {}
-    submitted_ids: dict[str, list[str]] = {}
-    for event_id in payloads:
-        rid = event_id.split("/", 1)[0]
-        if "/penalty-assessed/" in event_id:
-            penalty_ids.setdefault(rid, []).append(event_id)
-        if "/submitted/auto/" in event_id:
-            submitted_ids.setdefault(rid, []).append(event_id)
-    penalties = {
-        r["value"]["id"]: r["value"]["data"]
-        for r in await system.read_all("lmp.penalties.v1", timeout=10.0)
-    }
-    counts = Counts(sent=len(ids))
-    for rid in ids:
-        doc = docs.get(rid)
-        autos = [h for h in (doc or {}).get("history", []) if h["action"] == "auto-submitted"]
-        if doc is None or doc["status"] != "under_review" or not autos:
-            counts.lost += 1
-            problems.append(f"{rid}: not submitted ({doc and doc['status']})")
-            continue
-        if len(autos) > 1 or len(penalty_ids.get(rid, [])) != 1:
-            counts.contradictory += 1
-            problems.append(
-                f"{rid}: {len(autos)} automatic submissions, penalties {penalty_ids.get(rid)}"
-            )
-            continue
-        if len(submitted_ids.get(rid, [])) != 1:
-            counts.lost += 1
-            problems.append(f"{rid}: submission events {submitted_ids.get(rid)}")
-            continue
-        if doc["submission_kind"] != "automatic_with_penalties":
-            problems.append(f"{rid}: submitted as {doc['submission_kind']}")
-        if penalties[penalty_ids[rid][0]]["amount_added"] != "16.00":
-            problems.append(f"{rid}: penalty {penalties[penalty_ids[rid][0]]}")
-        counts.applied += 1
-    counts.duplicate_id_different_payload = len(ids_with_two_payloads(payloads))
-    return counts, problems
+    return n == len(ids)
 
 
 async def test_two_timers_one_killed_mid_pass_submit_each_report_once(faulty: System) -> None:
@@ -222,7 +90,7 @@ async def test_two_timers_one_killed_mid_pass_submit_each_report_once(faulty: Sy
     await eventually(lambda: no_outbox(system), timeout=30)
     took_over = leader_among(system, (survivor,))
 
-    counts, problems = await account_for(system, ids)
+    counts, problems = await account_for_timers(system, ids)
     counts.show(
         "two timers, the acting one killed mid-pass",
         killed=leader,
@@ -281,7 +149,7 @@ async def test_a_poisoned_price_skips_one_report_and_the_pass_completes(faulty: 
     await eventually(lambda: no_outbox(system), timeout=30)
     left = await system.store.reports.find_one({"_id": poisoned_id})
     assert left is not None
-    counts, problems = await account_for(system, ids)
+    counts, problems = await account_for_timers(system, ids)
     counts.show(
         "a poisoned price in the database",
         skipped_reports=1 if left["status"] == "msp_preparing" else 0,

@@ -20,6 +20,7 @@ import random
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -27,17 +28,19 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from services.processors import registry
 from tests.faults.ledger import settled, stop_tasks
-from tests.faults.test_actions_under_crashes import (
+from tests.faults.support import (
     Sent,
+    UsageStream,
     all_known,
     all_open,
     answered,
     extras,
+    patiently,
     script,
+    tally,
 )
-from tests.faults.test_server_restarts import UsageStream, patiently, tally
-from tests.faults.test_timers_under_faults import account_for as timers_account_for
-from tests.faults.test_timers_under_faults import (
+from tests.faults.timer_support import (
+    account_for_timers,
     leader_among,
     open_overdue,
     reports_awaiting_accounts,
@@ -139,9 +142,9 @@ async def review_waves(system: System, months: list[Month], sent: Sent) -> None:
             action_id = sent.step(month, steps[wave])
             wave_ids.append(action_id)
             topic, record = sent.records[action_id]
-            await patiently(lambda r=record, t=topic: system.publish(t, [r]))
+            await patiently(partial(system.publish, topic, [record]))
         wave_ids += await extras(system, sent, rng)
-        await eventually(lambda ids=wave_ids: answered(system, ids, sent.report_of), timeout=120)
+        await eventually(partial(answered, system, wave_ids, sent.report_of), timeout=120)
         await asyncio.sleep(1.0)
 
 
@@ -185,7 +188,7 @@ async def test_two_of_every_processor_with_one_joining_and_one_killed(
         return await submitted_count(timers, overdue) == OVERDUE
 
     await eventually(all_submitted, timeout=90, interval=0.5)
-    timer_counts, timer_problems = await timers_account_for(timers, overdue)
+    timer_counts, timer_problems = await account_for_timers(timers, overdue)
     counts, usage_problems, problems = await tally(system, stream, sent)
     counts.show(
         f"two of every processor, one joining and one killed ({path} path)",

@@ -11,13 +11,14 @@ import random
 
 import pytest
 
+from tests.builders import partner_account
 from tests.faults.ledger import Counts, ids_with_two_payloads, payloads_by_id
 from tests.harness import System, eventually
-from tests.integration.test_usage_ingestion import (
+from tests.integration.usage_support import (
+    Snapshot,
     expected_lines,
-    partner_account,
+    snapshot_record,
     stored_lines,
-    usage_event,
 )
 
 pytestmark = pytest.mark.faults
@@ -33,17 +34,18 @@ async def test_a_second_instance_joining_under_load_loses_and_doubles_nothing(
     partners = [f"{system.namespace}R{i}" for i in range(60)]
     await system.run_processors(("accounts",))
     await system.publish("lmp.accounts.v1", [partner_account(p) for p in partners])
-    snapshots = [
+    snapshots: list[Snapshot] = [
         (p, f"PRD-{rng.randrange(4)}", f"S{rng.randrange(5)}", rng.randint(1, 900), None)
         for p in partners
         for _ in range(200)
     ]
-    records = [usage_event(*s, id_=f"rb-{i}") for i, s in enumerate(snapshots)]
+    records = [snapshot_record(s, id_=f"rb-{i}") for i, s in enumerate(snapshots)]
     first = system.start_processor("usage", instance="-a", env=SLOW)
     await system.publish("lmp.usage.v1", records[: len(records) // 2])
 
     async def consuming() -> bool:
-        return await system.store.reports.count_documents({}) > 0
+        stored: int = await system.store.reports.count_documents({})
+        return stored > 0
 
     await eventually(consuming, timeout=60)
     second = system.start_processor("usage", instance="-b", env=SLOW)

@@ -28,6 +28,7 @@ from typing import Any
 
 import pytest
 
+from tests import builders
 from tests.faults.ledger import (
     Counts,
     GroupProgress,
@@ -36,7 +37,7 @@ from tests.faults.ledger import (
     outboxes_left,
     payloads_by_id,
 )
-from tests.harness import System, cloud_event, eventually, message_id, unique
+from tests.harness import System, eventually, message_id, unique
 
 pytestmark = pytest.mark.faults
 
@@ -87,16 +88,15 @@ class Sent:
 
 
 def usage(partner: str, product: str, sub: str, prov: int, used: int | None, day: int) -> Record:
-    data = {
-        "partner_id": partner,
-        "cycle": CYCLE,
-        "product_id": product,
-        "subscription_id": sub,
-        "provisioned_units": prov,
-        "used_units": used,
-        "observed_at": f"2026-10-{day:02d}T10:00:00Z",
-    }
-    return partner.encode(), cloud_event("lmp.usage.reported", data, id_=message_id("use-"))
+    return builders.usage(
+        partner,
+        product=product,
+        sub=sub,
+        provisioned=prov,
+        used=used,
+        observed_at=f"2026-10-{day:02d}T10:00:00Z",
+        id_=message_id("use-"),
+    )
 
 
 def month_of_usage(partners: list[str], rng: random.Random) -> Sent:
@@ -127,18 +127,6 @@ def month_of_usage(partners: list[str], rng: random.Random) -> Sent:
             sent.reordered += 1
         highest[s.sub] = max(highest.get(s.sub, 0), s.provisioned)
     return sent
-
-
-def account(partner: str) -> Record:
-    data = {
-        "partner_id": partner,
-        "name": f"MSP {partner}",
-        "distributor_id": "D-crash",
-        "region": "EMEA",
-        "currency": "EUR",
-        "auto_submit_days": 5,
-    }
-    return partner.encode(), cloud_event("lmp.account.partner", data)
 
 
 async def take_over(progress: GroupProgress, since: int, started: float) -> float:
@@ -222,14 +210,18 @@ async def test_every_figure_is_exact_through_kills_and_a_stop_mid_batch(faulty: 
     early, late = partners[: PARTNERS // 2], partners[PARTNERS // 2 :]
 
     await system.run_processors(("accounts",))
-    await system.publish("lmp.accounts.v1", [account(p) for p in early])
+    await system.publish(
+        "lmp.accounts.v1", [builders.partner_account(p, distributor="D-crash") for p in early]
+    )
     await eventually(lambda: known(system, early), timeout=60)
     progress = GroupProgress(system, "usage")
     try:
         system.start_processor("usage", env=SLOW)
         half = len(records) // 2
         await system.publish(USAGE, records[:half])
-        await system.publish("lmp.accounts.v1", [account(p) for p in late])
+        await system.publish(
+            "lmp.accounts.v1", [builders.partner_account(p, distributor="D-crash") for p in late]
+        )
         await system.publish(USAGE, records[half:])
         faults, after_kills = await asyncio.wait_for(chaos(system, progress), timeout=240)
 
@@ -313,7 +305,7 @@ async def account_for(system: System, sent: Sent) -> tuple[Counts, list[str]]:
 
 
 async def known(system: System, partners: list[str]) -> bool:
-    found = await system.store.partners.count_documents({"_id": {"$in": partners}})
+    found: int = await system.store.partners.count_documents({"_id": {"$in": partners}})
     return found == len(partners)
 
 

@@ -30,8 +30,8 @@ from services.api.run import api_context
 from services.api.server import build_api
 from services.cli.openapi import document_text
 from services.settings import PROJECT_ROOT, Settings
+from tests.builders import PARTNERS, report
 from tests.harness import Servers, unique
-from tests.report_data import PARTNERS, report
 
 pytestmark = pytest.mark.integration
 

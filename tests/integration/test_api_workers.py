@@ -23,8 +23,8 @@ from schemas.report import ReportStatus
 from services.adapters.store import connect
 from services.api.auth import new_key
 from services.settings import PROJECT_ROOT, Settings
+from tests.builders import report
 from tests.harness import Servers, eventually, unique
-from tests.report_data import report
 from tooling.infra.process import ManagedProcess, free_port
 
 pytestmark = pytest.mark.integration

@@ -177,7 +177,7 @@ async def test_queries_the_workflow_and_read_side_need_use_indexes(
     coll = client[database]["reports"]
     now = datetime(2026, 11, 10, tzinfo=UTC)
     statuses = ["msp_preparing", "distributor_reviewing", "completed", "rejected"]
-    docs = [
+    docs: list[dict[str, Any]] = [
         {
             "_id": f"P{i:05d}:2026-{10 + i % 2:02d}",
             "partner_id": f"P{i:05d}",

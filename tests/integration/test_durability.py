@@ -13,8 +13,8 @@ from pydantic import ValidationError
 
 from services.adapters.store import connect
 from services.settings import MongoDriver, Settings
+from tests.builders import stored_report
 from tests.harness import System
-from tests.integration.test_store import report
 
 pytestmark = pytest.mark.integration
 
@@ -30,10 +30,10 @@ async def test_every_write_and_read_carries_the_configured_concerns(
         assert store.reports.read_concern.level == "majority"
         assert store.reports.read_preference.mongos_mode == "primary"
         rid = f"DUR-{driver.value}:2026-10"
-        assert await store.save_reports([(report(rid, 1, "first"), None)]) == set()
+        assert await store.save_reports([(stored_report(rid, 1, po_number="first"), None)]) == set()
         loaded = await store.load_reports([rid])
         assert loaded[rid].po_number == "first"
-        assert await store.save_reports([(report(rid, 2, "second"), 1)]) == set()
+        assert await store.save_reports([(stored_report(rid, 2, po_number="second"), 1)]) == set()
         assert (await store.load_reports([rid]))[rid].po_number == "second"
     finally:
         await store.close()
@@ -47,7 +47,10 @@ async def test_a_numeric_write_concern_and_local_reads_are_honoured(system: Syst
     try:
         assert store.reports.write_concern.document["w"] == 1
         assert store.reports.read_concern.level == "local"
-        assert await store.save_reports([(report("DUR-1:2026-10", 1, "x"), None)]) == set()
+        assert (
+            await store.save_reports([(stored_report("DUR-1:2026-10", 1, po_number="x"), None)])
+            == set()
+        )
     finally:
         await store.close()
 

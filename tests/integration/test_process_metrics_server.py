@@ -9,8 +9,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tests.builders import usage
 from tests.harness import System, eventually
-from tests.unit.shell_records import usage
 from tooling.infra.process import free_port
 
 pytestmark = pytest.mark.integration
@@ -37,7 +37,10 @@ def value(text: str, sample: str) -> float | None:
 async def test_a_processor_serves_its_metrics_and_readiness(system: System) -> None:
     port = free_port()
     system.start_processor("usage", env={"LMP_METRICS_PORT": str(port)})
-    await system.publish("lmp.usage.v1", [usage(f"P{i}", "s1", 5, 1, f"u{i}") for i in range(5)])
+    await system.publish(
+        "lmp.usage.v1",
+        [usage(f"P{i}", sub="s1", provisioned=5, used=1, id_=f"u{i}") for i in range(5)],
+    )
     topic = system.topic("lmp.usage.v1")
     applied = f'lmp_processor_records_total{{outcome="applied",processor="usage",topic="{topic}"}}'
 
@@ -70,7 +73,10 @@ async def test_readiness_fails_with_the_reason_while_records_wait_and_nothing_co
             "LMP_SHUTDOWN_GRACE_SECONDS": "1",
         },
     )
-    await system.publish("lmp.usage.v1", [usage(f"Q{i}", "s1", 5, 1, f"q{i}") for i in range(3)])
+    await system.publish(
+        "lmp.usage.v1",
+        [usage(f"Q{i}", sub="s1", provisioned=5, used=1, id_=f"q{i}") for i in range(3)],
+    )
 
     async def refused() -> Any:
         answer = await get(port, "/ready")

@@ -44,8 +44,11 @@ async def test_a_processor_beats_while_it_runs_and_is_unhealthy_once_killed(
 
     await eventually(beaten_again, timeout=30)
     system.kill_processor("accounts")
-    await asyncio.sleep(2)
-    stopped = healthcheck(path, 1.5)
-    assert stopped.returncode == 1
+
+    async def stale() -> subprocess.CompletedProcess[str] | None:
+        result = await asyncio.to_thread(healthcheck, path, 1.5)
+        return result if result.returncode == 1 else None
+
+    stopped = await eventually(stale, timeout=30, interval=0.5)
     assert "last heartbeat" in stopped.stderr
     assert "Traceback" not in system.logs("accounts")

@@ -25,8 +25,8 @@ from services.api.auth import new_key
 from services.api.run import api_context
 from services.api.server import build_api
 from services.settings import Settings
+from tests.builders import GAMMA_NAME, PARTNERS, report
 from tests.harness import Servers, unique
-from tests.report_data import GAMMA_NAME, PARTNERS, report
 
 pytestmark = pytest.mark.integration
 
@@ -462,7 +462,7 @@ async def test_a_partner_without_access_to_usage_reports_is_told_so(api: Api) ->
     assert status == 200, body
 
 
-ANSWERS = [
+ANSWERS: list[tuple[str, int, str, dict[str, Any]]] = [
     ("/v1/billing-reports", 200, "/v1/billing-reports", {"cycle": "2026-10"}),
     ("/v1/billing-reports", 400, "/v1/billing-reports", {"status": "bogus"}),
     ("/v1/billing-reports", 401, "/v1/billing-reports", {"key": None}),

@@ -24,8 +24,9 @@ from aiokafka.errors import TopicAuthorizationFailedError
 from services.adapters.kafka_admin import topic_status
 from services.adapters.kafka_security import kafka_connection
 from services.settings import PROJECT_ROOT, Settings
+from tests.builders import partner_account, usage
 from tests.conftest import CACHE
-from tests.harness import Servers, System, cloud_event, eventually
+from tests.harness import Servers, System, eventually
 from tests.tls import Certificates, make_certificates
 from tooling.infra.kafka_secure import BrokerTls, SecureListener
 from tooling.infra.kafka_server import KafkaServer
@@ -112,7 +113,9 @@ async def system(secure_broker: SecureBroker, tmp_path: Path) -> Any:
         await sys_.close()
 
 
-def cli(system: System, broker: SecureBroker, user: str, *args: str) -> Any:
+def cli(
+    system: System, broker: SecureBroker, user: str, *args: str
+) -> subprocess.CompletedProcess[str]:
     """``lmp-billing ARGS`` as ``user`` over the secure listener."""
     env = {**os.environ, **system.env(), **broker.client_env(user)}
     return subprocess.run(  # noqa: S603 - our own CLI
@@ -134,43 +137,18 @@ def apply_acls(system: System, broker: SecureBroker, *extra: str) -> str:
     return result.stdout
 
 
-def account(partner: str) -> tuple[bytes, bytes]:
-    data = {
-        "partner_id": partner,
-        "name": f"MSP {partner}",
-        "distributor_id": "D-1",
-        "region": "EMEA",
-        "currency": "EUR",
-        "auto_submit_days": 5,
-    }
-    return partner.encode(), cloud_event("lmp.account.partner", data)
-
-
-def usage(partner: str, used: int) -> tuple[bytes, bytes]:
-    data = {
-        "partner_id": partner,
-        "cycle": CYCLE,
-        "product_id": "AV",
-        "subscription_id": "S1",
-        "provisioned_units": 10,
-        "used_units": used,
-        "observed_at": "2026-10-15T08:00:00Z",
-    }
-    return partner.encode(), cloud_event("lmp.usage.reported", data)
-
-
 async def test_processors_over_sasl_ssl_with_only_their_acls_ingest_usage_end_to_end(
     system: System, secure_broker: SecureBroker
 ) -> None:
     apply_acls(system, secure_broker)
     partner = f"{system.namespace}P1"
-    await system.publish("lmp.accounts.v1", [account(partner)])
+    await system.publish("lmp.accounts.v1", [partner_account(partner)])
     for name in ("accounts", "usage"):
         system.start_processor(name, env=secure_broker.client_env(name))
     # The faust agent path: faust's own consumer and producer carry the credentials.
     agent = {**secure_broker.client_env("partner-actions"), "LMP_ACTION_CONSUMER": "agent"}
     system.start_processor("partner-actions", env=agent)
-    await system.publish("lmp.usage.v1", [usage(partner, 4), (b"x", b"{not json")])
+    await system.publish("lmp.usage.v1", [usage(partner, used=4), (b"x", b"{not json")])
     await system.publish("lmp.partner-actions.v1", [(b"pa", b"{not json either")])
 
     async def opened() -> list[dict[str, Any]]:
@@ -208,7 +186,8 @@ async def test_a_partner_cannot_write_trendmicro_responses_while_trend_micro_can
     actions = system.topic("lmp.partner-actions.v1")
 
     async def send(user: str, topic: str, mechanism: str = "SCRAM-SHA-512") -> None:
-        settings = Settings(**secure_broker.client_env(user, mechanism))
+        env: dict[str, Any] = secure_broker.client_env(user, mechanism)  # by field alias
+        settings = Settings(**env)
         producer = AIOKafkaProducer(**kafka_connection(settings).client_kwargs(), acks="all")
         await producer.start()
         try:
@@ -231,12 +210,13 @@ async def test_the_operators_and_the_read_apis_lag_reader_work_with_their_acls(
 ) -> None:
     apply_acls(system, secure_broker)
     partner = f"{system.namespace}P1"
-    await system.publish("lmp.accounts.v1", [account(partner)])
+    await system.publish("lmp.accounts.v1", [partner_account(partner)])
     system.start_processor("accounts", env=secure_broker.client_env("accounts"))
     accounts_topic = system.topic("lmp.accounts.v1")
 
     async def lag_of_accounts() -> list[Any]:
-        settings = Settings(**secure_broker.client_env("read-api"))
+        env: dict[str, Any] = secure_broker.client_env("read-api")  # by field alias
+        settings = Settings(**env)
         rows = await topic_status(
             kafka_connection(settings),
             system.catalogue,

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from schemas.report import Report
 from services.adapters.store import connect
+from tests.builders import stored_report
 from tests.harness import System
 
 pytestmark = pytest.mark.integration
@@ -16,29 +16,19 @@ pytestmark = pytest.mark.integration
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 
 
-def report(rid: str, version: int, note: str) -> Report:
-    return Report.model_validate(
-        {
-            "_id": rid,
-            "partner_id": rid.split(":")[0],
-            "cycle": "2026-10",
-            "version": version,
-            "po_number": note,
-            "created_at": NOW,
-            "updated_at": NOW,
-        }
-    )
-
-
 async def test_two_writers_from_the_same_version_cannot_both_win(system: System) -> None:
     stores = [connect(system.settings) for _ in range(4)]
     try:
         ids = [f"P{i}:2026-10" for i in range(30)]
-        seeded = await system.store.save_reports([(report(rid, 1, "seed"), None) for rid in ids])
+        seeded = await system.store.save_reports(
+            [(stored_report(rid, 1, po_number="seed"), None) for rid in ids]
+        )
         assert seeded == set()
         lost = await asyncio.gather(
             *(
-                store.save_reports([(report(rid, 2, f"writer-{n}"), 1) for rid in ids])
+                store.save_reports(
+                    [(stored_report(rid, 2, po_number=f"writer-{n}"), 1) for rid in ids]
+                )
                 for n, store in enumerate(stores)
             )
         )
@@ -55,8 +45,8 @@ async def test_two_writers_from_the_same_version_cannot_both_win(system: System)
 
 
 async def test_creating_a_report_twice_loses_the_second_time(system: System) -> None:
-    first = await system.store.save_reports([(report("Q:2026-10", 1, "a"), None)])
-    second = await system.store.save_reports([(report("Q:2026-10", 1, "b"), None)])
+    first = await system.store.save_reports([(stored_report("Q:2026-10", 1, po_number="a"), None)])
+    second = await system.store.save_reports([(stored_report("Q:2026-10", 1, po_number="b"), None)])
     assert (first, second) == (set(), {"Q:2026-10"})
     stored = await system.store.load_report("Q:2026-10")
     assert stored is not None

@@ -3,72 +3,15 @@
 from __future__ import annotations
 
 import random
-from collections import defaultdict
 from typing import Any
 
 import pytest
 
+from tests.builders import CYCLE, partner_account, usage
 from tests.harness import System, cloud_event, eventually
+from tests.integration.usage_support import expected_lines, snapshot_record, stored_lines
 
 pytestmark = pytest.mark.integration
-
-CYCLE = "2026-10"
-
-
-def partner_account(partner_id: str, days: int = 5) -> tuple[bytes, bytes]:
-    data = {
-        "partner_id": partner_id,
-        "name": f"MSP {partner_id}",
-        "distributor_id": "D-1",
-        "region": "EMEA",
-        "currency": "EUR",
-        "auto_submit_days": days,
-    }
-    return partner_id.encode(), cloud_event("lmp.account.partner", data)
-
-
-def usage_event(
-    partner: str, product: str, sub: str, prov: int, used: int | None, id_: str
-) -> tuple[bytes, bytes]:
-    data = {
-        "partner_id": partner,
-        "cycle": CYCLE,
-        "product_id": product,
-        "subscription_id": sub,
-        "provisioned_units": prov,
-        "used_units": used,
-        "observed_at": "2026-10-15T08:00:00Z",
-    }
-    return partner.encode(), cloud_event("lmp.usage.reported", data, id_=id_)
-
-
-def expected_lines(snapshots: list[tuple[str, str, str, int, int | None]]) -> dict[str, Any]:
-    """Independent oracle: per report and product, the sum over subscriptions of the peaks."""
-    peaks: dict[tuple[str, str, str], list[int | None]] = {}
-    for partner, product, sub, prov, used in snapshots:
-        key = (partner, product, sub)
-        best = peaks.setdefault(key, [0, None])
-        best[0] = max(best[0] or 0, prov)
-        if used is not None:
-            best[1] = used if best[1] is None else max(best[1], used)
-    lines: dict[str, dict[str, list[int | None]]] = defaultdict(dict)
-    for (partner, product, _sub), (prov, used) in peaks.items():
-        line = lines[f"{partner}:{CYCLE}"].setdefault(product, [0, None])
-        line[0] = (line[0] or 0) + (prov or 0)
-        if used is not None:
-            line[1] = used if line[1] is None else line[1] + used
-    return {rid: {p: tuple(v) for p, v in products.items()} for rid, products in lines.items()}
-
-
-async def stored_lines(system: System) -> dict[str, Any]:
-    docs = await system.store.reports.find({}, {"lines": 1}).to_list(None)
-    return {
-        doc["_id"]: {
-            line["product_id"]: (line["provisioned_units"], line["used_units"])
-            for line in doc["lines"]
-        }
-        for doc in docs
-    }
 
 
 async def test_duplicates_reordering_and_a_crash_mid_stream_end_with_exact_totals(
@@ -85,7 +28,7 @@ async def test_duplicates_reordering_and_a_crash_mid_stream_end_with_exact_total
                     prov = rng.randint(1, 50)
                     used = rng.randint(0, prov) if reports_used else None
                     snapshots.append((partner, product, f"S{sub}", prov, used))
-    messages = [usage_event(*snap, id_=f"u-{i}") for i, snap in enumerate(snapshots)]
+    messages = [snapshot_record(snap, id_=f"u-{i}") for i, snap in enumerate(snapshots)]
     messages += rng.sample(messages, 80)  # redelivered duplicates: same id, same payload
     rng.shuffle(messages)
     half = len(messages) // 2
@@ -134,18 +77,19 @@ async def _equal_or_none(current: Any, expected: dict[str, Any]) -> dict[str, An
 
 
 async def _none_pending(system: System) -> bool:
-    return await system.store.reports.count_documents({"account_pending": True}) == 0
+    pending: int = await system.store.reports.count_documents({"account_pending": True})
+    return pending == 0
 
 
 async def test_poison_messages_are_dead_lettered_with_a_reason_and_processing_goes_on(
     system: System,
 ) -> None:
     partner = f"{system.namespace}PX"
-    good = usage_event(partner, "AV", "S1", 10, 4, id_="good-1")
-    conflicting = usage_event(partner, "AV", "S1", 99, 1, id_="good-1")
+    good = usage(partner, product="AV", sub="S1", provisioned=10, used=4, id_="good-1")
+    conflicting = usage(partner, product="AV", sub="S1", provisioned=99, used=1, id_="good-1")
     wrong_type = (b"k", cloud_event("lmp.partner.draft-saved", {"report_id": "x"}))
-    invalid = usage_event(partner, "AV", "S1", -5, None, id_="bad-units")
-    after = usage_event(partner, "AV", "S2", 7, 7, id_="good-2")
+    invalid = usage(partner, product="AV", sub="S1", provisioned=-5, used=None, id_="bad-units")
+    after = usage(partner, product="AV", sub="S2", provisioned=7, used=7, id_="good-2")
     system.start_processor("usage")
     await system.publish("lmp.usage.v1", [good])
     await eventually(lambda: system.store.reports.count_documents({}), timeout=90)
@@ -189,8 +133,8 @@ async def test_a_lone_conflicting_usage_message_is_one_conflict_and_nothing_else
     handler = UsageIngestion(runtime)
     topic = system.topic("lmp.usage.v1")
     partner = f"{system.namespace}C1"
-    first = usage_event(partner, "AV", "s1", 5, None, id_="same-id")
-    other = usage_event(partner, "AV", "s1", 9, None, id_="same-id")
+    first = usage(partner, product="AV", sub="s1", provisioned=5, used=None, id_="same-id")
+    other = usage(partner, product="AV", sub="s1", provisioned=9, used=None, id_="same-id")
     assert await handler.handle([InboundMessage(topic, 0, 1, *first)]) == []
     poisons = await handler.handle([InboundMessage(topic, 0, 2, *other)])
     assert [(p.kind, p.message.offset) for p in poisons] == [("conflict", 2)]

@@ -6,72 +6,35 @@ auto-submits each report once. The e2e and fault tests check the same on real se
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 
 from schemas.report import Report
-from services.adapters.codec import Poison
 from services.adapters.counters import AUTO_SUBMITTED, REFUSED, REMINDERS_SENT, TIMER_SKIPPED
-from services.processors import accounts, actions, pricing, usage
+from services.processors import actions
 from services.processors.timer import DeadlineTimer
+from tests.builders import CYCLE, action
 from tests.fakes import Shell
-from tests.unit.shell_records import CYCLE, Record, action, partner_account, price
-from tests.unit.shell_records import usage as usage_record
+from tests.unit.in_memory import (
+    DEADLINE,
+    EVENTS,
+    EXPLAINED,
+    PARTNER_ACTIONS,
+    REPORT,
+    caused_by,
+    handle,
+    open_report,
+    raw_values,
+    report,
+)
 
 pytestmark = pytest.mark.unit
-
-EVENTS = "lmp.report-events.v1"
-PARTNER_ACTIONS = "lmp.partner-actions.v1"
-REPORT = f"P:{CYCLE}"
-DEADLINE = datetime(2026, 11, 4, tzinfo=UTC)
-EXPLAINED = [{"product_id": "AV", "comment": "explained"}]
-
-SPECS = {
-    "usage": usage.PROCESSOR,
-    "accounts": accounts.PROCESSOR,
-    "pricing": pricing.PROCESSOR,
-    "partner-actions": actions.PARTNER_ACTIONS,
-    "distributor-actions": actions.DISTRIBUTOR_ACTIONS,
-    "trendmicro-responses": actions.TRENDMICRO_RESPONSES,
-}
-
-
-async def handle(shell: Shell, name: str, *records: Record) -> list[Poison]:
-    spec = SPECS[name]
-    batch = [shell.message(spec.topics[0], record) for record in records]
-    return await spec.handler(shell.runtime(name)).handle(batch)
-
-
-async def open_report(shell: Shell) -> None:
-    """P's account (3 days to review), a price for AV, and usage: 10 provisioned, 4 used."""
-    await handle(shell, "accounts", partner_account("P", days=3))
-    await handle(shell, "pricing", price("AV"))
-    await handle(shell, "usage", usage_record("P", "s1", 10, 4, "u1"))
-
-
-async def report(shell: Shell) -> Report:
-    found = await shell.store.load_report(REPORT)
-    assert found is not None
-    return found
-
-
-def caused_by(shell: Shell, action_id: str) -> list[dict[str, Any]]:
-    return [
-        e
-        for e in shell.events(EVENTS)
-        if action_id in (e["data"].get("caused_by"), e["data"].get("action_id"))
-    ]
-
-
-def raw_values(shell: Shell, event_id: str) -> list[bytes]:
-    return [v for _, _, v in shell.producer.sent if v and f'"id":"{event_id}"'.encode() in v]
 
 
 async def test_an_applied_action_is_recorded_and_answered_the_same_when_redelivered() -> None:
     shell = Shell()
     await open_report(shell)
-    draft = action("lmp.partner.draft-saved", "P", "P", "a1", lines=EXPLAINED)
+    draft = action("lmp.partner.draft-saved", "P", "P", id_="a1", lines=EXPLAINED)
     assert await handle(shell, "partner-actions", draft) == []
     [event] = caused_by(shell, "a1")
     assert event["type"] == "lmp.report.draft-saved"
@@ -79,7 +42,7 @@ async def test_an_applied_action_is_recorded_and_answered_the_same_when_redelive
     assert saved.lines[0].partner_comment == "explained"
     assert [(d.message_id, d.outcome) for d in saved.decisions] == [("a1", "applied")]
 
-    other = action("lmp.partner.draft-saved", "P", "P", "a2", lines=[])
+    other = action("lmp.partner.draft-saved", "P", "P", id_="a2", lines=[])
     assert await handle(shell, "partner-actions", other) == []
     assert await handle(shell, "partner-actions", draft) == []  # redelivered after a change
     [first, again] = raw_values(shell, event["id"])
@@ -90,8 +53,8 @@ async def test_an_applied_action_is_recorded_and_answered_the_same_when_redelive
 async def test_a_reused_action_id_with_another_payload_is_a_conflict() -> None:
     shell = Shell()
     await open_report(shell)
-    await handle(shell, "partner-actions", action("lmp.partner.draft-saved", "P", "P", "a1"))
-    changed = action("lmp.partner.draft-saved", "P", "P", "a1", lines=EXPLAINED)
+    await handle(shell, "partner-actions", action("lmp.partner.draft-saved", "P", "P", id_="a1"))
+    changed = action("lmp.partner.draft-saved", "P", "P", id_="a1", lines=EXPLAINED)
     poisons = await handle(shell, "partner-actions", changed)
     assert [(p.kind, p.message_id) for p in poisons] == [("conflict", "a1")]
     assert (await report(shell)).lines[0].partner_comment is None
@@ -100,7 +63,7 @@ async def test_a_reused_action_id_with_another_payload_is_a_conflict() -> None:
 async def test_a_refusal_is_published_counted_and_kept_as_the_answer() -> None:
     shell = Shell()
     await open_report(shell)
-    submit = action("lmp.partner.report-submitted", "P", "P", "s1")
+    submit = action("lmp.partner.report-submitted", "P", "P", id_="s1")
     runtime = shell.runtime("partner-actions")
     processor = actions.PARTNER_ACTIONS.handler(runtime)
     assert await processor.handle([shell.message(PARTNER_ACTIONS, submit)]) == []
@@ -116,7 +79,9 @@ async def test_a_refusal_is_published_counted_and_kept_as_the_answer() -> None:
     assert (kept[key].report_id, kept[key].decision.outcome) == (REPORT, "refused")
 
     await handle(
-        shell, "partner-actions", action("lmp.partner.draft-saved", "P", "P", "d1", lines=EXPLAINED)
+        shell,
+        "partner-actions",
+        action("lmp.partner.draft-saved", "P", "P", id_="d1", lines=EXPLAINED),
     )
     assert await handle(shell, "partner-actions", submit) == []  # now it would pass...
     [first, again] = raw_values(shell, refusal["id"])  # ...but the answer was given
@@ -126,7 +91,7 @@ async def test_a_refusal_is_published_counted_and_kept_as_the_answer() -> None:
 
 async def test_an_action_on_a_missing_report_stays_refused_once_the_report_exists() -> None:
     shell = Shell()
-    early = action("lmp.partner.draft-saved", "P", "P", "early", lines=EXPLAINED)
+    early = action("lmp.partner.draft-saved", "P", "P", id_="early", lines=EXPLAINED)
     assert await handle(shell, "partner-actions", early) == []
     [refusal] = caused_by(shell, "early")
     assert "does not exist" in refusal["data"]["reason"]
@@ -145,19 +110,21 @@ async def test_an_action_on_a_missing_report_stays_refused_once_the_report_exist
 async def test_a_report_goes_from_the_partner_to_its_distributor_to_trend_micro() -> None:
     shell = Shell()
     await open_report(shell)
-    submit = action("lmp.partner.report-submitted", "P", "P", "p1", lines=EXPLAINED)
+    submit = action("lmp.partner.report-submitted", "P", "P", id_="p1", lines=EXPLAINED)
     assert await handle(shell, "partner-actions", submit) == []
     assert (await report(shell)).status == "under_review"
-    stranger = action("lmp.distributor.submitted-to-trendmicro", "P", "D9", "x1", po_number="PO")
+    stranger = action(
+        "lmp.distributor.submitted-to-trendmicro", "P", "D9", id_="x1", po_number="PO"
+    )
     assert await handle(shell, "distributor-actions", stranger) == []
     [refusal] = caused_by(shell, "x1")
     assert refusal["type"] == "lmp.action.rejected"
-    to_tm = action("lmp.distributor.submitted-to-trendmicro", "P", "D1", "d1", po_number="PO-1")
+    to_tm = action("lmp.distributor.submitted-to-trendmicro", "P", "D1", id_="d1", po_number="PO-1")
     assert await handle(shell, "distributor-actions", to_tm) == []
     [billing] = shell.events("lmp.trendmicro-submissions.v1")
     assert (billing["type"], billing["subject"]) == ("lmp.billing.submitted", REPORT)
     assert (await report(shell)).po_number == "PO-1"
-    done = action("lmp.trendmicro.report-completed", "P", "trendmicro", "t1", reference="R")
+    done = action("lmp.trendmicro.report-completed", "P", "trendmicro", id_="t1", reference="R")
     assert await handle(shell, "trendmicro-responses", done) == []
     final = await report(shell)
     assert final.status == "completed"

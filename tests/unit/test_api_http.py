@@ -22,7 +22,7 @@ from services.api.answers import content_disposition
 from services.api.auth import new_key
 from services.api.context import ApiContext
 from services.api.server import build_api
-from tests.report_data import report
+from tests.builders import report
 
 pytestmark = pytest.mark.unit
 

@@ -159,7 +159,7 @@ async def test_partner_directory_finds_any_part_of_id_or_name_and_new_partners()
 
 def test_the_partner_sees_its_actions_and_its_status_names_not_the_review() -> None:
     from schemas.report import ActorKind, HistoryEntry
-    from tests.report_data import report
+    from tests.builders import report
 
     def entry(actor: ActorKind, action: str, to: ReportStatus | None) -> HistoryEntry:
         return HistoryEntry(

@@ -123,7 +123,7 @@ async def test_a_dead_letter_too_large_for_the_broker_falls_back_to_a_minimal_on
     handler = ScriptedHandler(lambda _, __: None, poison_at=messages[0].offset)
     runner, _ = setup(handler, shell)
 
-    def too_large(topic: str, key: bytes | None, value: bytes | None) -> BaseException | None:
+    def too_large(_topic: str, _key: bytes | None, value: bytes | None) -> BaseException | None:
         return None if value and b"/minimal" in value else MessageSizeTooLargeError()
 
     shell.producer.refuse = too_large
@@ -139,7 +139,7 @@ async def test_a_dead_letter_never_publishable_is_counted_lost_and_the_batch_end
     messages = batch(shell, 2)
     handler = ScriptedHandler(lambda _, __: None, poison_at=messages[0].offset)
     runner, _ = setup(handler, shell)
-    shell.producer.refuse = lambda topic, key, value: TopicAuthorizationFailedError()
+    shell.producer.refuse = lambda _topic, _key, _value: TopicAuthorizationFailedError()
     await runner.run(messages)
     assert shell.producer.sent == []
     assert runner.runtime.counters.take()[(messages[0].topic, DEAD_LETTERS_LOST)] == 1
@@ -151,7 +151,7 @@ async def test_a_broker_away_while_dead_lettering_is_waited_out() -> None:
     handler = ScriptedHandler(lambda _, __: None, poison_at=messages[0].offset)
     runner, pauses = setup(handler, shell)
     refusals = iter([KafkaConnectionError(), KafkaConnectionError()])
-    shell.producer.refuse = lambda topic, key, value: next(refusals, None)
+    shell.producer.refuse = lambda _topic, _key, _value: next(refusals, None)
     await runner.run(messages)
     assert len(shell.events(DEAD_LETTERS)) == 1
     assert len(pauses) == 2

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import bson
 import pytest
@@ -25,10 +26,10 @@ from services.adapters.store.bounds import (
     settle,
 )
 from services.domain.workflow import RETURN_REASONS_KEPT
+from tests.builders import Record, action
+from tests.builders import usage as usage_record
 from tests.fakes import Shell
-from tests.unit.shell_records import Record, action
-from tests.unit.shell_records import usage as usage_record
-from tests.unit.test_actions_and_timer_in_memory import (
+from tests.unit.in_memory import (
     EXPLAINED,
     PARTNER_ACTIONS,
     REPORT,
@@ -121,10 +122,12 @@ async def test_a_flood_of_refusals_and_drafts_leaves_a_bounded_report_answering_
     shell = Shell()
     await open_report(shell)
     stranger = [
-        action("lmp.partner.draft-saved", "P", "Q", f"no-{i}", lines=EXPLAINED) for i in range(900)
+        action("lmp.partner.draft-saved", "P", "Q", id_=f"no-{i}", lines=EXPLAINED)
+        for i in range(900)
     ]
     drafts = [
-        action("lmp.partner.draft-saved", "P", "P", f"ok-{i}", lines=EXPLAINED) for i in range(300)
+        action("lmp.partner.draft-saved", "P", "P", id_=f"ok-{i}", lines=EXPLAINED)
+        for i in range(300)
     ]
     mixed = [r for pair in zip(stranger[:300], drafts, strict=True) for r in pair]
     assert await handle(shell, "partner-actions", *mixed) == []  # one batch, several writes
@@ -157,13 +160,13 @@ async def test_a_changed_payload_under_a_moved_answers_id_is_a_conflict() -> Non
     shell = Shell()
     await open_report(shell)
     drafts = [
-        action("lmp.partner.draft-saved", "P", "P", f"ok-{i}", lines=EXPLAINED)
+        action("lmp.partner.draft-saved", "P", "P", id_=f"ok-{i}", lines=EXPLAINED)
         for i in range(KEEP_DECISIONS + PER_WRITE + 1)
     ]
     for start in range(0, len(drafts), 20):
         await handle(shell, "partner-actions", *drafts[start : start + 20])
     assert (await report(shell)).decisions_archived > 0
-    other = action("lmp.partner.draft-saved", "P", "P", "ok-0", lines=[{"product_id": "AV"}])
+    other = action("lmp.partner.draft-saved", "P", "P", id_="ok-0", lines=[{"product_id": "AV"}])
     poisons = await handle(shell, "partner-actions", other)
     assert [p.kind for p in poisons] == ["conflict"]
 
@@ -175,8 +178,8 @@ LONG_ID = "i" * 200  # longer ids make event ids over 300 (a separate finding)
 WIDE_LINES = [{"product_id": "AV", "comment": WIDE}]  # the report has one line
 
 
-def _act(type_: str, actor: str, id_: str, **data: object) -> Record:
-    return action(type_, "P", actor, f"{LONG_ID}{id_}", **data)
+def _act(type_: str, actor: str, id_: str, **data: Any) -> Record:
+    return action(type_, "P", actor, id_=f"{LONG_ID}{id_}", **data)
 
 
 def partner_round(n: int) -> list[Record]:
@@ -226,7 +229,13 @@ async def test_a_flood_of_the_largest_actions_keeps_every_write_under_the_stated
     for n in range(5):
         assert await handle(shell, "partner-actions", *partner_round(n)) == []
         late = [
-            usage_record("P", f"{'S' * 190}{n:04d}{i:04d}", 5, 2, f"{LONG_ID}u{n}-{i}")
+            usage_record(
+                "P",
+                sub=f"{'S' * 190}{n:04d}{i:04d}",
+                provisioned=5,
+                used=2,
+                id_=f"{LONG_ID}u{n}-{i}",
+            )
             for i in range(150)
         ]
         assert await handle(shell, "usage", *late) == []
@@ -311,7 +320,7 @@ def _in_a_list(doc: dict[str, object]) -> int:
 async def test_the_same_refused_action_twice_in_one_batch_is_answered_the_same() -> None:
     shell = Shell()
     await open_report(shell)
-    stranger = action("lmp.partner.draft-saved", "P", "Q", "twice", lines=EXPLAINED)
+    stranger = action("lmp.partner.draft-saved", "P", "Q", id_="twice", lines=EXPLAINED)
     assert await handle(shell, "partner-actions", stranger, stranger) == []
     sent = raw_values(shell, f"{REPORT}/action-rejected/twice")
     assert len(sent) == 2
@@ -329,7 +338,7 @@ async def test_a_write_mongodb_would_refuse_sets_the_report_aside_with_the_reaso
         "lmp.partner.draft-saved",
         "P",
         "P",
-        "big",
+        id_="big",
         lines=[{"product_id": "AV", "comment": "y" * 900}],
     )
     [poison] = await handle(shell, "partner-actions", draft)
@@ -363,7 +372,10 @@ async def test_ordinary_floods_of_actions_and_late_usage_stay_under_256_kib() ->
     submit = _act("lmp.partner.report-submitted", "P", "o-submit", lines=comment)
     assert await handle(shell, "partner-actions", submit) == []
     late = [
-        usage_record("P", f"{'S' * 190}{i:010d}", 5, 2, f"{LONG_ID}late{i}") for i in range(300)
+        usage_record(
+            "P", sub=f"{'S' * 190}{i:010d}", provisioned=5, used=2, id_=f"{LONG_ID}late{i}"
+        )
+        for i in range(300)
     ]
     assert await handle(shell, "usage", *late) == []
     assert len(written) - drafting - 1 > 3  # late usage in several writes too

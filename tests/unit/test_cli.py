@@ -89,7 +89,7 @@ def test_processes_started_by_up_inherit_the_global_options(
     """``up`` starts every processor with this process's environment (ManagedProcess)."""
     seen: dict[str, str | None] = {}
 
-    def fake_up(instances: int, keep_servers: bool) -> int:
+    def fake_up(_instances: int, _keep_servers: bool) -> int:
         seen.update({k: os.environ.get(k) for k in bootstrap.SERVER_VARIABLES})
         seen["settings"] = bootstrap.settings().kafka_bootstrap_servers
         return 0
@@ -181,13 +181,12 @@ def test_an_unknown_processor_is_a_usage_error_listing_the_names(
 def memory_store(monkeypatch: pytest.MonkeyPatch) -> MemoryStore:
     store = MemoryStore()
     monkeypatch.setattr(bootstrap, "servers", lambda settings: settings)
-    monkeypatch.setattr(bootstrap, "store", lambda settings: store)
+    monkeypatch.setattr(bootstrap, "store", lambda _settings: store)
     return store
 
 
-def test_keys_create_list_and_revoke(
-    memory_store: MemoryStore, capsys: pytest.CaptureFixture[str]
-) -> None:
+@pytest.mark.usefixtures("memory_store")
+def test_keys_create_list_and_revoke(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["keys", "create", "--role", "partner", "--account", "P1", "--name", "desk"]) == 0
     plaintext = capsys.readouterr().out.strip()
     assert main(["keys", "create", "--role", "operations"]) == 0

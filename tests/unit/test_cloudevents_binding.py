@@ -320,6 +320,7 @@ def test_a_binary_records_dead_letter_keeps_its_headers_in_order() -> None:
     assert [h.name for h in letter.headers][-1] == "raw"
     assert letter.headers[-1].value_base64 is not None
     # The dead letter read back (as tail and replay read it) is the same binary record.
+    assert letter.value is not None
     again = InboundMessage("lmp.usage.v1", 1, 7, b"P-1", letter.value.encode(), 0, headers)
     assert poison(again).error == poison(record).error
 

@@ -99,7 +99,7 @@ def test_no_bytes_at_all_make_decode_raise() -> None:
         values.append(json.dumps({k: v for k, v in base.items() if k != name}).encode())
     for value in values:
         for compacted in (False, True):
-            result = decode(message(value), USAGE, compacted=compacted)  # type: ignore[arg-type]
+            result = decode(message(value), USAGE, compacted=compacted)
             assert isinstance(result, Decoded | Poison | Tombstone)
             if isinstance(result, Poison):
                 assert result.kind

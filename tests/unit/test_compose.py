@@ -254,11 +254,14 @@ def api_routes() -> set[str]:
     """The read API's routes, as its metrics label them (the real application's router;
     the database client it is given connects to nothing until asked)."""
 
-    async def nothing() -> list[Any]:
+    async def no_lag() -> list[tuple[str, str, int]]:
         return []
 
+    async def ready() -> None:
+        return None
+
     store = connect(Settings(MONGODB_URI="mongodb://127.0.0.1:9/"))
-    context = ApiContext(store, lambda: datetime.now(UTC), nothing, nothing)
+    context = ApiContext(store, lambda: datetime.now(UTC), no_lag, ready)
     return {resource.canonical for resource in build_api(context).router.resources()}
 
 

@@ -10,7 +10,7 @@ import pytest
 from schemas.report import ReportStatus, SubmissionKind
 from services.domain.reminders import auto_submit, remind
 from services.domain.workflow import decide
-from tests.unit.test_workflow import ACTIONS, PRICES, ctx, opened_report
+from tests.unit.workflow_data import ACTIONS, PRICES, ctx, opened_report
 
 pytestmark = pytest.mark.unit
 

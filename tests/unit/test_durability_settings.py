@@ -8,6 +8,7 @@ after a leader change neither loses nor doubles a record.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -80,7 +81,7 @@ def test_the_embedded_cluster_replicates_three_times(tmp_path: Path) -> None:
     from tooling.infra.local import LocalInfra
     from tooling.settings import ToolingSettings
 
-    embedded = {"KAFKA_BOOTSTRAP_SERVERS": "", "topic_replication": None}
+    embedded: dict[str, Any] = {"KAFKA_BOOTSTRAP_SERVERS": "", "topic_replication": None}
     settings = Settings(MONGODB_URI="mongodb://127.0.0.1:1", home=tmp_path, **embedded)
     cluster = ToolingSettings(kafka_port=9092, kafka_controller_port=9093, kafka_brokers=3)
     infra = LocalInfra.from_settings(settings, tooling=cluster)

@@ -9,7 +9,7 @@ import pytest
 
 from schemas.accounts import PartnerAccount, RegionSettings
 from schemas.actions import DistributorDraftSaved
-from schemas.report import ReportStatus, SubmissionKind
+from schemas.report import Report, ReportStatus, SubmissionKind
 from schemas.usage import UsageReported
 from services.domain.errors import NotAuthorized, ValidationFailed
 from services.domain.reminders import auto_submit, remind, schedule_reminders
@@ -21,7 +21,7 @@ from services.domain.usage import (
     new_report,
 )
 from services.domain.workflow import decide
-from tests.unit.test_workflow import ACTIONS, NOW, PRICES, RID, ctx, opened_report
+from tests.unit.workflow_data import ACTIONS, NOW, PRICES, RID, ctx, opened_report
 
 pytestmark = pytest.mark.unit
 
@@ -30,7 +30,7 @@ ACCOUNT = PartnerAccount(
 )
 
 
-def without_review():  # type: ignore[no-untyped-def]
+def without_review() -> Report:
     report = opened_report()
     return report.model_copy(update={"partner_review": False, "next_reminder_at": None})
 

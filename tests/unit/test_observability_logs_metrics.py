@@ -19,10 +19,9 @@ from services.observability import log_format, tracing
 from services.processors import actions
 from services.runtime import process_metrics
 from services.runtime.batch_runner import BatchRunner
+from tests.builders import TRACE_A, action, traced
 from tests.fakes import Shell
-from tests.unit.shell_records import action
-from tests.unit.test_actions_and_timer_in_memory import EXPLAINED, REPORT, open_report
-from tests.unit.test_tracing import TRACE_A, traced
+from tests.unit.in_memory import EXPLAINED, REPORT, open_report
 
 pytestmark = pytest.mark.unit
 
@@ -48,7 +47,7 @@ async def test_json_log_lines_about_a_message_carry_its_ids(
 ) -> None:
     exporter = InMemorySpanExporter()
     tracing.install(SimpleSpanProcessor(exporter), "test")
-    decide = actions.decide
+    from services.domain.workflow import decide
 
     def deciding(*args: Any) -> Any:
         logging.getLogger("probe").info("deciding")
@@ -59,9 +58,9 @@ async def test_json_log_lines_about_a_message_carry_its_ids(
         shell = Shell()
         await open_report(shell)
         runtime = shell.runtime("partner-actions")
-        submit = action("lmp.partner.report-submitted", "P", "P", "p1", lines=EXPLAINED)
+        submit = action("lmp.partner.report-submitted", "P", "P", id_="p1", lines=EXPLAINED)
         message = shell.message("lmp.partner-actions.v1", traced(submit, TRACE_A))
-        await BatchRunner(runtime, actions.PARTNER_ACTIONS.create(runtime)).run([message])
+        await BatchRunner(runtime, actions.PARTNER_ACTIONS.handler(runtime)).run([message])
     finally:
         tracing.uninstall()
     lines = [json.loads(line) for line in json_lines.getvalue().splitlines()]
@@ -153,12 +152,12 @@ async def test_the_batch_runner_counts_records_by_outcome_and_times_batches() ->
     shell = Shell()
     await open_report(shell)
     runtime = shell.runtime("partner-actions")
-    submit = action("lmp.partner.report-submitted", "P", "P", "p1", lines=EXPLAINED)
+    submit = action("lmp.partner.report-submitted", "P", "P", id_="p1", lines=EXPLAINED)
     batch = [
         shell.message("lmp.partner-actions.v1", submit),
         shell.message("lmp.partner-actions.v1", (b"k", b"not json")),
     ]
-    await BatchRunner(runtime, actions.PARTNER_ACTIONS.create(runtime)).run(batch)
+    await BatchRunner(runtime, actions.PARTNER_ACTIONS.handler(runtime)).run(batch)
     topic = batch[0].topic
     value = metrics.registry.get_sample_value
     labels = {"processor": "partner-actions", "topic": topic}

@@ -57,7 +57,7 @@ async def test_staged_events_are_published_byte_for_byte_then_cleared() -> None:
 async def test_an_event_the_broker_never_accepts_is_quarantined_and_the_rest_flow() -> None:
     shell = Shell()
     report = await staged(shell, "A:2026-10", "ok1", "huge", "ok2")
-    shell.producer.refuse = lambda t, k, v: (
+    shell.producer.refuse = lambda _t, _k, v: (
         MessageSizeTooLargeError() if b"huge" in (v or b"") else None
     )
     await shell.runtime("relay").outbox.drain([report])
@@ -78,13 +78,13 @@ async def test_a_broker_away_raises_and_leaves_the_outbox_for_the_sweep() -> Non
     report = await staged(shell, "A:2026-10", "e1", "e2", age=timedelta(minutes=5))
     await staged(shell, "B:2026-10", "fresh")  # committed just now: its own writer relays it
     outbox = shell.runtime("relay").outbox
-    shell.producer.refuse = lambda t, k, v: KafkaConnectionError()
+    shell.producer.refuse = lambda _t, _k, _v: KafkaConnectionError()
     with pytest.raises(KafkaConnectionError):
         await outbox.drain([report])
     stored = await shell.store.load_report("A:2026-10")
     assert stored is not None
     assert [e.id for e in stored.outbox] == ["e1", "e2"]
-    shell.producer.refuse = lambda t, k, v: None
+    shell.producer.refuse = lambda _t, _k, _v: None
     assert await outbox.sweep(shell.now, grace=timedelta(minutes=1)) == 2
     assert [v for _, _, v in shell.producer.sent] == [b'{"id":"e1"}', b'{"id":"e2"}']
     assert await outbox.sweep(shell.now, grace=timedelta(minutes=1)) == 0

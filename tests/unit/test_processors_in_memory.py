@@ -17,24 +17,25 @@ from services.adapters.store.memory import MemoryStore
 from services.processors import accounts, pricing, usage
 from services.processors.common import decode_batch, screen_conflicts
 from services.runtime.unit_of_work import Contended, UnitOfWork, Verdict
-from tests.fakes import Shell
-from tests.unit.shell_records import (
+from tests.builders import (
     CYCLE,
-    Record,
     partner_account,
     price,
     promotion,
     region,
     tombstone,
 )
-from tests.unit.shell_records import usage as usage_record
+from tests.builders import usage as usage_record
+from tests.fakes import Shell
 
 pytestmark = pytest.mark.unit
 
 EVENTS = "lmp.report-events.v1"
 
 
-async def handle(shell: Shell, name: str, records: Sequence[Record]) -> list[Poison]:
+async def handle(
+    shell: Shell, name: str, records: Sequence[tuple[bytes | None, bytes | None]]
+) -> list[Poison]:
     spec = {"usage": usage, "accounts": accounts, "pricing": pricing}[name].PROCESSOR
     batch = [shell.message(spec.topics[0], record) for record in records]
     poisons: list[Poison] = await spec.handler(shell.runtime(name)).handle(batch)
@@ -54,10 +55,12 @@ def line_units(report: Report) -> dict[str, tuple[int, int | None]]:
 async def test_usage_opens_a_report_once_and_its_account_completes_it_later() -> None:
     shell = Shell()
     batch = [
-        usage_record("P1", "s1", 10, 4, "u1"),
-        usage_record("P1", "s1", 12, 3, "u2"),
-        usage_record("P1", "s2", 5, None, "u3", product="EDR"),
-        usage_record("P1", "s1", 10, 4, "u1"),  # a redelivery: same id, same payload
+        usage_record("P1", sub="s1", provisioned=10, used=4, id_="u1"),
+        usage_record("P1", sub="s1", provisioned=12, used=3, id_="u2"),
+        usage_record("P1", sub="s2", provisioned=5, used=None, id_="u3", product="EDR"),
+        usage_record(
+            "P1", sub="s1", provisioned=10, used=4, id_="u1"
+        ),  # a redelivery: same id, same payload
     ]
     assert await handle(shell, "usage", batch) == []
     report = await stored(shell, f"P1:{CYCLE}")
@@ -80,8 +83,13 @@ async def test_usage_opens_a_report_once_and_its_account_completes_it_later() ->
 
 async def test_usage_of_a_known_partner_is_attached_in_the_same_pass() -> None:
     shell = Shell()
-    await handle(shell, "accounts", [partner_account("P2")])
-    assert await handle(shell, "usage", [usage_record("P2", "s1", 7, 7, "u1")]) == []
+    await handle(shell, "accounts", [partner_account("P2", days=3)])
+    assert (
+        await handle(
+            shell, "usage", [usage_record("P2", sub="s1", provisioned=7, used=7, id_="u1")]
+        )
+        == []
+    )
     report = await stored(shell, f"P2:{CYCLE}")
     assert not report.account_pending
     assert report.distributor_id == "D1"
@@ -89,8 +97,15 @@ async def test_usage_of_a_known_partner_is_attached_in_the_same_pass() -> None:
 
 async def test_a_lone_conflicting_usage_message_is_one_conflict_and_nothing_else() -> None:
     shell = Shell()
-    assert await handle(shell, "usage", [usage_record("C1", "s1", 5, None, "same-id")]) == []
-    poisons = await handle(shell, "usage", [usage_record("C1", "s1", 9, None, "same-id")])
+    assert (
+        await handle(
+            shell, "usage", [usage_record("C1", sub="s1", provisioned=5, used=None, id_="same-id")]
+        )
+        == []
+    )
+    poisons = await handle(
+        shell, "usage", [usage_record("C1", sub="s1", provisioned=9, used=None, id_="same-id")]
+    )
     assert [(p.kind, p.message_id) for p in poisons] == [("conflict", "same-id")]
     assert "different payload" in poisons[0].error
     assert line_units(await stored(shell, f"C1:{CYCLE}")) == {"AV": (5, None)}
@@ -99,10 +114,14 @@ async def test_a_lone_conflicting_usage_message_is_one_conflict_and_nothing_else
 async def test_screening_keeps_redeliveries_and_refuses_a_reused_id() -> None:
     shell = Shell()
     first = [
-        usage_record("S", "s1", 1, None, "m1"),
-        usage_record("S", "s1", 1, None, "m1"),  # same payload: kept (harmless)
-        usage_record("S", "s1", 2, None, "m1"),  # same id, other payload: a conflict
-        usage_record("S", "s2", 3, None, "m2"),
+        usage_record("S", sub="s1", provisioned=1, used=None, id_="m1"),
+        usage_record(
+            "S", sub="s1", provisioned=1, used=None, id_="m1"
+        ),  # same payload: kept (harmless)
+        usage_record(
+            "S", sub="s1", provisioned=2, used=None, id_="m1"
+        ),  # same id, other payload: a conflict
+        usage_record("S", sub="s2", provisioned=3, used=None, id_="m2"),
     ]
     messages = [shell.message("lmp.usage.v1", r) for r in first]
     decoded = decode_batch(messages, shell.catalogue).decoded
@@ -110,7 +129,10 @@ async def test_screening_keeps_redeliveries_and_refuses_a_reused_id() -> None:
     assert [k.message.offset for k in kept] == [messages[i].offset for i in (0, 1, 3)]
     assert [(c.kind, c.message.offset) for c in conflicts] == [("conflict", messages[2].offset)]
 
-    later = [usage_record("S", "s1", 1, None, "m1"), usage_record("S", "s2", 4, None, "m2")]
+    later = [
+        usage_record("S", sub="s1", provisioned=1, used=None, id_="m1"),
+        usage_record("S", sub="s2", provisioned=4, used=None, id_="m2"),
+    ]
     messages = [shell.message("lmp.usage.v1", r) for r in later]
     decoded = decode_batch(messages, shell.catalogue).decoded
     kept, conflicts = await screen_conflicts(shell.store, decoded, shell.now)
@@ -121,7 +143,12 @@ async def test_screening_keeps_redeliveries_and_refuses_a_reused_id() -> None:
 
 async def test_prices_and_promotions_are_stored_and_tombstones_withdraw_them() -> None:
     shell = Shell()
-    records = [price("AV", "10.00"), price("EDR"), price("AV", "11.00"), promotion("BDN-1")]
+    records = [
+        price("AV", unit_price="10.00"),
+        price("EDR"),
+        price("AV", unit_price="11.00"),
+        promotion("BDN-1"),
+    ]
     assert await handle(shell, "pricing", records) == []
     lists = await shell.store.price_lists(["EMEA"])
     assert {p: str(item.unit_price) for p, item in lists["EMEA"].items()} == {
@@ -153,12 +180,14 @@ async def test_a_tombstone_shaped_like_a_price_that_names_none_withdraws_a_code(
 
 async def test_account_tombstones_withdraw_a_partner_and_reset_a_region() -> None:
     shell = Shell()
-    await handle(shell, "accounts", [partner_account("P3"), region("EMEA", False)])
+    await handle(shell, "accounts", [partner_account("P3", days=3), region("EMEA", False)])
     assert set(await shell.store.load_regions(["EMEA"])) == {"EMEA"}
     await handle(shell, "accounts", [tombstone("P3"), tombstone("region/EMEA")])
     assert await shell.store.load_partners(["P3"]) == {}
     assert await shell.store.load_regions(["EMEA"]) == {}
-    await handle(shell, "usage", [usage_record("P3", "s1", 1, None, "u-after")])
+    await handle(
+        shell, "usage", [usage_record("P3", sub="s1", provisioned=1, used=None, id_="u-after")]
+    )
     assert (await stored(shell, f"P3:{CYCLE}")).account_pending
 
 
@@ -177,9 +206,13 @@ class CountingStore(MemoryStore):
 
 async def test_two_instances_racing_on_one_report_both_land_and_the_loser_retried() -> None:
     shell = Shell(store=CountingStore())
-    await handle(shell, "accounts", [partner_account("R")])
-    first = [usage_record("R", f"a{i}", i + 1, None, f"a{i}") for i in range(5)]
-    second = [usage_record("R", f"b{i}", 10, None, f"b{i}") for i in range(5)]
+    await handle(shell, "accounts", [partner_account("R", days=3)])
+    first = [
+        usage_record("R", sub=f"a{i}", provisioned=i + 1, used=None, id_=f"a{i}") for i in range(5)
+    ]
+    second = [
+        usage_record("R", sub=f"b{i}", provisioned=10, used=None, id_=f"b{i}") for i in range(5)
+    ]
     poisons = await asyncio.gather(handle(shell, "usage", first), handle(shell, "usage", second))
     assert list(poisons) == [[], []]
     assert line_units(await stored(shell, f"R:{CYCLE}")) == {"AV": (15 + 50, None)}
@@ -193,13 +226,21 @@ class AlwaysOvertaken:
     def __init__(self, store: MemoryStore) -> None:
         self.store = store
 
-    async def prepare(self, stored: Mapping[str, Report], report_ids: set[str]) -> None:
+    async def prepare(
+        self,
+        stored: Mapping[str, Report],
+        _report_ids: set[str],
+    ) -> None:
         for report in stored.values():
             bumped = report.model_copy(update={"version": report.version + 1})
             assert await self.store.save_reports([(bumped, report.version)]) == set()
 
-    def decide(
-        self, report_id: str, stored: Report | None, context: None, now: datetime
+    def decide(  # the unit of work's interface: only the stored report matters here
+        self,
+        _report_id: str,
+        stored: Report | None,
+        _context: None,
+        _now: datetime,
     ) -> Verdict:
         assert stored is not None
         return Verdict(report=stored.model_copy(update={"version": stored.version + 1}))
@@ -207,7 +248,7 @@ class AlwaysOvertaken:
 
 async def test_contention_that_outlasts_every_retry_is_contended_never_a_failure() -> None:
     shell = Shell()
-    await handle(shell, "usage", [usage_record("K", "s1", 1, None, "k1")])
+    await handle(shell, "usage", [usage_record("K", sub="s1", provisioned=1, used=None, id_="k1")])
     uow = UnitOfWork(shell.store, shell.runtime("usage").outbox, lambda: shell.now, attempts=3)
     uow.backoff_seconds = 0.0
     with pytest.raises(Contended) as raised:

@@ -18,8 +18,8 @@ from services.adapters.catalogue import Catalogue
 from services.cli import main
 from services.ops.publishing import InvalidInput, check_events, inbound_topic
 from services.settings import PROJECT_ROOT
+from tests import builders
 from tests.harness import cloud_event
-from tests.unit import shell_records as records
 
 pytestmark = pytest.mark.unit
 
@@ -42,14 +42,14 @@ def value(record: tuple[bytes | None, bytes | None]) -> bytes:
 @pytest.mark.parametrize(
     ("topic", "record", "key"),
     [
-        (USAGE, records.usage("P1", "s1", 3, 2, "u1"), "P1"),
-        ("lmp.accounts.v1", records.partner_account("P7"), "P7"),
-        ("lmp.accounts.v1", records.region("EMEA", True), "region/EMEA"),
-        ("lmp.pricing.v1", records.price("AV"), "EMEA/AV"),
-        ("lmp.pricing.v1", records.promotion("BD-1"), "BD-1"),
+        (USAGE, builders.usage("P1", sub="s1", provisioned=3, used=2, id_="u1"), "P1"),
+        ("lmp.accounts.v1", builders.partner_account("P7", days=3), "P7"),
+        ("lmp.accounts.v1", builders.region("EMEA", True), "region/EMEA"),
+        ("lmp.pricing.v1", builders.price("AV"), "EMEA/AV"),
+        ("lmp.pricing.v1", builders.promotion("BD-1"), "BD-1"),
         (
             "lmp.partner-actions.v1",
-            records.action("lmp.partner.report-submitted", "P1", "P1", "a1"),
+            builders.action("lmp.partner.report-submitted", "P1", "P1", id_="a1"),
             "P1:2026-10",
         ),
     ],
@@ -75,17 +75,23 @@ def test_distributor_accounts_are_keyed_by_distributor() -> None:
 
 
 def test_blank_lines_are_skipped_and_lines_keep_their_numbers() -> None:
-    lines = [b"", value(records.usage("P1", "s1", 1, 1, "u1")), b"   ", b"{", b"\r"]
+    lines = [
+        b"",
+        value(builders.usage("P1", sub="s1", provisioned=1, used=1, id_="u1")),
+        b"   ",
+        b"{",
+        b"\r",
+    ]
     events, refusals = check_events(CATALOGUE, USAGE, lines)
     assert [e.line for e in events] == [2]
     assert [(r.line, r.reason.split(":")[0]) for r in refusals] == [(4, "parse")]
 
 
 def test_refusals_name_the_line_and_the_decoders_reason() -> None:
-    usage = json.loads(value(records.usage("P1", "s1", 1, 1, "u1")))
+    usage = json.loads(value(builders.usage("P1", sub="s1", provisioned=1, used=1, id_="u1")))
     negative = {**usage, "data": {**usage["data"], "provisioned_units": -1}}
     no_source = {k: v for k, v in usage.items() if k != "source"}
-    action = value(records.action("lmp.partner.draft-saved", "P1", "P1", "a1"))
+    action = value(builders.action("lmp.partner.draft-saved", "P1", "P1", id_="a1"))
     lines = [json.dumps(negative).encode(), json.dumps(no_source).encode(), action, b"\xff"]
 
     events, refusals = check_events(CATALOGUE, USAGE, lines)
@@ -104,7 +110,7 @@ def test_refusals_name_the_line_and_the_decoders_reason() -> None:
 
 
 def test_a_line_larger_than_the_topic_takes_is_refused() -> None:
-    usage = json.loads(value(records.usage("P1", "s1", 1, 1, "u1")))
+    usage = json.loads(value(builders.usage("P1", sub="s1", provisioned=1, used=1, id_="u1")))
     huge = json.dumps({**usage, "padding": "x" * 1_100_000}).encode()
     _, [refusal] = check_events(CATALOGUE, USAGE, [huge])
     assert "more than the topic's max.message.bytes (1048576)" in refusal.reason
@@ -123,7 +129,9 @@ def test_only_inbound_topics_of_the_catalogue_take_events() -> None:
 def test_events_of_the_cloudevents_sdk_and_of_our_model_are_accepted() -> None:
     """Structured mode as another producer writes it, and as ``lmp-billing example`` does
     (the envelope model's JSON)."""
-    data: dict[str, Any] = json.loads(value(records.usage("P1", "s1", 1, 1, "u1")))["data"]
+    data: dict[str, Any] = json.loads(
+        value(builders.usage("P1", sub="s1", provisioned=1, used=1, id_="u1"))
+    )["data"]
     sdk = SdkEvent(
         {
             "type": "lmp.usage.reported",
@@ -158,7 +166,7 @@ def stdin(monkeypatch: pytest.MonkeyPatch, data: bytes) -> None:
 def test_one_refused_line_and_nothing_is_published(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    good = value(records.usage("P1", "s1", 1, 1, "u1"))
+    good = value(builders.usage("P1", sub="s1", provisioned=1, used=1, id_="u1"))
     stdin(monkeypatch, good + b"\n\nnot json\n" + good + b"\n")
 
     assert main(["publish", USAGE, "-"]) == 2
@@ -171,17 +179,19 @@ def test_one_refused_line_and_nothing_is_published(
 
 
 def test_valid_input_then_needs_a_broker(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Stdin by default; checked, then the broker is looked for (none here: exit 2)."""
-    stdin(monkeypatch, value(records.usage("P1", "s1", 1, 1, "u1")) + b"\n")
+    stdin(
+        monkeypatch, value(builders.usage("P1", sub="s1", provisioned=1, used=1, id_="u1")) + b"\n"
+    )
     assert main(["publish", USAGE]) == 2
     assert "KAFKA_BOOTSTRAP_SERVERS is not set" in capsys.readouterr().err
 
 
 def test_usage_errors_of_publish(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     events = tmp_path / "events.jsonl"
-    events.write_bytes(value(records.usage("P1", "s1", 1, 1, "u1")))
+    events.write_bytes(value(builders.usage("P1", sub="s1", provisioned=1, used=1, id_="u1")))
     assert main(["publish", "lmp.penalties.v1", str(events)]) == 2
     assert "is an outbound topic" in capsys.readouterr().err
     assert main(["publish", USAGE, str(tmp_path / "missing.jsonl")]) == 2

@@ -25,7 +25,7 @@ def attempts(monkeypatch: pytest.MonkeyPatch, failures: list[Exception]) -> list
         return None
 
     monkeypatch.setattr(kafka_admin, "_topic_status", once)
-    monkeypatch.setattr(kafka_admin.asyncio, "sleep", no_wait)
+    monkeypatch.setattr("services.adapters.kafka_admin.asyncio.sleep", no_wait)
     return calls
 
 

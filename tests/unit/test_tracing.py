@@ -19,10 +19,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from services.observability import tracing
 from services.processors import actions
 from services.runtime.batch_runner import BatchRunner
+from tests.builders import TRACE_A, TRACE_B, Record, action, partner_account, price, traced
+from tests.builders import usage as usage_record
 from tests.fakes import Shell
-from tests.unit.shell_records import Record, action, partner_account, price
-from tests.unit.shell_records import usage as usage_record
-from tests.unit.test_actions_and_timer_in_memory import (
+from tests.unit.in_memory import (
     EXPLAINED,
     REPORT,
     SPECS,
@@ -32,20 +32,8 @@ from tests.unit.test_actions_and_timer_in_memory import (
 
 pytestmark = pytest.mark.unit
 
-TRACE_A = "0af7651916cd43dd8448eb211c80319c"
-TRACE_B = "4bf92f3577b34da6a3ce929d0e0e4736"
 SUBMISSIONS = "lmp.trendmicro-submissions.v1"
 EVENTS = "lmp.report-events.v1"
-
-
-def traced(record: Record, trace_id: str, span_id: str = "b7ad6b7169203331") -> Record:
-    """``record`` carrying a W3C trace context (CloudEvents distributed tracing)."""
-    key, value = record
-    assert value is not None
-    event = json.loads(value)
-    event["traceparent"] = f"00-{trace_id}-{span_id}-01"
-    event["tracestate"] = "vendor=x"
-    return key, json.dumps(event).encode()
 
 
 @pytest.fixture
@@ -60,12 +48,13 @@ async def run(shell: Shell, name: str, *records: Record) -> None:
     """``records`` through the batch runner, as a consumer path hands them over."""
     spec = SPECS[name]
     runtime = shell.runtime(name)
-    runner = BatchRunner(runtime, spec.create(runtime))
+    runner = BatchRunner(runtime, spec.handler(runtime))
     await runner.run([shell.message(spec.topics[0], record) for record in records])
 
 
 def trace_of(event: dict[str, Any]) -> str:
-    version, trace_id, span_id, flags = event["traceparent"].split("-")
+    traceparent: str = event["traceparent"]
+    version, trace_id, span_id, flags = traceparent.split("-")
     assert (version, len(span_id)) == ("00", 16)
     assert int(flags, 16) & 1
     return trace_id
@@ -84,10 +73,10 @@ async def test_a_distributor_action_is_one_trace_from_record_to_published_events
 ) -> None:
     shell = Shell()
     await open_report(shell)
-    submit = action("lmp.partner.report-submitted", "P", "P", "p1", lines=EXPLAINED)
+    submit = action("lmp.partner.report-submitted", "P", "P", id_="p1", lines=EXPLAINED)
     assert await handle(shell, "partner-actions", submit) == []
     before = len(shell.producer.sent)
-    to_tm = action("lmp.distributor.submitted-to-trendmicro", "P", "D1", "d1", po_number="PO-1")
+    to_tm = action("lmp.distributor.submitted-to-trendmicro", "P", "D1", id_="d1", po_number="PO-1")
 
     await run(shell, "distributor-actions", traced(to_tm, TRACE_A))
 
@@ -115,7 +104,7 @@ async def test_a_redelivered_action_links_to_its_first_decision_and_sends_the_sa
 ) -> None:
     shell = Shell()
     await open_report(shell)
-    submit = action("lmp.partner.report-submitted", "P", "P", "p1", lines=EXPLAINED)
+    submit = action("lmp.partner.report-submitted", "P", "P", id_="p1", lines=EXPLAINED)
     await run(shell, "partner-actions", traced(submit, TRACE_A))
     first = [v for t, _, v in shell.producer.sent if t.endswith("report-events.v1")]
     decisions = (await shell.store.load_report(REPORT)).decisions  # type: ignore[union-attr]
@@ -131,13 +120,16 @@ async def test_a_redelivered_action_links_to_its_first_decision_and_sends_the_sa
     assert not [s for s in in_trace(spans, TRACE_B) if s.name == "decide action"]
 
 
-async def test_a_usage_snapshot_and_the_report_event_it_caused_are_one_trace(
-    spans: InMemorySpanExporter,
-) -> None:
+@pytest.mark.usefixtures("spans")
+async def test_a_usage_snapshot_and_the_report_event_it_caused_are_one_trace() -> None:
     shell = Shell()
     await handle(shell, "accounts", partner_account("P", days=3))
     await handle(shell, "pricing", price("AV"))
-    await run(shell, "usage", traced(usage_record("P", "s1", 10, 4, "u1"), TRACE_A))
+    await run(
+        shell,
+        "usage",
+        traced(usage_record("P", sub="s1", provisioned=10, used=4, id_="u1"), TRACE_A),
+    )
     opened = [e for e in shell.events(EVENTS) if e["subject"] == REPORT]
     assert opened
     assert {trace_of(e) for e in opened} == {TRACE_A}
@@ -175,7 +167,9 @@ async def test_with_tracing_off_events_are_the_bytes_they_always_were() -> None:
     await run(
         shell,
         "partner-actions",
-        traced(action("lmp.partner.report-submitted", "P", "P", "p1", lines=EXPLAINED), TRACE_A),
+        traced(
+            action("lmp.partner.report-submitted", "P", "P", id_="p1", lines=EXPLAINED), TRACE_A
+        ),
     )
     assert shell.events(EVENTS)
     assert not [e for e in shell.events(EVENTS) if "traceparent" in e]
@@ -238,9 +232,9 @@ async def test_in_a_batch_of_many_traces_each_report_is_decided_in_its_own_usage
     await run(
         shell,
         "usage",
-        traced(usage_record("P", "s1", 10, 4, "u1"), TRACE_A),
-        traced(usage_record("Q", "s1", 10, 4, "u2"), TRACE_B),
-        traced(usage_record("P", "s2", 3, 1, "u3"), "1" * 32),
+        traced(usage_record("P", sub="s1", provisioned=10, used=4, id_="u1"), TRACE_A),
+        traced(usage_record("Q", sub="s1", provisioned=10, used=4, id_="u2"), TRACE_B),
+        traced(usage_record("P", sub="s2", provisioned=3, used=1, id_="u3"), "1" * 32),
     )
     by_report: dict[str, set[str]] = {}
     for event in shell.events(EVENTS):

@@ -10,10 +10,10 @@ import pytest
 
 from schemas.accounts import PartnerAccount
 from schemas.report import ReportStatus
-from schemas.usage import UsageReported
 from services.domain.calendar import automatic_submission_deadline, retention_expiry
 from services.domain.figures import overprovisioned_pct, subtotal
 from services.domain.usage import UsageRecord, apply_usage, attach_account, new_report
+from tests.builders import account_model, usage_record
 
 pytestmark = pytest.mark.unit
 
@@ -21,37 +21,13 @@ NOW = datetime(2026, 10, 20, 12, 0, tzinfo=UTC)
 
 
 def usage(
-    sub: str,
-    prov: int,
-    used: int | None,
-    product: str = "P-1",
-    msg: str | None = None,
-    cycle: str = "2026-10",
+    sub: str, prov: int, used: int | None, product: str = "P-1", msg: str | None = None
 ) -> UsageRecord:
-    return UsageRecord(
-        msg or f"m-{sub}-{prov}-{used}",
-        UsageReported(
-            partner_id="PA",
-            cycle=cycle,
-            product_id=product,
-            subscription_id=sub,
-            provisioned_units=prov,
-            used_units=used,
-            observed_at=NOW,
-        ),
-    )
+    return usage_record(sub, prov, used, product=product, observed_at=NOW, id_=msg)
 
 
 def account(days: int = 5, threshold: str = "0") -> PartnerAccount:
-    return PartnerAccount(
-        partner_id="PA",
-        name="Acme MSP",
-        distributor_id="D1",
-        region="EMEA",
-        currency="EUR",
-        auto_submit_days=days,
-        overprovision_threshold_pct=Decimal(threshold),
-    )
+    return account_model(days=days, threshold=threshold, name="Acme MSP")
 
 
 def test_line_totals_are_the_sum_of_each_subscriptions_peak() -> None:

@@ -34,10 +34,9 @@ def restored_logging() -> Iterator[None]:
     root.setLevel(level)
 
 
+@pytest.mark.usefixtures("restored_logging")
 @pytest.mark.parametrize("level", ["warning", "error", "info"])
-def test_worker_logs_at_its_level_not_debug(
-    level: str, tmp_path: Path, restored_logging: None
-) -> None:
+def test_worker_logs_at_its_level_not_debug(level: str, tmp_path: Path) -> None:
     settings = Settings(
         KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:1",
         MONGODB_URI="mongodb://127.0.0.1:1",
