@@ -21,17 +21,16 @@ from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 from yarl import URL
 
-from schemas.accounts import PartnerAccount
 from schemas.api import Role
 from schemas.report import ReportStatus, SubmissionKind
-from services.adapters.store import connect
 from services.api.auth import new_key
 from services.api.run import api_context
 from services.api.server import build_api
 from services.cli.openapi import document_text
-from services.settings import PROJECT_ROOT, Settings
-from tests.builders import PARTNERS, report
+from services.settings import PROJECT_ROOT
+from tests.builders import report
 from tests.harness import Servers, unique
+from tests.integration.read_api_support import seeded_store
 
 pytestmark = pytest.mark.integration
 
@@ -58,25 +57,7 @@ class LiveApi:
 
 @pytest.fixture(scope="module")
 async def live(servers: Servers) -> AsyncIterator[LiveApi]:
-    settings = Settings(
-        KAFKA_BOOTSTRAP_SERVERS=servers.bootstrap_servers,
-        MONGODB_URI=servers.mongodb_uri,
-        MONGODB_DATABASE=unique("lmp_contract_"),
-    )
-    store = connect(settings)
-    await store.ensure_indexes()
-    await store.reports.insert_many([r.to_document() for r in SEEDED])
-    for partner_id, (name, distributor) in PARTNERS.items():
-        await store.save_partner(
-            PartnerAccount(
-                partner_id=partner_id,
-                name=name,
-                distributor_id=distributor,
-                region="EU",
-                currency="EUR",
-            ),
-            NOW,
-        )
+    settings, store = await seeded_store(servers, "lmp_contract_", SEEDED, NOW)
     plaintext, stored = new_key(Role.OPERATIONS, None, "contract tests", NOW)
     await store.save_api_key(stored)
     ctx = api_context(settings)

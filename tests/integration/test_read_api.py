@@ -19,14 +19,14 @@ from openapi_spec_validator import validate as validate_openapi
 from schemas.accounts import DistributorAccount, PartnerAccount, RegionSettings
 from schemas.api import Role
 from schemas.report import ActorKind, HistoryEntry, HistoryRecord, ReportStatus, SubmissionKind
-from services.adapters.store import Store, connect
+from services.adapters.store import Store
 from services.adapters.store.bounds import history_key
 from services.api.auth import new_key
 from services.api.run import api_context
 from services.api.server import build_api
-from services.settings import Settings
-from tests.builders import GAMMA_NAME, PARTNERS, report
-from tests.harness import Servers, unique
+from tests.builders import GAMMA_NAME, report
+from tests.harness import Servers
+from tests.integration.read_api_support import seeded_store
 
 pytestmark = pytest.mark.integration
 
@@ -88,25 +88,7 @@ def _multi(params: dict[str, Any]) -> list[tuple[str, str]]:
 
 @pytest.fixture(scope="module")
 async def api(servers: Servers) -> AsyncIterator[Api]:
-    settings = Settings(
-        KAFKA_BOOTSTRAP_SERVERS=servers.bootstrap_servers,
-        MONGODB_URI=servers.mongodb_uri,
-        MONGODB_DATABASE=unique("lmp_api_"),
-    )
-    store = connect(settings)
-    await store.ensure_indexes()
-    await store.reports.insert_many([r.to_document() for r in DATA_SET])
-    for partner_id, (name, distributor) in PARTNERS.items():
-        await store.save_partner(
-            PartnerAccount(
-                partner_id=partner_id,
-                name=name,
-                distributor_id=distributor,
-                region="EU",
-                currency="EUR",
-            ),
-            NOW,
-        )
+    settings, store = await seeded_store(servers, "lmp_api_", DATA_SET, NOW)
     for distributor in ("D1", "D2"):
         await store.save_distributor(
             DistributorAccount(distributor_id=distributor, name=distributor, region="EU"), NOW
