@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -234,11 +234,14 @@ class System:
                     )
         return list(seen)
 
-    async def run_processors(self, names: tuple[str, ...]) -> None:
-        """Topics, indexes and the named processors, each its own process."""
+    async def run_processors(
+        self, names: tuple[str, ...], env: Mapping[str, Mapping[str, str]] | None = None
+    ) -> None:
+        """Topics, indexes and the named processors, each its own process (``env``: the
+        environment a processor gets beyond the system's, by name)."""
         await self.start()
         for name in names:
-            self.start_processor(name)
+            self.start_processor(name, env=dict((env or {}).get(name, {})))
 
     def dead_processors(self) -> list[str]:
         return [name for name, proc in self.processes.items() if not proc.running()]

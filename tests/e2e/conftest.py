@@ -1,4 +1,5 @@
-"""One running system per e2e module: its processors (``PROCESSORS``) as real processes."""
+"""One running system per e2e module: its processors (``PROCESSORS``) as real processes,
+each with the environment the module's ``PROCESSOR_ENV`` gives it, if any."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ async def running(
     """Shared by the module's scenarios, which keep apart by using their own partners."""
     names: tuple[str, ...] = request.module.PROCESSORS
     system = System(servers, tmp_path_factory.mktemp(request.module.__name__.split(".")[-1]))
-    await system.run_processors(names)
+    await system.run_processors(names, getattr(request.module, "PROCESSOR_ENV", None))
     try:
         yield system
     finally:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,7 +22,7 @@ from cloudevents.core.bindings.kafka import KafkaMessage, from_kafka, to_binary,
 from cloudevents.core.formats.json import JSONFormat
 
 from services.adapters.cloudevents_binding import STRUCTURED_CONTENT_TYPE
-from tests.harness import Servers, System, eventually
+from tests.harness import System, eventually
 from tests.scenario import PRODUCT_A, PRODUCT_B, Month, Record
 from tests.sdk_events import Convert, sdk_event
 
@@ -31,22 +31,9 @@ pytestmark = pytest.mark.e2e
 OUTBOUND = ("lmp.report-events.v1", "lmp.trendmicro-submissions.v1", "lmp.dead-letter.v1")
 
 
-@pytest.fixture(scope="module")
-async def running(
-    servers: Servers, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[System]:
-    system = System(servers, tmp_path_factory.mktemp("cloudevents_modes"))
-    await system.start()
-    for name in ("accounts", "pricing", "usage", "distributor-actions"):
-        system.start_processor(name)
-    system.start_processor("partner-actions", env={"LMP_ACTION_CONSUMER": "agent"})
-    try:
-        yield system
-    finally:
-        dead = {name: system.logs(name) for name in system.dead_processors()}
-        await system.close()
-        if dead:
-            pytest.fail(f"processors died during the module: {dead}")
+PROCESSORS = ("accounts", "pricing", "usage", "distributor-actions", "partner-actions")
+PROCESSOR_ENV = {"partner-actions": {"LMP_ACTION_CONSUMER": "agent"}}
+"""Partner actions on the faust agent path, the rest on the bulk path."""
 
 
 def publisher(system: System, convert: Convert) -> Callable[[str, list[Record]], Any]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,29 +18,17 @@ import pytest
 from cloudevents.core.bindings.kafka import to_binary, to_structured
 
 from services.observability.tracing import DROP
-from tests.harness import Servers, System, eventually
+from tests.harness import System, eventually
 from tests.scenario import PRODUCT_A, Month, Record
 from tests.sdk_events import Convert, sdk_event
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-async def running(
-    servers: Servers, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[System]:
-    system = System(servers, tmp_path_factory.mktemp("trace_across_hops"))
-    await system.start()
-    env = {"OTEL_TRACES_EXPORTER": DROP, "LMP_LOG_FORMAT": "json"}
-    for name in ("accounts", "pricing", "usage", "partner-actions", "distributor-actions"):
-        system.start_processor(name, env=env)
-    try:
-        yield system
-    finally:
-        dead = {name: system.logs(name) for name in system.dead_processors()}
-        await system.close()
-        if dead:
-            pytest.fail(f"processors died during the module: {dead}")
+PROCESSORS = ("accounts", "pricing", "usage", "partner-actions", "distributor-actions")
+PROCESSOR_ENV = {
+    name: {"OTEL_TRACES_EXPORTER": DROP, "LMP_LOG_FORMAT": "json"} for name in PROCESSORS
+}
 
 
 def traced_publisher(system: System, convert: Convert, traces: dict[str, str]) -> Any:
