@@ -22,7 +22,7 @@ from services.adapters.publisher import AiokafkaProducer, Publisher
 from services.adapters.store import Store, connect
 from services.runtime.context import Runtime, build_runtime
 from services.settings import PROJECT_ROOT, Settings
-from tooling.infra.process import ManagedProcess, tail
+from tooling.infra.process import ManagedProcess, stop_all, tail
 
 T = TypeVar("T")
 
@@ -247,8 +247,8 @@ class System:
         return [name for name, proc in self.processes.items() if not proc.running()]
 
     async def close(self) -> None:
-        for name in list(self.processes):
-            self.processes.pop(name).stop()
+        stop_all(self.processes.values())
+        self.processes.clear()
         if self._producer is not None:
             await self._producer.stop()
         for consumer, _tps, _seen in self._readers.values():

@@ -14,7 +14,7 @@ from services.adapters.catalogue import ensure_topics
 from services.processors import registry
 from tooling import metrics_ports
 from tooling.infra.local import LocalInfra
-from tooling.infra.process import ManagedProcess, tail
+from tooling.infra.process import ManagedProcess, stop_all, tail
 
 
 def up(instances: int, keep_servers: bool) -> int:
@@ -94,8 +94,7 @@ def up(instances: int, keep_servers: bool) -> int:
             time.sleep(1)
     finally:
         print("stopping...", flush=True)
-        for proc in processors:
-            proc.stop()
+        stop_all(processors)
         if not keep_servers:
             infra.down()
     return 0

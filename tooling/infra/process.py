@@ -13,7 +13,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -111,22 +111,38 @@ class ManagedProcess:
 
     def stop(self, timeout: float = 20.0) -> None:
         """SIGTERM the process group, then SIGKILL whatever is left."""
+        stop_all([self], timeout)
+
+    def _terminate(self) -> bool:
+        """SIGTERM the process group; False when nothing runs."""
         pid = self.pid()
         if pid is None or not self.running():
             self.pid_path.unlink(missing_ok=True)
-            return
+            return False
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
+        return True
+
+    def _wait_or_kill(self, deadline: float) -> None:
         while time.monotonic() < deadline and self.running():
             if self._proc is not None:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     self._proc.wait(timeout=0.2)
             else:
                 time.sleep(0.2)
-        if self.running():
+        pid = self.pid()
+        if pid is not None and self.running():
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
             if self._proc is not None:
                 self._proc.wait(timeout=5)
         self.pid_path.unlink(missing_ok=True)
+
+
+def stop_all(processes: Iterable[ManagedProcess], timeout: float = 20.0) -> None:
+    """SIGTERM every process first, then wait for them all on one deadline and SIGKILL
+    what is left: stopping N processes takes the slowest one's time, not the sum."""
+    signalled = [proc for proc in processes if proc._terminate()]
+    deadline = time.monotonic() + timeout
+    for proc in signalled:
+        proc._wait_or_kill(deadline)
