@@ -20,12 +20,12 @@ import time
 from collections.abc import Callable
 
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from tests.unit.shell_records import Record, action, partner_account, price
-from tests.unit.shell_records import usage as usage_record
 
 from services.observability import tracing
 from services.processors import accounts, actions, pricing, usage
 from services.runtime.batch_runner import BatchRunner
+from tests.builders import Record, action, partner_account, price
+from tests.builders import usage as usage_record
 from tests.fakes import Shell
 
 
@@ -50,21 +50,28 @@ async def one_round(batch_size: int, kind: str) -> float:
     if kind == "usage":
         spec = usage.PROCESSOR
         records = [
-            traced(usage_record(partners[i % len(partners)], f"s{i}", 10, 4, f"u{i}"), i + 1)
+            traced(
+                usage_record(
+                    partners[i % len(partners)], sub=f"s{i}", provisioned=10, used=4, id_=f"u{i}"
+                ),
+                i + 1,
+            )
             for i in range(batch_size)
         ]
     else:
         runtime = shell.runtime("usage")
         await usage.PROCESSOR.create(runtime).handle(
             [
-                shell.message("lmp.usage.v1", usage_record(p, "s1", 10, 4, f"u-{p}"))
+                shell.message(
+                    "lmp.usage.v1", usage_record(p, sub="s1", provisioned=10, used=4, id_=f"u-{p}")
+                )
                 for p in partners
             ]
         )
         spec = actions.PARTNER_ACTIONS
         records = [
             traced(
-                action("lmp.partner.draft-saved", p, p, f"a{i}-{p}", lines=[]),
+                action("lmp.partner.draft-saved", p, p, id_=f"a{i}-{p}", lines=[]),
                 i + 1,
             )
             for i, p in enumerate(partners)
