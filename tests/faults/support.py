@@ -10,6 +10,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -250,6 +251,21 @@ SUBSCRIPTIONS = 3
 
 
 Record = tuple[bytes, bytes]
+
+
+async def opened_months(system: System, reports: int) -> tuple[list[Month], UsageStream]:
+    """``reports`` months with their accounts, prices and usage, every report open, and
+    a usage stream of partners of its own (accounts published, not yet running)."""
+    months = [Month(system) for _ in range(reports)]
+    stream = UsageStream(system)
+    today = datetime.now(UTC)
+    await system.publish("lmp.accounts.v1", [r for m in months for r in m.accounts()])
+    await system.publish("lmp.accounts.v1", stream.accounts())
+    await system.publish("lmp.pricing.v1", [r for m in months for r in m.pricing(today)])
+    await eventually(lambda: all_known(system, months), timeout=120)
+    await system.publish("lmp.usage.v1", [r for m in months for r in m.standard_usage()])
+    await eventually(lambda: all_open(system, months), timeout=120)
+    return months, stream
 
 
 async def patiently(publish: Callable[[], Awaitable[None]]) -> int:

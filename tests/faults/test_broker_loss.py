@@ -17,7 +17,6 @@ import asyncio
 import random
 import time
 from collections import Counter
-from datetime import UTC, datetime
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
@@ -31,8 +30,7 @@ from tests.faults.support import (
     Sent,
     UsageStream,
     action_waves,
-    all_known,
-    all_open,
+    opened_months,
     patiently,
     tally,
 )
@@ -174,15 +172,7 @@ async def test_losing_one_broker_of_three_loses_and_doubles_nothing(
     assert await topic_settings(system, system.topic(USAGE)) == (3, "2")
     await system.run_processors(PROCESSORS)
     pids = {name: proc.pid() for name, proc in system.processes.items()}
-    months = [Month(system) for _ in range(REPORTS)]
-    stream = UsageStream(system)
-    today = datetime.now(UTC)
-    await system.publish("lmp.accounts.v1", [r for m in months for r in m.accounts()])
-    await system.publish("lmp.accounts.v1", stream.accounts())
-    await system.publish("lmp.pricing.v1", [r for m in months for r in m.pricing(today)])
-    await eventually(lambda: all_known(system, months), timeout=120)
-    await system.publish(USAGE, [r for m in months for r in m.standard_usage()])
-    await eventually(lambda: all_open(system, months), timeout=120)
+    months, stream = await opened_months(system, REPORTS)
 
     sent = Sent()
     back = asyncio.Event()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime
 
 import pytest
 
@@ -19,14 +18,11 @@ from tests.faults.conftest import RestartableServers
 from tests.faults.ledger import GroupProgress, settled, stop_tasks
 from tests.faults.support import (
     Sent,
-    UsageStream,
     action_waves,
-    all_known,
-    all_open,
+    opened_months,
     tally,
 )
 from tests.harness import System, eventually
-from tests.scenario import Month
 
 pytestmark = pytest.mark.faults
 
@@ -89,15 +85,7 @@ async def test_processors_ride_out_database_and_broker_restarts(
     system = faulty
     began = time.monotonic()
     await system.run_processors(PROCESSORS)
-    months = [Month(system) for _ in range(REPORTS)]
-    stream = UsageStream(system)
-    today = datetime.now(UTC)
-    await system.publish("lmp.accounts.v1", [r for m in months for r in m.accounts()])
-    await system.publish("lmp.accounts.v1", stream.accounts())
-    await system.publish("lmp.pricing.v1", [r for m in months for r in m.pricing(today)])
-    await eventually(lambda: all_known(system, months), timeout=120)
-    await system.publish("lmp.usage.v1", [r for m in months for r in m.standard_usage()])
-    await eventually(lambda: all_open(system, months), timeout=120)
+    months, stream = await opened_months(system, REPORTS)
 
     sent = Sent()
     usage_task = asyncio.create_task(stream.run())

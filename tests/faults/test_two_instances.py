@@ -19,7 +19,6 @@ import asyncio
 import random
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
@@ -30,11 +29,9 @@ from services.processors import registry
 from tests.faults.ledger import settled, stop_tasks
 from tests.faults.support import (
     Sent,
-    UsageStream,
-    all_known,
-    all_open,
     answered,
     extras,
+    opened_months,
     patiently,
     script,
     tally,
@@ -161,15 +158,7 @@ async def test_two_of_every_processor_with_one_joining_and_one_killed(
     timers.start_processor("timer", instance="-a")
     for name in names:
         system.start_processor(name, instance="-a", env=SLOW_BATCH)
-    months = [Month(system) for _ in range(REPORTS)]
-    stream = UsageStream(system)
-    today = datetime.now(UTC)
-    await system.publish("lmp.accounts.v1", [r for m in months for r in m.accounts()])
-    await system.publish("lmp.accounts.v1", stream.accounts())
-    await system.publish("lmp.pricing.v1", [r for m in months for r in m.pricing(today)])
-    await eventually(lambda: all_known(system, months), timeout=120)
-    await system.publish("lmp.usage.v1", [r for m in months for r in m.standard_usage()])
-    await eventually(lambda: all_open(system, months), timeout=120)
+    months, stream = await opened_months(system, REPORTS)
 
     sent = Sent()
     usage_task = asyncio.create_task(stream.run())
