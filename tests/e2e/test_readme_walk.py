@@ -23,9 +23,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from services.processors import registry
 from services.settings import PROJECT_ROOT
-from tests.conftest import CACHE
+from tests.e2e.up_support import up_environment
 from tests.harness import eventually
-from tooling.infra.process import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -74,21 +73,7 @@ async def stable_groups(bootstrap: str, groups: list[str]) -> bool:
 
 async def test_the_readme_walk_opens_a_report_and_reads_it_back(tmp_path: Path) -> None:
     script = walk_script(README.read_text())
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "cache").symlink_to(CACHE)
-    kafka_port = free_port()
-    env = {
-        **os.environ,
-        "LMP_HOME": str(home),
-        "LMP_KAFKA_PORT": str(kafka_port),
-        "LMP_KAFKA_CONTROLLER_PORT": str(free_port()),
-        "LMP_MONGODB_PORT": str(free_port()),
-        "LMP_API_PORT": str(free_port()),
-        "LMP_CONSUMER_GROUP_PREFIX": "walk",
-    }
-    for name in ("KAFKA_BOOTSTRAP_SERVERS", "MONGODB_URI", "LMP_TOPIC_NAMESPACE", "API"):
-        env.pop(name, None)
+    env, kafka_port = up_environment(tmp_path, "walk")
     up_log = tmp_path / "up.log"
     with up_log.open("w") as log:
         up = await asyncio.create_subprocess_exec(

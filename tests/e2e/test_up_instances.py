@@ -19,9 +19,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from services.processors import registry
 from services.settings import PROJECT_ROOT
-from tests.conftest import CACHE
+from tests.e2e.up_support import up_environment
 from tests.harness import eventually
-from tooling.infra.process import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -41,21 +40,8 @@ async def group_members(bootstrap: str, groups: list[str]) -> dict[str, int]:
 
 
 async def test_up_runs_two_of_every_processor_and_stops_them_all(tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "cache").symlink_to(CACHE)
-    kafka_port = free_port()
-    env = {
-        **os.environ,
-        "LMP_HOME": str(home),
-        "LMP_KAFKA_PORT": str(kafka_port),
-        "LMP_KAFKA_CONTROLLER_PORT": str(free_port()),
-        "LMP_MONGODB_PORT": str(free_port()),
-        "LMP_API_PORT": str(free_port()),
-        "LMP_CONSUMER_GROUP_PREFIX": "up-test",
-    }
-    for name in ("KAFKA_BOOTSTRAP_SERVERS", "MONGODB_URI"):
-        env.pop(name, None)
+    env, kafka_port = up_environment(tmp_path, "up-test")
+    home = Path(env["LMP_HOME"])
     log = (tmp_path / "up.log").open("w")
     proc = await asyncio.create_subprocess_exec(
         *[sys.executable, "-m", "services.cli", "up", "--instances", "2"],
