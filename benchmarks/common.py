@@ -27,6 +27,7 @@ def servers(home: Path) -> Iterator[tuple[str, str]]:
         kafka.start()
         kafka.wait_ready()
         started.append(kafka)
+        SERVER_PIDS["broker"] = kafka.process.pid() or 0
         bootstrap = kafka.bootstrap_servers
     if not uri:
         mongo = MongoServer(
@@ -38,12 +39,32 @@ def servers(home: Path) -> Iterator[tuple[str, str]]:
         mongo.start()
         mongo.wait_ready()
         started.append(mongo)
+        SERVER_PIDS["database"] = mongo.process.pid() or 0
         uri = mongo.uri
     try:
         yield bootstrap, uri
     finally:
         for server in reversed(started):
             server.stop()
+
+
+SERVER_PIDS: dict[str, int] = {}
+"""The embedded servers ``servers`` started, by role ("broker", "database"): what the
+benchmarks charge the servers' CPU to (empty for servers started elsewhere)."""
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU of a process (all its threads) so far; 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu() -> dict[str, float]:
+    """CPU seconds of each embedded server so far."""
+    return {role: cpu_seconds(pid) for role, pid in SERVER_PIDS.items()}
 
 
 def peak_rss_mib(pid: int) -> float:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import json
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -62,6 +63,8 @@ class InboundMessage(Protocol):
 TRACER_NAME = "lmp-billing"
 MAX_LINKS = 128
 """Links a batch span keeps to its records' traces (the first ones)."""
+EXTRACTED = 65_536
+"""Parsed trace contexts kept (a batch's records are looked at several times)."""
 
 _NULL: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
 _PROPAGATOR = TraceContextTextMapPropagator()
@@ -154,8 +157,15 @@ def extract(traceparent: object, tracestate: object = None) -> otel_context.Cont
     """The remote context a ``traceparent`` (and ``tracestate``) names; None if invalid."""
     if not isinstance(traceparent, str):
         return None
+    return _extract(traceparent, tracestate if isinstance(tracestate, str) else None)
+
+
+@functools.lru_cache(maxsize=EXTRACTED)
+def _extract(traceparent: str, tracestate: str | None) -> otel_context.Context | None:
+    """Contexts are immutable, so one parse serves every look at a record (the batch span,
+    its report's decision, its events): parsing was most of what tracing cost a record."""
     carrier = {"traceparent": traceparent}
-    if isinstance(tracestate, str):
+    if tracestate is not None:
         carrier["tracestate"] = tracestate
     ctx = _PROPAGATOR.extract(carrier)
     span_context = trace.get_current_span(ctx).get_span_context()

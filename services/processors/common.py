@@ -54,7 +54,7 @@ async def screen_conflicts(
     payload under a known id is a conflict.
     """
     first_hash: dict[str, str] = {}
-    accepted: list[Decoded] = []
+    accepted: list[tuple[str, Decoded]] = []
     poisons: list[Poison] = []
     for item in decoded:
         key = receipt_key(item)
@@ -62,11 +62,13 @@ async def screen_conflicts(
         if known != item.payload_hash:
             poisons.append(conflict(item, "seen"))
         else:
-            accepted.append(item)
+            accepted.append((key, item))
     seen = await store.record_receipts(list(first_hash.items()), now)
+    if not seen:
+        return [item for _key, item in accepted], poisons
     kept = []
-    for item in accepted:
-        previous = seen.get(receipt_key(item))
+    for key, item in accepted:
+        previous = seen.get(key)
         if previous is not None and previous != item.payload_hash:
             poisons.append(conflict(item, "seen"))
         else:

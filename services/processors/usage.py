@@ -205,18 +205,25 @@ class UsageIngestion:
         if waiting:
             attached = await self.uow.run(waiting, AttachAccounts(waiting, store, outbox))
             await self.uow.publish(attached)
-        # A conflict is answered as a conflict only, even if its report was set aside.
-        answered = {id(poison.message) for poison in conflicts}
-        unanswered = {
-            rid: [item for item in items if id(item.message) not in answered]
-            for rid, items in by_report.items()
-        }
         return [
             *decoded.poisons,
             *conflicts,
-            *set_aside(folded.failed, unanswered),
+            *set_aside(folded.failed, _unanswered(by_report, folded.failed, conflicts)),
             *late_poisons,
         ]
+
+
+def _unanswered(
+    by_report: Mapping[str, list[Decoded]], failed: Mapping[str, str], conflicts: list[Poison]
+) -> dict[str, list[Decoded]]:
+    """The messages of set-aside reports, less the conflicts: a conflict is answered as a
+    conflict only, even if its report was set aside."""
+    answered = {id(poison.message) for poison in conflicts}
+    return {
+        rid: [item for item in by_report[rid] if id(item.message) not in answered]
+        for rid in failed
+        if rid in by_report
+    }
 
 
 def _deferred(fold: FoldUsage, failed: Mapping[str, str]) -> dict[str, list[UsageRecord]]:
