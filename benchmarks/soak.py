@@ -142,8 +142,10 @@ class Soak:
         proc.start()
         self.processes[name] = proc
 
-    async def setup(self) -> None:
-        """Processors and API up; every action report open, half submitted."""
+    async def setup(self, lag: LagProbe) -> None:
+        """Processors and API up; every report open (the usage partners' with a first
+        snapshot of each subscription: the load updates reports of the cycle, as it does
+        in a month under way), half the action reports submitted."""
         await ensure_topics(self.catalogue, self.bootstrap)
         await self.store.ensure_indexes()
         await self.producer.start()
@@ -155,6 +157,12 @@ class Soak:
         await self.wait_for({"_id": {"$in": ids}, "account_pending": False}, reports)
         await self.send(self.actions.submissions())
         await self.wait_for({"_id": {"$in": ids}, "status": "under_review"}, reports // 2)
+        await self.send([self.usage.next() for _ in self.usage.subs])
+        deadline = time.monotonic() + SETUP_SECONDS
+        while await lag.lag("usage") or await outbox_backlog(self.store.reports):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the first usage not applied after {SETUP_SECONDS} s")
+            await asyncio.sleep(0.5)
         await self.start_api()
 
     async def start_api(self) -> None:
@@ -329,10 +337,10 @@ class Soak:
     async def run(self) -> int:
         args = self.args
         started = time.monotonic()
-        await self.setup()
-        print(f"set up in {time.monotonic() - started:.0f} s; load for {args.minutes:g} min")
         lag = LagProbe(self.bootstrap, self.catalogue, self.prefix)
         await lag.start()
+        await self.setup(lag)
+        print(f"set up in {time.monotonic() - started:.0f} s; load for {args.minutes:g} min")
         self.t0 = time.monotonic()
         async with asyncio.TaskGroup() as group:  # one failing cancels the others
             loads = [
