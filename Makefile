@@ -12,7 +12,7 @@ SUITE := -m "unit or integration or e2e or faults"
 # One data file wherever a measured subprocess starts (its own working directory too).
 export COVERAGE_FILE := $(CURDIR)/.coverage
 
-.PHONY: install run up down status demo test test-motor test-ferretdb coverage coverage-report lint typecheck docs reference unit integration e2e faults bench schemas lock
+.PHONY: install run up down status demo test test-motor test-ferretdb coverage coverage-report lint typecheck docs reference unit integration e2e faults bench soak schemas lock
 
 install:
 	@scripts/bootstrap.sh
@@ -92,6 +92,9 @@ bench: install          ## every benchmark, one after the other (see README, Per
 	$(BIN)/python -m benchmarks.bench_timer
 	$(BIN)/python -m benchmarks.bench_api
 	$(BIN)/python -m benchmarks.probe_database
+
+soak: install           ## an hour at steady load, a processor killed every 10 min; not run by CI (ARGS="--minutes 4 --kill-every 1" for less)
+	$(BIN)/python -m benchmarks.soak $(ARGS)
 
 lock:                   ## pin every dependency anew (requirements/*.lock) from the pyprojects
 	$(BIN)/uv pip compile pyproject.toml tooling/pyproject.toml --extra dev --universal -p 3.11 --generate-hashes -q -o requirements/dev.lock
