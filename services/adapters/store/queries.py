@@ -12,11 +12,43 @@ from pymongo import ASCENDING, DESCENDING
 
 from schemas.api import ReportQuery, SortKey
 from schemas.report import HistoryEntry, Report
-from services.adapters.store.protocol import ReportScope
+from services.adapters.store.protocol import After, ReportScope
 from services.domain.status import BILLING_STATUS_CRITERIA
 
-LIST_PROJECTION = {"history": 0, "outbox": 0, "lines": 0, "decisions": 0}
-"""What a list row or a CSV row of the report list does not need."""
+LIST_FIELDS = (
+    "cycle",
+    "partner_id",
+    "partner_name",
+    "distributor_id",
+    "status",
+    "submission_kind",
+    "po_number",
+    "currency",
+    "total_amount",
+    "deadline",
+    "updated_at",
+    "version",
+)
+"""What a row of the report list (and of its CSV) shows, besides ``_id``: every field it
+sorts on is one of them, so a row also says where the next page starts."""
+
+LIST_PROJECTION = dict.fromkeys(LIST_FIELDS, 1)
+"""A list row reads only its own fields, never a report's lines, history, outbox or
+recorded answers (an inclusion projection: a field added to reports later stays out)."""
+
+USAGE_ROW_FIELDS = (
+    "cycle",
+    "status",
+    "deadline",
+    "partner_review",
+    "updated_at",
+    "lines.discrepancy",
+    "lines.partner_comment",
+)
+"""What a row of the partner's list shows: of the lines, only what says whether a
+discrepancy is still unexplained."""
+
+USAGE_ROW_PROJECTION = dict.fromkeys(USAGE_ROW_FIELDS, 1)
 
 READ_PROJECTION = {"outbox": 0, "decisions": 0}
 """What a reader of one report never sees: events to publish and answers to actions."""
@@ -31,6 +63,12 @@ SORTS: dict[SortKey, list[tuple[str, int]]] = {
     SortKey.UPDATED_AT: [("updated_at", ASCENDING), ("_id", ASCENDING)],
     SortKey.UPDATED_AT_DESC: [("updated_at", DESCENDING), ("_id", ASCENDING)],
 }
+"""Every list order: a field, then one that makes each row's place unique (a report is
+one per partner and cycle), so a position in the order names exactly one row."""
+
+_TIMES = frozenset({"deadline", "updated_at"})
+_NULLABLE = frozenset({"deadline"})
+"""Sort fields a report may hold null (MongoDB sorts null before every value)."""
 
 
 def report_filter(  # noqa: C901 - one branch per optional filter of the list query
@@ -88,6 +126,59 @@ def partner_reports_filter(
     return criteria
 
 
+def position(row: Mapping[str, Any], sort: SortKey) -> After:
+    """Where ``row`` (a list row) stands in ``sort``'s order: what the next page starts after."""
+    first = SORTS[sort][0][0]
+    return After(row["_id"], row.get(first) if first in _TIMES else None)
+
+
+def after_segments(
+    criteria: Mapping[str, Any], sort: SortKey, after: After
+) -> list[dict[str, Any]]:
+    """The rows of ``criteria`` after ``after`` in ``sort``'s order, as filters to read one
+    after the other (each in that order) until a page is full: the rows that tie with
+    ``after`` on the first sort field and come after it on the second, then the rows
+    beyond it on the first (and, descending on a field that may be null, the nulls, which
+    sort last). Each is an equality and a range, or a range, on the list's index: no
+    ``$or``, which neither MongoDB's index bounds nor the embedded server serve well."""
+    (first, first_dir), (second, second_dir) = SORTS[sort]
+    partner_id, _, cycle = after.report_id.rpartition(":")
+    known: dict[str, Any] = {
+        "_id": after.report_id,
+        "partner_id": partner_id,
+        "cycle": cycle,
+        "deadline": after.time,
+        "updated_at": after.time,
+    }
+    value, tie = known[first], known[second]
+    segments = [{first: value, second: {_beyond(second_dir): tie}}]
+    pinned = first in criteria and not isinstance(criteria[first], Mapping)
+    if not (pinned and criteria[first] == value):  # else every row ties on ``first``
+        if value is None:
+            segments += [{first: {"$ne": None}}] if first_dir > 0 else []
+        else:
+            segments.append({first: {_beyond(first_dir): value}})
+            if first_dir < 0 and first in _NULLABLE:
+                segments.append({first: None})
+    return [_both(criteria, segment) for segment in segments]
+
+
+def _beyond(direction: int) -> str:
+    return "$gt" if direction > 0 else "$lt"
+
+
+def _both(criteria: Mapping[str, Any], segment: dict[str, Any]) -> dict[str, Any]:
+    """``criteria`` and ``segment``: one filter when they name different fields, else ``$and``."""
+    if not criteria:
+        return segment
+    if criteria.keys() & segment.keys():
+        same = {k for k in criteria.keys() & segment.keys() if criteria[k] == segment[k]}
+        if same == criteria.keys() & segment.keys():
+            return {**criteria, **segment}
+        return {"$and": [dict(criteria), segment]}
+    return {**criteria, **segment}
+
+
 class _MovedHistory(Protocol):
     @property
     def moved_history(self) -> Callable[..., Awaitable[list[HistoryEntry]]]: ...
@@ -126,22 +217,52 @@ class ReadQueries:
         ]
 
     async def list_reports(
-        self, criteria: Mapping[str, Any], sort: SortKey, skip: int, limit: int
+        self,
+        criteria: Mapping[str, Any],
+        sort: SortKey,
+        skip: int,
+        limit: int,
+        after: After | None = None,
     ) -> tuple[list[dict[str, Any]], int]:
-        """One page of report documents (without lines and history) and the total.
+        """One page of list rows and the total: ``skip`` rows skipped, or (``after``
+        given) the rows after that one, read by key (``after_segments``) so a deep page
+        costs what the first does; ``skip`` then says how many rows the walk has seen.
 
-        A short page is the last one, so its total needs no count: most of a
-        distributor's queries fit one page and cost the database one query, not two."""
-        cursor = (
-            self.reports.find(dict(criteria), LIST_PROJECTION)
-            .sort(SORTS[sort])
-            .skip(skip)
-            .limit(limit)
-        )
-        page = await cursor.to_list(None)
-        if len(page) < limit and (page or skip == 0):
-            return page, skip + len(page)
-        return page, await self.reports.count_documents(dict(criteria))
+        A short page reached by ``skip`` is the last one, so its total needs no count:
+        most of a distributor's queries fit one page and cost the database one query."""
+        if after is None:
+            cursor = (
+                self.reports.find(dict(criteria), LIST_PROJECTION)
+                .sort(SORTS[sort])
+                .skip(skip)
+                .limit(limit)
+            )
+            page: list[dict[str, Any]] = await cursor.to_list(None)
+            if len(page) < limit and (page or skip == 0):
+                return page, skip + len(page)
+        else:
+            page = []
+            for segment in after_segments(criteria, sort, after):
+                if len(page) >= limit:
+                    break
+                cursor = (
+                    self.reports.find(segment, LIST_PROJECTION)
+                    .sort(SORTS[sort])
+                    .limit(limit - len(page))
+                )
+                page += await cursor.to_list(None)
+        return page, await self.count_reports(criteria)
+
+    async def count_reports(self, criteria: Mapping[str, Any]) -> int:
+        """How many reports match: the ``count`` command, which on the embedded server
+        costs a third to a half of ``count_documents`` (an aggregation) and on MongoDB
+        is the same count of an index range, with the collection's read concern."""
+        command: dict[str, Any] = {"count": self.reports.name, "query": dict(criteria)}
+        concern = self.reports.read_concern.document
+        if concern:
+            command["readConcern"] = concern
+        answer = await self.reports.database.command(command)
+        return int(answer["n"])
 
     async def stream_reports(
         self, criteria: Mapping[str, Any], sort: SortKey, batch_size: int = 500
@@ -162,14 +283,14 @@ class ReadQueries:
             return None
         return await with_history(self, Report.from_document(doc), recent)
 
-    async def partner_reports(
+    async def partner_report_rows(
         self, partner_id: str, first_cycle: str, last_cycle: str, scope: ReportScope
-    ) -> list[Report]:
-        """One partner's reports over a cycle range, within what ``scope`` may see."""
+    ) -> list[dict[str, Any]]:
+        """One partner's reports over a cycle range, within what ``scope`` may see, as
+        rows of its list: ``USAGE_ROW_FIELDS``, newest cycle first."""
         criteria = partner_reports_filter(partner_id, first_cycle, last_cycle, scope)
         if criteria is None:
             return []
-        docs = await (
-            self.reports.find(criteria, READ_PROJECTION).sort([("cycle", DESCENDING)]).to_list(None)
-        )
-        return [Report.from_document(doc) for doc in docs]
+        cursor = self.reports.find(criteria, USAGE_ROW_PROJECTION).sort([("cycle", DESCENDING)])
+        rows: list[dict[str, Any]] = await cursor.to_list(None)
+        return rows

@@ -34,13 +34,13 @@ async def list_usage_reports(request: web.Request) -> web.Response:
         first, last = f"{query.year}-01", f"{query.year}-12"
     else:
         first, last = months_back(ctx.clock(), 12)
-    reports = await ctx.store.partner_reports(partner_id, first, last, asking.scope)
+    rows = await ctx.store.partner_report_rows(partner_id, first, last, asking.scope)
     return json_answer(
         UsageReportList(
             partner_id=partner_id,
             from_cycle=first,
             to_cycle=last,
-            items=[views.usage_summary(r, lang, tz) for r in reports],
+            items=[views.usage_row(row, lang, tz) for row in rows],
         ),
         lang,
         tz,
