@@ -13,7 +13,6 @@ from services.api.auth import Caller, Forbidden
 from services.api.context import CONTEXT, ApiContext
 from services.api.params import language, usage_query, zone
 from services.domain.calendar import months_back
-from services.domain.usage import has_usage_reports
 
 _NO_USAGE_REPORTS = (
     "partner {} has no access to usage reports (its account type or region); "
@@ -65,11 +64,7 @@ def _partner_for(asking: Caller, asked: str | None) -> str:
 async def _check_usage_access(ctx: ApiContext, partner_id: str) -> None:
     """SPEC section 4: a partner whose account type or region has no access to usage
     reports is told so (its reports are still built and billed)."""
-    account = (await ctx.store.load_partners([partner_id])).get(partner_id)
-    if account is None:
-        return
-    region = (await ctx.store.load_regions([account.region])).get(account.region)
-    if not has_usage_reports(account, region):
+    if await ctx.usage_access.get(partner_id) is False:
         raise Forbidden(_NO_USAGE_REPORTS.format(partner_id))
 
 
