@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -63,7 +64,14 @@ def jsonable(value: Any, tz: ZoneInfo) -> Any:
 
 
 def _time(value: datetime | None, tz: ZoneInfo) -> str | None:
-    return None if value is None else value.astimezone(tz).isoformat()
+    return None if value is None else _local(value, tz)
+
+
+@lru_cache(maxsize=4096)
+def _local(value: datetime, tz: ZoneInfo) -> str:
+    """A stored time in ``tz``: rows of a list share many (every report of a cycle has the
+    same deadline), and the conversion costs more than looking it up."""
+    return value.astimezone(tz).isoformat()
 
 
 _ListStatus = tuple[SubmissionKind | None, BillingStatus, StatusCode]
