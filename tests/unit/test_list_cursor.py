@@ -97,10 +97,12 @@ def test_a_segment_is_an_equality_and_a_range_never_an_or() -> None:
     assert late[-1] == {"deadline": None}  # descending, the reports without one come last
     pinned = after_segments({"distributor_id": "D1", "cycle": "2026-10"}, SortKey.CYCLE_DESC, after)
     assert pinned == [{"distributor_id": "D1", "cycle": "2026-10", "partner_id": {"$gt": "P1"}}]
-    both = after_segments({"partner_id": {"$in": ["P1", "P2"]}}, SortKey.CYCLE_DESC, after)
-    assert both[0] == {
-        "$and": [
-            {"partner_id": {"$in": ["P1", "P2"]}},
-            {"cycle": "2026-10", "partner_id": {"$gt": "P1"}},
-        ]
-    }
+    listed = {"partner_id": {"$in": ["P0", "P1", "P2"]}, "cycle": {"$in": ["2026-11", "2026-10"]}}
+    assert after_segments(listed, SortKey.CYCLE_DESC, after) == [
+        {"partner_id": "P2", "cycle": "2026-10"},  # a listed field is narrowed
+    ]
+    ranged = {"cycle": {"$gte": "2020-01"}}
+    assert after_segments(ranged, SortKey.CYCLE_DESC, after) == [
+        {"$and": [ranged, {"cycle": "2026-10", "partner_id": {"$gt": "P1"}}]},
+        {"$and": [ranged, {"cycle": {"$lt": "2026-10"}}]},
+    ]

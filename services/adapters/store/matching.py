@@ -1,8 +1,9 @@
-"""The few MongoDB query semantics the in-memory store needs, written out: a filter's
-equality, ranges, ``$in``, ``$exists``, ``$ne``, ``$or`` and ``$and`` (null matching a
-missing field, a range never matching null), projections (a dotted path reaching into an
-array of documents), sorts (null first), and the BSON round trip
-that gives a stored document the database's types (dates to the millisecond, in UTC)."""
+"""The few MongoDB query semantics the in-memory store (and the keyset's narrowing of a
+listed field) needs, written out: a filter's equality, ranges, ``$in``, ``$exists``,
+``$ne``, ``$or`` and ``$and`` (null matching a missing field, a range never matching
+null), projections (a dotted path reaching into an array of documents), sorts (null
+first), and the BSON round trip that gives a stored document the database's types (dates
+to the millisecond, in UTC)."""
 
 from __future__ import annotations
 

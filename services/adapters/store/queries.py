@@ -12,6 +12,7 @@ from pymongo import ASCENDING, DESCENDING
 
 from schemas.api import ReportQuery, SortKey
 from schemas.report import HistoryEntry, Report
+from services.adapters.store.matching import matches
 from services.adapters.store.protocol import After, ReportScope
 from services.domain.status import BILLING_STATUS_CRITERIA
 
@@ -71,7 +72,7 @@ _NULLABLE = frozenset({"deadline"})
 """Sort fields a report may hold null (MongoDB sorts null before every value)."""
 
 
-def report_filter(  # noqa: C901 - one branch per optional filter of the list query
+def report_filter(
     query: ReportQuery, scope: ReportScope, partner_ids: list[str] | None
 ) -> dict[str, Any]:
     """The MongoDB filter of a list query; every clause has an index behind it.
@@ -84,17 +85,8 @@ def report_filter(  # noqa: C901 - one branch per optional filter of the list qu
     if partner_ids is not None:
         clauses["partner_id"] = {"$in": partner_ids}
     first, last = query.cycle_bounds()
-    if first is not None and first == last:
-        clauses["cycle"] = first
-    elif first is not None and last is not None and first > last:
-        clauses["cycle"] = {"$in": []}  # no cycle is in an empty range
-    elif first is not None or last is not None:
-        cycle_range: dict[str, str] = {}
-        if first is not None:
-            cycle_range["$gte"] = first
-        if last is not None:
-            cycle_range["$lte"] = last
-        clauses["cycle"] = cycle_range
+    if first is not None or last is not None:
+        clauses["cycle"] = cycles_between(first, last)
     if query.status:
         wanted = {BILLING_STATUS_CRITERIA[s] for s in query.status}
         whole = {status for status, kind in wanted if kind is None}
@@ -110,6 +102,35 @@ def report_filter(  # noqa: C901 - one branch per optional filter of the list qu
     return clauses
 
 
+MONTHS_LISTED = 36
+"""A bounded cycle range of at most this many months is asked for as its months."""
+
+
+def cycles_between(first: str | None, last: str | None) -> Any:
+    """The condition on ``cycle`` of the cycles from ``first`` to ``last`` (None: unbounded).
+
+    One cycle is an equality; a bounded range of a few years is the list of its months
+    (newest first), so each is an equality on the index: MongoDB reads the same keys
+    either way, in the same order, and the embedded server answers ``$in`` at two to
+    three times the speed of the range (docs/api.md, "Indexes and query plans")."""
+    if first is not None and first == last:
+        return first
+    if first is not None and last is not None:
+        start, stop = _month(first), _month(last)
+        if stop - start < MONTHS_LISTED:  # an empty range (start > stop) lists no month
+            return {"$in": [f"{m // 12:04d}-{m % 12 + 1:02d}" for m in range(stop, start - 1, -1)]}
+    bounds: dict[str, str] = {}
+    if first is not None:
+        bounds["$gte"] = first
+    if last is not None:
+        bounds["$lte"] = last
+    return bounds
+
+
+def _month(cycle: str) -> int:
+    return int(cycle[:4]) * 12 + int(cycle[5:7]) - 1
+
+
 def partner_reports_filter(
     partner_id: str, first_cycle: str, last_cycle: str, scope: ReportScope
 ) -> dict[str, Any] | None:
@@ -119,7 +140,7 @@ def partner_reports_filter(
         return None
     criteria: dict[str, Any] = {
         "partner_id": partner_id,
-        "cycle": {"$gte": first_cycle, "$lte": last_cycle},
+        "cycle": cycles_between(first_cycle, last_cycle),
     }
     if scope.distributor_id is not None:
         criteria["distributor_id"] = scope.distributor_id
@@ -160,23 +181,30 @@ def after_segments(
             segments.append({first: {_beyond(first_dir): value}})
             if first_dir < 0 and first in _NULLABLE:
                 segments.append({first: None})
-    return [_both(criteria, segment) for segment in segments]
+    both = (_both(criteria, segment) for segment in segments)
+    return [segment for segment in both if segment is not None]
 
 
 def _beyond(direction: int) -> str:
     return "$gt" if direction > 0 else "$lt"
 
 
-def _both(criteria: Mapping[str, Any], segment: dict[str, Any]) -> dict[str, Any]:
-    """``criteria`` and ``segment``: one filter when they name different fields, else ``$and``."""
-    if not criteria:
-        return segment
-    if criteria.keys() & segment.keys():
-        same = {k for k in criteria.keys() & segment.keys() if criteria[k] == segment[k]}
-        if same == criteria.keys() & segment.keys():
-            return {**criteria, **segment}
-        return {"$and": [dict(criteria), segment]}
-    return {**criteria, **segment}
+def _both(criteria: Mapping[str, Any], segment: dict[str, Any]) -> dict[str, Any] | None:
+    """``criteria`` and ``segment`` in one filter (None: no row can match both): a field
+    both name is narrowed when ``criteria`` lists its values (``$in``), else ``$and``."""
+    merged = {**criteria, **segment}
+    for field in criteria.keys() & segment.keys():
+        held, wanted = criteria[field], segment[field]
+        if held == wanted:
+            continue
+        if isinstance(held, Mapping) and held.keys() == {"$in"}:
+            values = [v for v in held["$in"] if matches({field: v}, {field: wanted})]
+            if not values:
+                return None
+            merged[field] = values[0] if len(values) == 1 else {"$in": values}
+        else:
+            return {"$and": [dict(criteria), segment]}
+    return merged
 
 
 class _MovedHistory(Protocol):
