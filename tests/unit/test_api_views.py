@@ -93,7 +93,7 @@ def test_filters_for_every_scope_and_status_mix() -> None:
     kinds = ReportQuery(status=[BillingStatus.COMPLETED, BillingStatus.AUTOMATIC_SUBMISSION])
     assert report_filter(kinds, ReportScope(), None) == {
         "$or": [
-            {"status": {"$in": ["completed"]}},
+            {"status": "completed"},
             {"status": "under_review", "submission_kind": "automatic"},
         ],
     }

@@ -92,7 +92,9 @@ def report_filter(
         whole = {status for status, kind in wanted if kind is None}
         by_kind = [(s, k) for s, k in wanted if k is not None and s not in whole]
         alternatives: list[dict[str, Any]] = []
-        if whole:
+        if len(whole) == 1:  # an equality, which an index prefix serves with a range after it
+            alternatives.append({"status": next(iter(whole)).value})
+        elif whole:
             alternatives.append({"status": {"$in": sorted(whole)}})
         alternatives += [{"status": s.value, "submission_kind": k.value} for s, k in by_kind]
         if len(alternatives) == 1:
