@@ -4,6 +4,7 @@ an index behind it (see ``REPORT_INDEXES``)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any, Protocol
@@ -260,28 +261,36 @@ class ReadQueries:
 
         A short page reached by ``skip`` is the last one, so its total needs no count:
         most of a distributor's queries fit one page and cost the database one query."""
-        if after is None:
-            cursor = (
-                self.reports.find(dict(criteria), LIST_PROJECTION)
-                .sort(SORTS[sort])
-                .skip(skip)
-                .limit(limit)
+        if after is not None:  # counted whatever the page holds: both at once
+            rows, total = await asyncio.gather(
+                self._rows_after(criteria, sort, limit, after), self.count_reports(criteria)
             )
-            page: list[dict[str, Any]] = await cursor.to_list(None)
-            if len(page) < limit and (page or skip == 0):
-                return page, skip + len(page)
-        else:
-            page = []
-            for segment in after_segments(criteria, sort, after):
-                if len(page) >= limit:
-                    break
-                cursor = (
-                    self.reports.find(segment, LIST_PROJECTION)
-                    .sort(SORTS[sort])
-                    .limit(limit - len(page))
-                )
-                page += await cursor.to_list(None)
+            return rows, total
+        cursor = (
+            self.reports.find(dict(criteria), LIST_PROJECTION)
+            .sort(SORTS[sort])
+            .skip(skip)
+            .limit(limit)
+        )
+        page: list[dict[str, Any]] = await cursor.to_list(None)
+        if len(page) < limit and (page or skip == 0):
+            return page, skip + len(page)
         return page, await self.count_reports(criteria)
+
+    async def _rows_after(
+        self, criteria: Mapping[str, Any], sort: SortKey, limit: int, after: After
+    ) -> list[dict[str, Any]]:
+        page: list[dict[str, Any]] = []
+        for segment in after_segments(criteria, sort, after):
+            if len(page) >= limit:
+                break
+            cursor = (
+                self.reports.find(segment, LIST_PROJECTION)
+                .sort(SORTS[sort])
+                .limit(limit - len(page))
+            )
+            page += await cursor.to_list(None)
+        return page
 
     async def count_reports(self, criteria: Mapping[str, Any]) -> int:
         """How many reports match: the ``count`` command, which on the embedded server
