@@ -16,6 +16,7 @@ ms; at 50 concurrent p95 <= 250 ms).
 
     python -m benchmarks.bench_api_load [--reports 20000] [--requests 2000]
                                         [--concurrency 20,50] [--workers 1,2]
+                                        [--per-kind] [--without operations]
 """
 
 from __future__ import annotations
@@ -174,11 +175,19 @@ async def _key(store: Any, role: Role, account: str | None, now: datetime) -> st
     return plaintext
 
 
-def plan(keys: Keys, partners_of: dict[str, list[str]], count: int, seed: int) -> list[Call]:
-    """``count`` requests drawn from ``MIX`` (the same for every worker count)."""
+def plan(
+    keys: Keys,
+    partners_of: dict[str, list[str]],
+    count: int,
+    seed: int,
+    without: tuple[str, ...] = (),
+) -> list[Call]:
+    """``count`` requests drawn from ``MIX`` (the same for every worker count), but for
+    the kinds whose name starts with one of ``without``."""
     rng = random.Random(seed)
-    kinds = [kind for kind, _ in MIX]
-    weights = [weight for _, weight in MIX]
+    mix = [(kind, weight) for kind, weight in MIX if not (without and kind.startswith(without))]
+    kinds = [kind for kind, _ in mix]
+    weights = [weight for _, weight in mix]
     calls = []
     for kind in rng.choices(kinds, weights, k=count):
         distributor = rng.choice(sorted(keys.distributors))
@@ -373,7 +382,12 @@ def run_one(
                 )
             )
         if costs is not None:
-            costs += [kind_cost(base, calls, kind, processes, database_pid) for kind, _ in MIX]
+            kinds = {call.kind for call in calls}
+            costs += [
+                kind_cost(base, calls, kind, processes, database_pid)
+                for kind, _ in MIX
+                if kind in kinds
+            ]
     finally:
         api.stop()
     return outcomes
@@ -483,7 +497,13 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="then fire each kind of request alone (last worker count): its CPU per request",
     )
+    parser.add_argument(
+        "--without",
+        default="",
+        help="leave out the kinds whose names start so (comma-separated, e.g. 'operations')",
+    )
     args = parser.parse_args(argv)
+    without = tuple(k for k in args.without.split(",") if k)
     counts = [int(n) for n in args.workers.split(",")]
     concurrencies = [int(n) for n in args.concurrency.split(",")]
     with (
@@ -496,8 +516,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         keys, partners_of = asyncio.run(seed(settings, args.reports))
         plans = (
-            plan(keys, partners_of, args.requests, seed=1),
-            plan(keys, partners_of, WARM_UP, seed=2),
+            plan(keys, partners_of, args.requests, seed=1, without=without),
+            plan(keys, partners_of, WARM_UP, seed=2, without=without),
         )
         pid_file = Path(tmp) / "mongo" / "secantusd.pid"
         database_pid = int(pid_file.read_text()) if pid_file.exists() else None
