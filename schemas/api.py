@@ -60,6 +60,12 @@ class SortKey(StrEnum):
     UPDATED_AT = "updated_at"
 
 
+CURSOR_PATTERN = r"^[0-9]{1,9}~(-|-?[0-9]{1,14})~[\s\S]{1,200}:[0-9]{4}-(0[1-9]|1[0-2])$"
+"""A list cursor: the rows before the page, the last row's sort time in milliseconds
+since 1970 (``-`` alone: none), and its report id. Every string of this form is a place in a
+list's order, so the schema describes exactly the cursors the API takes."""
+
+
 class ReportQuery(BaseModel):
     """A list query: cycles, statuses, partners, sort and page.
 
@@ -98,6 +104,15 @@ class ReportQuery(BaseModel):
         ge=1,
         description="reports per page; above the server's ceiling (LMP_API_PAGE_SIZE_MAX, "
         "500 by default) the ceiling is used, and the answer's page_size says so",
+    )
+    cursor: str | None = Field(
+        default=None,
+        max_length=240,
+        pattern=CURSOR_PATTERN,
+        description="where the page starts: the next_cursor of the previous page (also in "
+        "its Link header), sent back as it came, with the same filters and sort; page is "
+        "then not used. Opaque: its form may change. A page is read by key from where the "
+        "previous one ended, so on MongoDB a deep page costs what the first does.",
     )
 
     def cycle_bounds(self) -> tuple[str | None, str | None]:
@@ -169,10 +184,15 @@ class BillingReportSummary(Answer):
 
 class Page(Answer):
     items: list[BillingReportSummary]
-    page: int
+    page: int = Field(
+        description="which page this is, from 1 (by cursor: counted from the rows before it)"
+    )
     page_size: int
-    total: int
+    total: int = Field(description="how many reports match the filters now")
     pages: int
+    next_cursor: str | None = Field(
+        description="the cursor of the next page (query parameter cursor); null on the last page"
+    )
 
 
 class SubscriptionPeaks(Answer):

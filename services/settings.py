@@ -228,7 +228,8 @@ class Settings(BaseSettings):
     api_key_cache_seconds: float = Field(
         default=5.0,
         ge=0,
-        description="how long the read API trusts a key it read (revocation delay)",
+        description="how long the read API trusts a key it read (revocation delay), and a "
+        "partner's access to usage reports",
     )
     log_level: str = Field(
         default=logs.DEFAULT,

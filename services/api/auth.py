@@ -10,13 +10,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from schemas.api import ApiKey, Role
 from services.adapters.store import ReportScope
+from services.api.recent import RecentlyRead
 
 PREFIX = "lmp"
 
@@ -94,40 +93,11 @@ def presented_key(authorization: str | None, api_key_header: str | None) -> str:
     return presented[0]
 
 
-class KnownKeys:
+class KnownKeys(RecentlyRead[str, ApiKey]):
     """Stored keys read lately: each is read from the database at most once per ``ttl``
-    seconds in a process, so a busy caller costs no database read per request.
-
-    A revocation therefore takes effect within ``ttl`` (0 reads every time); a key id not
-    found is asked for again on every request, so a new key works at once.
-    """
-
-    def __init__(
-        self,
-        load: Callable[[str], Awaitable[ApiKey | None]],
-        ttl: float,
-        clock: Callable[[], float] = time.monotonic,
-        most: int = 10_000,
-    ) -> None:
-        self._load = load
-        self._ttl = ttl
-        self._clock = clock
-        self._most = most
-        self._read: dict[str, tuple[float, ApiKey]] = {}
-
-    async def get(self, key_id: str) -> ApiKey | None:
-        now = self._clock()
-        held = self._read.get(key_id)
-        if held is not None and now - held[0] < self._ttl:
-            return held[1]
-        stored = await self._load(key_id)
-        if stored is None:
-            self._read.pop(key_id, None)
-        elif self._ttl > 0:
-            if len(self._read) >= self._most:
-                self._read.clear()
-            self._read[key_id] = (now, stored)
-        return stored
+    seconds in a process. A revocation therefore takes effect within ``ttl`` (0 reads
+    every time); a key id not found is asked for again on every request, so a new key
+    works at once."""
 
 
 async def authenticate(keys: KnownKeys, plaintext: str) -> Caller:

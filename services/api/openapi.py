@@ -52,6 +52,8 @@ class Body:
     """The schema of a body that is not a model (CSV, text)."""
     headers: tuple[str, ...] = ()
     """Names of ``HEADERS`` this answer always carries."""
+    sometimes: tuple[str, ...] = ()
+    """Names of ``HEADERS`` this answer carries when it has something to say in them."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,16 @@ HEADERS: dict[str, dict[str, Any]] = {
     "Allow": {
         "description": "the methods the path takes",
         "schema": {"type": "string", "examples": ["GET, HEAD, OPTIONS"]},
+    },
+    "Link": {
+        "description": "the next page (RFC 8288), when there is one: this request with "
+        "`cursor` set to the answer's next_cursor, relative to the URL asked",
+        "schema": {
+            "type": "string",
+            "examples": [
+                '</v1/billing-reports?cycle=2026-10&cursor=50~-~P123:2026-10>; rel="next"'
+            ],
+        },
     },
 }
 
@@ -198,11 +210,14 @@ def _answer_headers(route: Route, status: int, body: Body) -> tuple[str, ...]:
     return body.headers
 
 
-def _content(body: Body, headers: tuple[str, ...]) -> dict[str, Any]:
+def _content(
+    body: Body, headers: tuple[str, ...], sometimes: tuple[str, ...] = ()
+) -> dict[str, Any]:
     schema = {"$ref": REF.format(model=body.model.__name__)} if body.model else dict(body.schema)
     answer: dict[str, Any] = {"description": body.description}
-    if headers:
+    if headers or sometimes:
         answer["headers"] = {name: {**HEADERS[name], "required": True} for name in headers}
+        answer["headers"] |= {name: {**HEADERS[name], "required": False} for name in sometimes}
     answer["content"] = {body.media: {"schema": schema}}
     return answer
 
@@ -256,7 +271,7 @@ def _operation(route: Route, definitions: dict[str, Any]) -> dict[str, Any]:
     if params:
         operation["parameters"] = params
     operation["responses"] = {
-        str(status): _content(body, _answer_headers(route, status, body))
+        str(status): _content(body, _answer_headers(route, status, body), body.sometimes)
         for status, body in _responses(route)
     }
     return operation

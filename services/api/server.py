@@ -62,9 +62,12 @@ ROUTES = (
         "listBillingReports",
         "billing-reports",
         "List billing reports (distributor, operations)",
-        Body("one page of reports and the total", Page),
+        Body("one page of reports and the total", Page, sometimes=("Link",)),
         description="Every filter given narrows the list. A distributor key sees its "
-        "partners' reports, an operations key every report; a partner key is answered 403.",
+        "partners' reports, an operations key every report; a partner key is answered 403. "
+        "A page asks for its rows by page (rows skipped) or by cursor (the previous page's "
+        "next_cursor, read by key from where that page ended); a page with more "
+        "after it gives next_cursor, and the same as Link rel=next.",
         query=ReportQuery,
     ),
     Route(
@@ -78,7 +81,7 @@ ROUTES = (
         "A failure after the first bytes cuts the connection (no final chunk), so a broken "
         "download never looks complete.",
         query=ReportQuery,
-        without=frozenset({"page", "page_size"}),
+        without=frozenset({"page", "page_size", "cursor"}),
     ),
     Route(
         r"/v1/billing-reports/{report_id:[^/]+}.csv",

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -32,7 +33,7 @@ from schemas.report import (
     SubmissionKind,
 )
 from schemas.status import BillingStatus, PartnerStatus
-from services.domain.figures import is_unexplained
+from services.domain.figures import is_unexplained, unexplained
 from services.domain.labels import BILLING_STATUS_LABELS, PARTNER_STATUS_LABELS, Language
 from services.domain.status import (
     EDITABLE_BY_PARTNER,
@@ -63,7 +64,14 @@ def jsonable(value: Any, tz: ZoneInfo) -> Any:
 
 
 def _time(value: datetime | None, tz: ZoneInfo) -> str | None:
-    return None if value is None else value.astimezone(tz).isoformat()
+    return None if value is None else _local(value, tz)
+
+
+@lru_cache(maxsize=4096)
+def _local(value: datetime, tz: ZoneInfo) -> str:
+    """A stored time in ``tz``: rows of a list share many (every report of a cycle has the
+    same deadline), and the conversion costs more than looking it up."""
+    return value.astimezone(tz).isoformat()
 
 
 _ListStatus = tuple[SubmissionKind | None, BillingStatus, StatusCode]
@@ -155,17 +163,62 @@ def history_entries(entries: list[HistoryEntry], tz: ZoneInfo) -> list[ReportHis
 
 
 def usage_summary(report: Report, lang: Language, tz: ZoneInfo) -> UsageReportSummary:
-    code = partner_status_code(report.status)
+    """The partner's row of one report (its usage report's answer starts with it)."""
+    return _usage_summary(
+        report.id,
+        report.cycle,
+        report.status,
+        report.deadline,
+        report.partner_review,
+        sum(1 for line in report.lines if is_unexplained(line)),
+        report.updated_at,
+        lang,
+        tz,
+    )
+
+
+def usage_row(document: dict[str, Any], lang: Language, tz: ZoneInfo) -> UsageReportSummary:
+    """A row of the partner's list from a stored report read with only what the row
+    shows (``USAGE_ROW_FIELDS``): of its lines, whether each discrepancy is explained."""
+    return _usage_summary(
+        document["_id"],
+        document["cycle"],
+        ReportStatus(document.get("status", ReportStatus.MSP_PREPARING)),
+        document.get("deadline"),
+        document.get("partner_review", True),
+        sum(
+            1
+            for line in document.get("lines", ())
+            if unexplained(line.get("discrepancy", False), line.get("partner_comment"))
+        ),
+        document["updated_at"],
+        lang,
+        tz,
+    )
+
+
+def _usage_summary(
+    report_id: str,
+    cycle: str,
+    status: ReportStatus,
+    deadline: datetime | None,
+    partner_review: bool,
+    unexplained_lines: int,
+    updated_at: datetime,
+    lang: Language,
+    tz: ZoneInfo,
+) -> UsageReportSummary:
+    code = partner_status_code(status)
     return UsageReportSummary(
-        report_id=report.id,
-        cycle=report.cycle,
-        status=partner_status(report.status),
+        report_id=report_id,
+        cycle=cycle,
+        status=partner_status(status),
         status_code=code,
         status_label=PARTNER_STATUS_LABELS[lang][code],
-        deadline=_time(report.deadline, tz),
-        editable=report.status in EDITABLE_BY_PARTNER and report.partner_review,
-        unexplained_discrepancies=sum(1 for line in report.lines if is_unexplained(line)),
-        updated_at=_time(report.updated_at, tz) or "",
+        deadline=_time(deadline, tz),
+        editable=status in EDITABLE_BY_PARTNER and partner_review,
+        unexplained_discrepancies=unexplained_lines,
+        updated_at=_time(updated_at, tz) or "",
     )
 
 

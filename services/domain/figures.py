@@ -43,7 +43,12 @@ def has_discrepancy(line: ReportLine, threshold_pct: Decimal) -> bool:
 
 
 def is_unexplained(line: ReportLine) -> bool:
-    return line.discrepancy and not (line.partner_comment or "").strip()
+    return unexplained(line.discrepancy, line.partner_comment)
+
+
+def unexplained(discrepancy: bool, partner_comment: str | None) -> bool:
+    """A discrepancy the partner has not commented on (a blank comment explains nothing)."""
+    return discrepancy and not (partner_comment or "").strip()
 
 
 def recompute_line(line: ReportLine, threshold_pct: Decimal, currency: str | None) -> ReportLine:

@@ -33,6 +33,7 @@ from services.adapters.failures import is_transient
 from services.adapters.store import ReportScope, Store, StoreProtocol, connect, report_filter
 from services.adapters.store.bounds import history_key
 from services.adapters.store.memory import MemoryStore
+from services.adapters.store.queries import LIST_FIELDS, position
 from services.adapters.store.rules import DocumentRefused
 from services.settings import Settings
 from tests.builders import stored_report as report
@@ -530,7 +531,7 @@ async def test_report_lists_filter_sort_page_and_count_as_the_api_asks(store: An
         report_filter(query, d1, None), SortKey.CYCLE_DESC, 0, 10
     )
     assert ([d["_id"] for d in page], total) == (["P1:2026-10", "P2:2026-08"], 2)
-    assert not {"history", "outbox", "lines", "decisions"} & set(page[0])
+    assert set(page[0]) == {"_id", *LIST_FIELDS}
     ranged = report_filter(ReportQuery(cycle_from="2026-09"), d1, ["P1", "P2"])
     page, total = await store.list_reports(ranged, SortKey.PARTNER_ID, 0, 2)
     assert ([d["_id"] for d in page], total) == (["P1:2026-10", "P1:2026-09"], 3)
@@ -548,6 +549,41 @@ async def test_report_lists_filter_sort_page_and_count_as_the_api_asks(store: An
     assert streamed == ["P2:2026-08", "P1:2026-10", "P3:2026-10", "P2:2026-10", "P1:2026-09"]
 
 
+async def seed_order(store: Any) -> list[Any]:
+    """Reports that tie on every sort's first field, some without a deadline."""
+    reports = [
+        report(
+            f"P{n % 4}:2026-{9 + n // 4:02d}",
+            distributor_id="D1",
+            status="under_review" if n % 3 else "rejected",
+            deadline=None if n % 5 == 0 else NOW + timedelta(days=n % 3),
+            updated_at=NOW + timedelta(hours=n % 2),
+        )
+        for n in range(12)
+    ]
+    await store.save_reports([(r, None) for r in reports])
+    return reports
+
+
+@pytest.mark.parametrize("sort", list(SortKey))
+@pytest.mark.parametrize(
+    "query", [ReportQuery(), ReportQuery(cycle="2026-10"), ReportQuery(status=["rejected"])]
+)
+async def test_a_list_read_by_key_after_each_row_goes_on_as_skipping_would(
+    store: Any, sort: SortKey, query: ReportQuery
+) -> None:
+    await seed_order(store)
+    criteria = report_filter(query, ReportScope("D1"), None)
+    whole, total = await store.list_reports(criteria, sort, 0, 100)
+    assert total == len(whole) > 0
+    for offset, row in enumerate(whole):
+        rest, counted = await store.list_reports(
+            criteria, sort, offset + 1, 3, after=position(row, sort)
+        )
+        expected = [r["_id"] for r in whole[offset + 1 : offset + 4]]
+        assert ([r["_id"] for r in rest], counted) == (expected, total)
+
+
 async def test_one_report_and_a_partners_reports_are_read_within_scope(store: Any) -> None:
     await seed_reads(store)
     await store.save_reports([(report("P1:2026-11", distributor_id="D9"), None)])
@@ -555,11 +591,37 @@ async def test_one_report_and_a_partners_reports_are_read_within_scope(store: An
     assert (one.outbox, one.decisions, len(one.history)) == ([], [], 1)
     assert await store.read_report("P9:2026-10") is None
     everyone = ReportScope()
-    found = await store.partner_reports("P1", "2026-09", "2026-11", everyone)
-    assert [r.id for r in found] == ["P1:2026-11", "P1:2026-10", "P1:2026-09"]
-    scoped = await store.partner_reports("P1", "2026-09", "2026-11", ReportScope("D1"))
-    assert [r.id for r in scoped] == ["P1:2026-10", "P1:2026-09"]
-    assert await store.partner_reports("P1", "2026-01", "2026-12", ReportScope(None, "P2")) == []
+    found = await store.partner_report_rows("P1", "2026-09", "2026-11", everyone)
+    assert [r["_id"] for r in found] == ["P1:2026-11", "P1:2026-10", "P1:2026-09"]
+    scoped = await store.partner_report_rows("P1", "2026-09", "2026-11", ReportScope("D1"))
+    assert [r["_id"] for r in scoped] == ["P1:2026-10", "P1:2026-09"]
+    assert (
+        await store.partner_report_rows("P1", "2026-01", "2026-12", ReportScope(None, "P2")) == []
+    )
+
+
+async def test_a_partners_rows_read_of_its_lines_only_what_says_a_discrepancy_is_explained(
+    store: Any,
+) -> None:
+    lines = [
+        {"product_id": "A", "discrepancy": True, "partner_comment": "moved", "unit_price": "8"},
+        {"product_id": "B", "discrepancy": True, "provisioned_units": 4},
+    ]
+    await store.save_reports([(report("P1:2026-10", lines=lines, deadline=NOW), None)])
+    [row] = await store.partner_report_rows("P1", "2026-10", "2026-10", ReportScope())
+    assert row["lines"] == [
+        {"discrepancy": True, "partner_comment": "moved"},
+        {"discrepancy": True, "partner_comment": None},
+    ]
+    assert set(row) == {
+        "_id",
+        "cycle",
+        "status",
+        "deadline",
+        "partner_review",
+        "updated_at",
+        "lines",
+    }
 
 
 async def test_the_partner_directory_lists_all_or_what_changed_since(store: Any) -> None:

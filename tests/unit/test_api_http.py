@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from aiohttp import ClientSession
@@ -278,3 +279,72 @@ async def test_history_pages_answer_like_the_report_they_belong_to(api: Api) -> 
     d1 = await api.get(f"/v1/billing-reports/{rid}/history", key="d1")
     assert d1.status == 200  # P-LONG's distributor is D1, as for the report itself
     assert (await api.get(f"/v1/billing-reports/{rid}", key="d1")).status == 200
+
+
+async def test_a_list_walked_by_cursor_gives_every_report_once_in_order(api: Api) -> None:
+    await api.store.save_reports(
+        [
+            (report(f"P-{n:02d}", f"2026-{1 + n % 3:02d}", ReportStatus.MSP_PREPARING), None)
+            for n in range(20)
+        ]
+    )
+    whole = (await api.get("/v1/billing-reports?sort=deadline&page_size=500")).json()
+    assert whole["next_cursor"] is None
+    path = "/v1/billing-reports?sort=deadline&page_size=7"
+    answer = await api.get(path)
+    seen, pages, cursors = [], [], []
+    while True:
+        body = answer.json()
+        seen += [item["report_id"] for item in body["items"]]
+        pages.append((body["page"], body["total"], body["pages"]))
+        if body["next_cursor"] is None:
+            assert "Link" not in answer.headers
+            break
+        cursors.append(body["next_cursor"])
+        link = answer.headers["Link"]
+        assert link.startswith("</v1/billing-reports?")
+        assert link.endswith('>; rel="next"')
+        assert "page=" not in link.replace("page_size=", "")
+        answer = await api.get(link[1 : link.index(">")])
+        assert answer.status == 200, answer.text
+    assert seen == [item["report_id"] for item in whole["items"]]
+    assert pages == [(n, 25, 4) for n in range(1, 5)]
+    second = (await api.get(path + "&page=2")).json()
+    assert [i["report_id"] for i in second["items"]] == seen[7:14]
+    assert second["next_cursor"] == cursors[1]
+
+
+async def test_a_cursor_names_a_place_in_the_order_even_of_no_report(api: Api) -> None:
+    order = [i["report_id"] for i in (await api.get("/v1/billing-reports")).json()["items"]]
+    after = quote(order[1], safe="")
+    body = (await api.get(f"/v1/billing-reports?cursor=2~-~{after}&page=9")).json()
+    assert [i["report_id"] for i in body["items"]] == order[2:]
+    assert (body["page"], body["total"], body["next_cursor"]) == (1, 5, None)
+    nobody = await api.get("/v1/billing-reports?cursor=0~-~P-NOBODY:2026-09")
+    assert [i["report_id"] for i in nobody.json()["items"]] == [
+        rid for rid in order if rid > "P-NOBODY:2026-09"
+    ]
+    for bad in ("0~-~", "x~-~P:2026-09", "0~~P:2026-09", "0~-~P:2026-13", "0-P:2026-09"):
+        problem = assert_problem(
+            await api.get(f"/v1/billing-reports?cursor={bad}"), 400, "bad_request"
+        )
+        assert problem["detail"].startswith("cursor")
+
+
+async def test_any_report_id_makes_a_cursor_and_a_link_that_lead_on(api: Api) -> None:
+    answer, seen = await api.get("/v1/billing-reports?page_size=1&sort=-updated_at"), []
+    while True:
+        assert answer.status == 200, answer.text
+        body = answer.json()
+        seen += [item["report_id"] for item in body["items"]]
+        if body["next_cursor"] is None:
+            break
+        link = answer.headers["Link"]
+        assert "\r" not in link
+        assert "\n" not in link
+        cursor = quote(body["next_cursor"], safe="")
+        path = f"/v1/billing-reports?page_size=1&sort=-updated_at&cursor={cursor}"
+        by_cursor = (await api.get(path)).json()
+        answer = await api.get(link[1 : link.index(">")])
+        assert answer.json() == by_cursor
+    assert sorted(seen) == sorted(f"{p}:2026-09" for p in ODD_PARTNERS)

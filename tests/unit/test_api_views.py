@@ -93,7 +93,7 @@ def test_filters_for_every_scope_and_status_mix() -> None:
     kinds = ReportQuery(status=[BillingStatus.COMPLETED, BillingStatus.AUTOMATIC_SUBMISSION])
     assert report_filter(kinds, ReportScope(), None) == {
         "$or": [
-            {"status": {"$in": ["completed"]}},
+            {"status": "completed"},
             {"status": "under_review", "submission_kind": "automatic"},
         ],
     }
@@ -107,8 +107,13 @@ def test_cycle_filters_combine_and_an_empty_range_matches_nothing() -> None:
     assert cycles(cycle="2026-10", cycle_from="2026-09", cycle_to="2026-12") == "2026-10"
     assert cycles(cycle="2026-10", cycle_from="2026-11") == {"$in": []}
     assert cycles(cycle_from="2026-11", cycle_to="2026-10") == {"$in": []}
-    ranged = {"$gte": "2026-09", "$lte": "2026-10"}
-    assert cycles(cycle_from="2026-09", cycle_to="2026-10") == ranged
+    listed = {"$in": ["2026-10", "2026-09"]}
+    assert cycles(cycle_from="2026-09", cycle_to="2026-10") == listed
+    assert cycles(cycle_from="2025-12", cycle_to="2026-01") == {"$in": ["2026-01", "2025-12"]}
+    assert cycles(cycle_from="2020-01", cycle_to="2026-10") == {
+        "$gte": "2020-01",
+        "$lte": "2026-10",
+    }
     assert cycles(cycle_to="2026-10") == {"$lte": "2026-10"}
     assert cycles() is None
     with pytest.raises(ValueError, match="cycle"):

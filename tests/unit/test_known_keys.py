@@ -8,6 +8,7 @@ import pytest
 
 from schemas.api import ApiKey, Role
 from services.api.auth import KnownKeys, Unauthorized, authenticate, new_key
+from services.api.recent import RecentlyRead
 
 pytestmark = pytest.mark.unit
 
@@ -62,3 +63,22 @@ async def test_no_interval_reads_every_time() -> None:
     for _ in range(3):
         await authenticate(keys, plaintext)
     assert database.reads == 3
+
+
+async def test_a_partners_access_to_usage_reports_is_read_once_per_interval() -> None:
+    reads: list[str] = []
+    access = {"P1": False}
+
+    async def load(partner_id: str) -> bool | None:
+        reads.append(partner_id)
+        return access.get(partner_id)
+
+    now = [0.0]
+    recent = RecentlyRead(load, ttl=5.0, clock=lambda: now[0])
+    assert [await recent.get("P1") for _ in range(3)] == [False, False, False]
+    assert await recent.get("P-NEW") is None
+    assert await recent.get("P-NEW") is None  # no account yet: asked again
+    access["P1"] = True
+    now[0] = 5.0
+    assert await recent.get("P1") is True
+    assert reads == ["P1", "P-NEW", "P-NEW", "P1"]

@@ -2,7 +2,7 @@
 
 ::
 
-    protocol.py    StoreProtocol: every call the system makes; Cursor, DuePage, ReportScope
+    protocol.py    StoreProtocol: every call the system makes; After, Cursor, DuePage, ReportScope
     connection.py  connect(), durability(): the client and its write/read concerns
     documents.py   reading stored documents back; duplicate keys told from failures
     mongo.py       Store: the collections, composed of the parts below
@@ -16,7 +16,8 @@
     receipts.py    (message key, payload hash) of every inbound message
     api_keys.py    the read API's keys
     counters.py    processors' counters and the reports-per-status counts
-    queries.py     the read API's lists, CSV stream, one report, partner directory
+    queries.py     the read API's lists (by skip or by key), CSV stream, one report, partner
+                   directory
     memory.py      MemoryStore: the same protocol in memory, for fast tests
     matching.py    the MongoDB filter, sort and projection semantics MemoryStore needs
 """
@@ -24,8 +25,13 @@
 from services.adapters.store.connection import connect, durability
 from services.adapters.store.documents import DUPLICATE_KEY
 from services.adapters.store.mongo import Store
-from services.adapters.store.protocol import Cursor, DuePage, ReportScope, StoreProtocol
-from services.adapters.store.queries import LIST_PROJECTION, READ_PROJECTION, report_filter
+from services.adapters.store.protocol import After, Cursor, DuePage, ReportScope, StoreProtocol
+from services.adapters.store.queries import (
+    LIST_PROJECTION,
+    READ_PROJECTION,
+    position,
+    report_filter,
+)
 from services.adapters.store.reports import REPORT_INDEXES, WRITER_STAMP
 
 __all__ = [
@@ -34,6 +40,7 @@ __all__ = [
     "READ_PROJECTION",
     "REPORT_INDEXES",
     "WRITER_STAMP",
+    "After",
     "Cursor",
     "DuePage",
     "ReportScope",
@@ -41,5 +48,6 @@ __all__ = [
     "StoreProtocol",
     "connect",
     "durability",
+    "position",
     "report_filter",
 ]

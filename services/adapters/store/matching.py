@@ -1,7 +1,9 @@
-"""The few MongoDB query semantics the in-memory store needs, written out: a filter's
-equality, ranges, ``$in``, ``$exists`` and ``$or`` (null matching a missing field, a
-range never matching null), projections, sorts (null first), and the BSON round trip
-that gives a stored document the database's types (dates to the millisecond, in UTC)."""
+"""The few MongoDB query semantics the in-memory store (and the keyset's narrowing of a
+listed field) needs, written out: a filter's equality, ranges, ``$in``, ``$exists``,
+``$ne``, ``$or`` and ``$and`` (null matching a missing field, a range never matching
+null), projections (a dotted path reaching into an array of documents), sorts (null
+first), and the BSON round trip that gives a stored document the database's types (dates
+to the millisecond, in UTC)."""
 
 from __future__ import annotations
 
@@ -39,6 +41,9 @@ def matches(doc: Mapping[str, Any], criteria: Mapping[str, Any]) -> bool:
     for key, wanted in criteria.items():
         if key == "$or":
             if not any(matches(doc, alternative) for alternative in wanted):
+                return False
+        elif key == "$and":
+            if not all(matches(doc, part) for part in wanted):
                 return False
         elif not _field_matches(_lookup(doc, key), wanted):
             return False
@@ -88,12 +93,26 @@ def _lookup(doc: Mapping[str, Any], path: str) -> Any:
 
 
 def project(doc: dict[str, Any], projection: Mapping[str, int] | None) -> dict[str, Any]:
-    """An exclusion projection drops its fields; an inclusion one keeps them and ``_id``."""
+    """An exclusion projection drops its fields; an inclusion one keeps them and ``_id``
+    (``a.b`` keeps ``b`` of the document ``a``, or of each document in the array ``a``)."""
     if not projection:
         return doc
     if all(not keep for keep in projection.values()):
         return {k: v for k, v in doc.items() if k not in projection}
-    return {k: v for k, v in doc.items() if k == "_id" or projection.get(k)}
+    return _included(doc, [path.split(".") for path, keep in projection.items() if keep], True)
+
+
+def _included(doc: Mapping[str, Any], paths: list[list[str]], top: bool) -> dict[str, Any]:
+    kept: dict[str, Any] = {}
+    for key, value in doc.items():
+        below = [path[1:] for path in paths if path[0] == key]
+        if (top and key == "_id") or [] in below:
+            kept[key] = value
+        elif below and isinstance(value, Mapping):
+            kept[key] = _included(value, below, False)
+        elif below and isinstance(value, list):
+            kept[key] = [_included(v, below, False) for v in value if isinstance(v, Mapping)]
+    return kept
 
 
 def ordered(

@@ -22,11 +22,13 @@ from services.adapters.store.archive import archive_documents
 from services.adapters.store.documents import valid
 from services.adapters.store.matching import stored
 from services.adapters.store.memory_reference import MemoryReferenceData
-from services.adapters.store.protocol import Cursor, DuePage, ReportScope
+from services.adapters.store.protocol import After, Cursor, DuePage, ReportScope
 from services.adapters.store.queries import (
     LIST_PROJECTION,
     READ_PROJECTION,
     SORTS,
+    USAGE_ROW_PROJECTION,
+    after_segments,
     partner_reports_filter,
     with_history,
 )
@@ -195,11 +197,22 @@ class MemoryStore(MemoryReferenceData):
         ]
 
     async def list_reports(
-        self, criteria: Mapping[str, Any], sort: SortKey, skip: int, limit: int
+        self,
+        criteria: Mapping[str, Any],
+        sort: SortKey,
+        skip: int,
+        limit: int,
+        after: After | None = None,
     ) -> tuple[list[dict[str, Any]], int]:
         await asyncio.sleep(0)
-        docs = self._find("reports", criteria, SORTS[sort], LIST_PROJECTION)
-        return docs[skip : skip + limit], len(docs)
+        total = len(self._find("reports", criteria))
+        if after is None:
+            docs = self._find("reports", criteria, SORTS[sort], LIST_PROJECTION)
+            return docs[skip : skip + limit], total
+        page: list[dict[str, Any]] = []
+        for segment in after_segments(criteria, sort, after):
+            page += self._find("reports", segment, SORTS[sort], LIST_PROJECTION)
+        return page[:limit], total
 
     async def stream_reports(
         self,
@@ -217,15 +230,14 @@ class MemoryStore(MemoryReferenceData):
             return None
         return await with_history(self, Report.from_document(docs[0]), recent)
 
-    async def partner_reports(
+    async def partner_report_rows(
         self, partner_id: str, first_cycle: str, last_cycle: str, scope: ReportScope
-    ) -> list[Report]:
+    ) -> list[dict[str, Any]]:
         await asyncio.sleep(0)
         criteria = partner_reports_filter(partner_id, first_cycle, last_cycle, scope)
         if criteria is None:
             return []
-        docs = self._find("reports", criteria, [("cycle", -1)], READ_PROJECTION)
-        return [Report.from_document(doc) for doc in docs]
+        return self._find("reports", criteria, [("cycle", -1)], USAGE_ROW_PROJECTION)
 
 
 def _version(doc: Mapping[str, Any] | None) -> Any:

@@ -26,6 +26,17 @@ class DuePage(NamedTuple):
 
 
 @dataclass(frozen=True)
+class After:
+    """Where a keyset page of a report list starts: just after the row of ``report_id``
+    in the list's order. ``time`` is that row's value of the time the list is sorted on
+    (``deadline``, None for a report without one; ``updated_at``); a list sorted on cycle
+    or partner needs none, the report id holds both."""
+
+    report_id: str
+    time: datetime | None = None
+
+
+@dataclass(frozen=True)
 class ReportScope:
     """Which reports a caller may see: none set means every report.
 
@@ -120,8 +131,17 @@ class StoreProtocol(Protocol):
         self, changed_since: datetime | None
     ) -> list[tuple[str, str, str, datetime]]: ...
     async def list_reports(
-        self, criteria: Mapping[str, Any], sort: SortKey, skip: int, limit: int
-    ) -> tuple[list[dict[str, Any]], int]: ...
+        self,
+        criteria: Mapping[str, Any],
+        sort: SortKey,
+        skip: int,
+        limit: int,
+        after: After | None = None,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """One page of list rows (``LIST_FIELDS``) and the total: ``skip`` rows skipped,
+        or (``after`` given) the rows just after that one, read by key."""
+        ...
+
     def stream_reports(
         self, criteria: Mapping[str, Any], sort: SortKey, batch_size: int = 500
     ) -> AsyncGenerator[dict[str, Any], None]: ...
@@ -131,9 +151,12 @@ class StoreProtocol(Protocol):
         counts the entries before the first one returned."""
         ...
 
-    async def partner_reports(
+    async def partner_report_rows(
         self, partner_id: str, first_cycle: str, last_cycle: str, scope: ReportScope
-    ) -> list[Report]: ...
+    ) -> list[dict[str, Any]]:
+        """One partner's reports over a cycle range within ``scope``, newest first, as
+        rows of the partner's list (``USAGE_ROW_FIELDS``)."""
+        ...
 
     # API keys
     async def save_api_key(self, key: ApiKey) -> None: ...

@@ -10,8 +10,8 @@ from aiohttp import web
 
 from schemas.api import HISTORY_SHOWN, HistoryPage, Page, ReportQuery
 from schemas.report import HistoryEntry
-from services.adapters.store import ReportScope, report_filter
-from services.api import views
+from services.adapters.store import ReportScope, position, report_filter
+from services.api import cursor, views
 from services.api.access import READERS_OF_BILLING, caller, scoped_report
 from services.api.answers import json_answer
 from services.api.context import CONTEXT, ApiContext
@@ -46,19 +46,42 @@ async def list_request(request: web.Request) -> ListRequest:
 
 
 async def list_billing_reports(request: web.Request) -> web.Response:
+    """One page: by ``page`` (rows skipped), or by ``cursor`` (read by key from the row
+    the previous page ended on). Either way, a page with more after it says where the
+    next one starts: ``next_cursor``, and the same as a ``Link: rel="next"``."""
     asked = await list_request(request)
     query = asked.query
+    size = query.page_size
+    before, after = (query.page - 1) * size, None
+    if query.cursor is not None:
+        before, after = cursor.decode(query.cursor)
     docs, total = await asked.ctx.store.list_reports(
-        asked.criteria, query.sort, (query.page - 1) * query.page_size, query.page_size
+        asked.criteria, query.sort, before, size, after
     )
+    seen = before + len(docs)
+    following = None
+    if docs and len(docs) == size and seen < total:
+        following = cursor.encode(seen, position(docs[-1], query.sort))
     page = Page(
         items=[views.billing_summary(doc, asked.lang, asked.tz) for doc in docs],
-        page=query.page,
-        page_size=query.page_size,
+        page=before // size + 1,
+        page_size=size,
         total=total,
-        pages=-(-total // query.page_size),
+        pages=-(-total // size),
+        next_cursor=following,
     )
-    return json_answer(page, asked.lang, asked.tz)
+    answer = json_answer(page, asked.lang, asked.tz)
+    if following is not None:
+        answer.headers["Link"] = next_link(request, following)
+    return answer
+
+
+def next_link(request: web.Request, following: str) -> str:
+    """``Link`` to the next page (RFC 8288): this request's path and query, the cursor
+    given and ``page`` left out; relative, so it resolves against the URL asked."""
+    query = [(k, v) for k, v in request.query.items() if k not in ("page", "cursor")]
+    url = request.rel_url.with_query([*query, ("cursor", following)])
+    return f'<{url}>; rel="next"'
 
 
 async def get_billing_report(request: web.Request) -> web.Response:

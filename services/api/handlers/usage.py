@@ -13,7 +13,6 @@ from services.api.auth import Caller, Forbidden
 from services.api.context import CONTEXT, ApiContext
 from services.api.params import language, usage_query, zone
 from services.domain.calendar import months_back
-from services.domain.usage import has_usage_reports
 
 _NO_USAGE_REPORTS = (
     "partner {} has no access to usage reports (its account type or region); "
@@ -34,13 +33,13 @@ async def list_usage_reports(request: web.Request) -> web.Response:
         first, last = f"{query.year}-01", f"{query.year}-12"
     else:
         first, last = months_back(ctx.clock(), 12)
-    reports = await ctx.store.partner_reports(partner_id, first, last, asking.scope)
+    rows = await ctx.store.partner_report_rows(partner_id, first, last, asking.scope)
     return json_answer(
         UsageReportList(
             partner_id=partner_id,
             from_cycle=first,
             to_cycle=last,
-            items=[views.usage_summary(r, lang, tz) for r in reports],
+            items=[views.usage_row(row, lang, tz) for row in rows],
         ),
         lang,
         tz,
@@ -65,11 +64,7 @@ def _partner_for(asking: Caller, asked: str | None) -> str:
 async def _check_usage_access(ctx: ApiContext, partner_id: str) -> None:
     """SPEC section 4: a partner whose account type or region has no access to usage
     reports is told so (its reports are still built and billed)."""
-    account = (await ctx.store.load_partners([partner_id])).get(partner_id)
-    if account is None:
-        return
-    region = (await ctx.store.load_regions([account.region])).get(account.region)
-    if not has_usage_reports(account, region):
+    if await ctx.usage_access.get(partner_id) is False:
         raise Forbidden(_NO_USAGE_REPORTS.format(partner_id))
 
 
