@@ -39,7 +39,7 @@ from typing import Any
 from aiohttp import ClientSession, ClientTimeout, TCPConnector
 
 from benchmarks.bench_api import wait_ready
-from benchmarks.common import servers
+from benchmarks.common import cpu_seconds, servers
 from schemas.accounts import PartnerAccount
 from schemas.api import Role
 from services.adapters.store import connect
@@ -53,7 +53,6 @@ DISTRIBUTORS = 50
 READING_DISTRIBUTORS = 10
 READING_PARTNERS = 20
 WARM_UP = 200
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 MIX = [
     ("one report", 25),
@@ -279,12 +278,6 @@ async def fire(
         started = time.perf_counter()
         await asyncio.gather(*(caller() for _ in range(concurrency)))
         return time.perf_counter() - started, latencies, errors
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU of a process (all its threads)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def family(pid: int) -> list[int]:

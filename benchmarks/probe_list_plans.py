@@ -32,6 +32,7 @@ from typing import Any
 
 from pymongo import MongoClient
 
+from benchmarks.common import cpu_seconds
 from schemas.api import ReportQuery, SortKey
 from services.adapters.store import ReportScope, position, report_filter
 from services.adapters.store.archive import ARCHIVE_INDEXES
@@ -49,7 +50,6 @@ from tests.report_data import bulk
 CYCLES = [f"2026-{m:02d}" for m in range(1, 13)]
 DISTRIBUTOR = "D007"
 PAGE = 50
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @contextmanager
@@ -70,13 +70,6 @@ def server(uri: str | None, home: Path) -> Iterator[tuple[str, int | None]]:
         yield mongo.uri, mongo.process.pid()
     finally:
         mongo.stop()
-
-
-def cpu_seconds(pid: int | None) -> float:
-    if pid is None:
-        return 0.0
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 class Shape:
@@ -237,11 +230,15 @@ def read_all(shape: Shape, reports: Any) -> list[dict[str, Any]]:
 def timed(run: Callable[[], Any], pid: int | None, repeat: int) -> tuple[float, float]:
     """Mean wall time and server CPU (ms) of ``run``."""
     run()
-    cpu, started = cpu_seconds(pid), time.perf_counter()
+    cpu, started = server_cpu(pid), time.perf_counter()
     for _ in range(repeat):
         run()
     wall = (time.perf_counter() - started) * 1000 / repeat
-    return wall, (cpu_seconds(pid) - cpu) * 1000 / repeat
+    return wall, (server_cpu(pid) - cpu) * 1000 / repeat
+
+
+def server_cpu(pid: int | None) -> float:
+    return cpu_seconds(pid) if pid is not None else 0.0
 
 
 def main() -> int:
