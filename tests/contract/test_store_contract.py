@@ -28,6 +28,7 @@ from schemas.report import (
     HistoryRecord,
     OrphanOutcome,
     OutboxEntry,
+    ReportStatus,
 )
 from services.adapters.failures import is_transient
 from services.adapters.store import ReportScope, Store, StoreProtocol, connect, report_filter
@@ -582,6 +583,49 @@ async def test_a_list_read_by_key_after_each_row_goes_on_as_skipping_would(
         )
         expected = [r["_id"] for r in whole[offset + 1 : offset + 4]]
         assert ([r["_id"] for r in rest], counted) == (expected, total)
+
+
+@pytest.mark.parametrize("sort", [SortKey.UPDATED_AT_DESC, SortKey.UPDATED_AT])
+async def test_a_first_page_read_again_after_the_list_changed_is_the_list_s_first_page(
+    store: Any, sort: SortKey
+) -> None:
+    """The store may bound a first page by where it ended last time (``FirstPages``):
+    rows updated since, rows that left the list and a list grown shorter than a page
+    must all show as an unbounded read shows them."""
+    reports = await seed_order(store)
+    criteria = report_filter(ReportQuery(status=["under_review"]), ReportScope("D1"), None)
+
+    async def first_page() -> list[str]:
+        page, _total = await store.list_reports(criteria, sort, 0, 3)
+        return [row["_id"] for row in page]
+
+    async def expected() -> list[str]:
+        whole, _total = await store.list_reports(criteria, sort, 0, 100)
+        return [row["_id"] for row in whole[:3]]
+
+    assert await first_page() == await expected()
+    stored = {r.id: r for r in reports}
+    changes = [
+        stored[rid].model_copy(update={"updated_at": NOW + timedelta(hours=n), "version": 2})
+        for n, rid in enumerate(sorted(stored)[:3], start=5)
+    ]
+    await store.save_reports([(r, 1) for r in changes])
+    assert await first_page() == await expected()
+    left = [
+        r.model_copy(update={"status": ReportStatus.REJECTED, "version": 3})
+        for r in changes
+        if r.status == "under_review"
+    ]
+    await store.save_reports([(r, 2) for r in left])
+    assert await first_page() == await expected()
+    for n in range(5):  # every row but two leaves: fewer than a page within any bound
+        current, _ = await store.list_reports(criteria, sort, 0, 100)
+        if len(current) <= 2:
+            break
+        doc = await store.read_report(current[0]["_id"])
+        gone = doc.model_copy(update={"status": ReportStatus.REJECTED, "version": doc.version + 1})
+        await store.save_reports([(gone, doc.version)])
+        assert await first_page() == await expected(), n
 
 
 async def test_one_report_and_a_partners_reports_are_read_within_scope(store: Any) -> None:
