@@ -586,46 +586,54 @@ async def test_a_list_read_by_key_after_each_row_goes_on_as_skipping_would(
 
 
 @pytest.mark.parametrize("sort", [SortKey.UPDATED_AT_DESC, SortKey.UPDATED_AT])
-async def test_a_first_page_read_again_after_the_list_changed_is_the_list_s_first_page(
+async def test_a_page_read_again_after_the_list_changed_is_that_page_of_the_list(
     store: Any, sort: SortKey
 ) -> None:
-    """The store may bound a first page by where it ended last time (``FirstPages``):
-    rows updated since, rows that left the list and a list grown shorter than a page
-    must all show as an unbounded read shows them."""
+    """The store may bound a page by where it ended last time (``PageEnds``): rows
+    updated since, rows that left the list and a list grown shorter than a page must all
+    show as an unbounded read shows them, on the first page and after a row."""
     reports = await seed_order(store)
     criteria = report_filter(ReportQuery(status=["under_review"]), ReportScope("D1"), None)
+    whole, _total = await store.list_reports(criteria, sort, 0, 100)
+    pinned = whole[1]  # the row pages are asked after (it never changes here)
 
-    async def first_page() -> list[str]:
-        page, _total = await store.list_reports(criteria, sort, 0, 3)
-        return [row["_id"] for row in page]
+    async def pages_match_the_list() -> None:
+        current, _ = await store.list_reports(criteria, sort, 0, 100)
+        ids = [row["_id"] for row in current]
+        first, _ = await store.list_reports(criteria, sort, 0, 3)
+        assert [row["_id"] for row in first] == ids[:3]
+        if pinned["_id"] in ids:
+            at = ids.index(pinned["_id"])
+            rest, _ = await store.list_reports(
+                criteria, sort, at + 1, 3, after=position(pinned, sort)
+            )
+            assert [row["_id"] for row in rest] == ids[at + 1 : at + 4]
 
-    async def expected() -> list[str]:
-        whole, _total = await store.list_reports(criteria, sort, 0, 100)
-        return [row["_id"] for row in whole[:3]]
-
-    assert await first_page() == await expected()
-    stored = {r.id: r for r in reports}
+    await pages_match_the_list()
+    await pages_match_the_list()
+    stored = {r.id: r for r in reports if r.id != pinned["_id"]}
     changes = [
         stored[rid].model_copy(update={"updated_at": NOW + timedelta(hours=n), "version": 2})
         for n, rid in enumerate(sorted(stored)[:3], start=5)
     ]
     await store.save_reports([(r, 1) for r in changes])
-    assert await first_page() == await expected()
+    await pages_match_the_list()
     left = [
         r.model_copy(update={"status": ReportStatus.REJECTED, "version": 3})
         for r in changes
         if r.status == "under_review"
     ]
     await store.save_reports([(r, 2) for r in left])
-    assert await first_page() == await expected()
-    for n in range(5):  # every row but two leaves: fewer than a page within any bound
-        current, _ = await store.list_reports(criteria, sort, 0, 100)
-        if len(current) <= 2:
-            break
-        doc = await store.read_report(current[0]["_id"])
-        gone = doc.model_copy(update={"status": ReportStatus.REJECTED, "version": doc.version + 1})
-        await store.save_reports([(gone, doc.version)])
-        assert await first_page() == await expected(), n
+    await pages_match_the_list()
+    for _ in range(3):  # a page's first rows leave: fewer than a page within its bound
+        first, _ = await store.list_reports(criteria, sort, 0, 3)
+        for row in [r for r in first if r["_id"] != pinned["_id"]][:2]:
+            doc = await store.read_report(row["_id"])
+            gone = doc.model_copy(
+                update={"status": ReportStatus.REJECTED, "version": doc.version + 1}
+            )
+            await store.save_reports([(gone, doc.version)])
+        await pages_match_the_list()
 
 
 async def test_one_report_and_a_partners_reports_are_read_within_scope(store: Any) -> None:

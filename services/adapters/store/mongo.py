@@ -12,7 +12,7 @@ from services.adapters.store.archive import ARCHIVE_INDEXES
 from services.adapters.store.counters import Metrics
 from services.adapters.store.outcomes import OrphanOutcomes
 from services.adapters.store.quarantine import Quarantine
-from services.adapters.store.queries import FirstPages, ReadQueries
+from services.adapters.store.queries import PageEnds, ReadQueries
 from services.adapters.store.receipts import Receipts
 from services.adapters.store.reference import ReferenceData
 from services.adapters.store.reports import REPORT_INDEXES, ReportDocuments
@@ -50,7 +50,7 @@ class Store(
         self.regions = db["regions"]
         self.answers = db["answers"]
         self.history = db["history"]
-        self._first_pages = FirstPages()
+        self._page_ends = PageEnds()
 
     async def close(self) -> None:
         result = self._client.close()

@@ -229,34 +229,41 @@ async def with_history(store: _MovedHistory, report: Report, recent: int | None)
     )
 
 
-class FirstPages:
-    """Where the first page of a list sorted by last update ended, so the next read of it
-    asks only for the rows up to there.
+class PageEnds:
+    """Where a page of a list sorted by last update ended the last time it was read (the
+    first page, or the page after a row), so the next read of it asks only for the rows
+    up to there.
 
     The embedded server does not stop a sorted find at its limit: it reads every match
     (docs/api.md), and operations' list of a status matches thousands. Bounded by the
-    last row's time the last time (``updated_at >= t``, descending), the same query
-    matches about a page. The answer is exact, never stale: a row outside the bound sorts
-    after every row inside it, so when a page's worth of rows is inside, they are the
-    first page; when fewer are (rows left the status), the list is read unbounded. On
+    page's last row's time the last time (``updated_at >= t``, descending), the same
+    query matches about a page. The answer is exact, never stale: a row outside the bound
+    sorts after every row inside it, so when a page's worth of rows is inside, they are
+    the page; when fewer are (rows left the status), the page is read unbounded. On
     MongoDB the index stops at the limit either way and the bound costs nothing."""
 
     MOST = 1_000
 
     def __init__(self) -> None:
-        self._ends: dict[tuple[str, SortKey, int], datetime] = {}
+        self._ends: dict[tuple[str, SortKey, int, After | None], datetime] = {}
 
-    def bounded(
-        self, criteria: Mapping[str, Any], sort: SortKey, limit: int
+    def bound(
+        self, criteria: Mapping[str, Any], sort: SortKey, limit: int, after: After | None
     ) -> dict[str, Any] | None:
-        end = self._ends.get(_page_key(criteria, sort, limit))
+        """The segment a page may be read within, None when none is known."""
+        end = self._ends.get(_page_key(criteria, sort, limit, after))
         if end is None:
             return None
         (field, direction), _ = SORTS[sort]
-        return _both(criteria, {field: {"$gte" if direction < 0 else "$lte": end}})
+        return {field: {"$gte" if direction < 0 else "$lte": end}}
 
     def remember(
-        self, criteria: Mapping[str, Any], sort: SortKey, limit: int, page: list[dict[str, Any]]
+        self,
+        criteria: Mapping[str, Any],
+        sort: SortKey,
+        limit: int,
+        after: After | None,
+        page: list[dict[str, Any]],
     ) -> None:
         (field, _), _ = SORTS[sort]
         if field != "updated_at" or len(page) < limit:
@@ -265,18 +272,20 @@ class FirstPages:
         if isinstance(end, datetime):
             if len(self._ends) >= self.MOST:
                 self._ends.clear()
-            self._ends[_page_key(criteria, sort, limit)] = end
+            self._ends[_page_key(criteria, sort, limit, after)] = end
 
 
-def _page_key(criteria: Mapping[str, Any], sort: SortKey, limit: int) -> tuple[str, SortKey, int]:
-    return repr(sorted(criteria.items(), key=lambda item: item[0])), sort, limit
+def _page_key(
+    criteria: Mapping[str, Any], sort: SortKey, limit: int, after: After | None
+) -> tuple[str, SortKey, int, After | None]:
+    return repr(sorted(criteria.items(), key=lambda item: item[0])), sort, limit, after
 
 
 class ReadQueries:
     """The read side of ``reports`` and ``partners``."""
 
     reports: Any
-    _first_pages: FirstPages
+    _page_ends: PageEnds
     moved_history: Callable[..., Awaitable[list[HistoryEntry]]]  # the archive's part
     partners: Any
 
@@ -309,11 +318,12 @@ class ReadQueries:
         most of a distributor's queries fit one page and cost the database one query."""
         if after is not None:  # counted whatever the page holds: both at once
             rows, total = await asyncio.gather(
-                self._rows_after(criteria, sort, limit, after), self.count_reports(criteria)
+                self._list_page(criteria, sort, limit, after), self.count_reports(criteria)
             )
             return rows, total
-        page = await self._first_page(criteria, sort, limit) if skip == 0 else None
-        if page is None:
+        if skip == 0:
+            page = await self._list_page(criteria, sort, limit, None)
+        else:
             cursor = (
                 self.reports.find(dict(criteria), LIST_PROJECTION)
                 .sort(SORTS[sort])
@@ -321,32 +331,40 @@ class ReadQueries:
                 .limit(limit)
             )
             page = await cursor.to_list(None)
-            if skip == 0:
-                self._first_pages.remember(criteria, sort, limit, page)
         if len(page) < limit and (page or skip == 0):
             return page, skip + len(page)
         return page, await self.count_reports(criteria)
 
-    async def _first_page(
-        self, criteria: Mapping[str, Any], sort: SortKey, limit: int
-    ) -> list[dict[str, Any]] | None:
-        """The first page read within the bound the last one left (``FirstPages``); None
-        when there is none or fewer rows than a page are within it now."""
-        bounded = self._first_pages.bounded(criteria, sort, limit)
-        if bounded is None:
-            return None
-        cursor = self.reports.find(bounded, LIST_PROJECTION).sort(SORTS[sort]).limit(limit)
-        page: list[dict[str, Any]] = await cursor.to_list(None)
-        if len(page) < limit:
-            return None
-        self._first_pages.remember(criteria, sort, limit, page)
+    async def _list_page(
+        self, criteria: Mapping[str, Any], sort: SortKey, limit: int, after: After | None
+    ) -> list[dict[str, Any]]:
+        """The first page, or the page after ``after``: within the bound the last read of
+        it left (``PageEnds``) when a page's worth of rows is there, else unbounded."""
+        bound = self._page_ends.bound(criteria, sort, limit, after)
+        page = None if bound is None else await self._rows(criteria, sort, limit, after, bound)
+        if page is None or len(page) < limit:
+            page = await self._rows(criteria, sort, limit, after, None) or []
+        self._page_ends.remember(criteria, sort, limit, after, page)
         return page
 
-    async def _rows_after(
-        self, criteria: Mapping[str, Any], sort: SortKey, limit: int, after: After
-    ) -> list[dict[str, Any]]:
+    async def _rows(
+        self,
+        criteria: Mapping[str, Any],
+        sort: SortKey,
+        limit: int,
+        after: After | None,
+        bound: dict[str, Any] | None,
+    ) -> list[dict[str, Any]] | None:
+        """Up to ``limit`` rows from the start or after ``after``, read segment by segment
+        (``after_segments``) until the page is full; None if ``bound`` excludes every row."""
+        segments = [dict(criteria)] if after is None else after_segments(criteria, sort, after)
+        if bound is not None:
+            bounded = [_both(segment, bound) for segment in segments]
+            segments = [segment for segment in bounded if segment is not None]
+            if not segments:
+                return None
         page: list[dict[str, Any]] = []
-        for segment in after_segments(criteria, sort, after):
+        for segment in segments:
             if len(page) >= limit:
                 break
             cursor = (
