@@ -231,6 +231,13 @@ class Settings(BaseSettings):
         description="how long the read API trusts a key it read (revocation delay), and a "
         "partner's access to usage reports",
     )
+    api_list_total_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        description="how long the read API reuses a list's total for the same query (0: "
+        "counted on every request); the rows of a page, and whether another page follows, "
+        "are always read fresh",
+    )
     log_level: str = Field(
         default=logs.DEFAULT,
         description="log level of every command, the processors included: "

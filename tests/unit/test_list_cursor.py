@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from schemas.api import CURSOR_PATTERN, ReportQuery, SortKey
 from services.adapters.store import After, ReportScope, position, report_filter
 from services.adapters.store.matching import matches, ordered
-from services.adapters.store.queries import SORTS, after_segments
+from services.adapters.store.queries import SORTS, RecentTotals, after_segments
 from services.api import cursor
 
 pytestmark = pytest.mark.unit
@@ -106,3 +106,20 @@ def test_a_segment_is_an_equality_and_a_range_never_an_or() -> None:
         {"$and": [ranged, {"cycle": "2026-10", "partner_id": {"$gt": "P1"}}]},
         {"$and": [ranged, {"cycle": {"$lt": "2026-10"}}]},
     ]
+
+
+def test_a_recent_total_is_reused_for_its_seconds_and_then_counted_again() -> None:
+    now = [100.0]
+    totals = RecentTotals(2.0, clock=lambda: now[0])
+    assert totals.get("q") is None
+    totals.put("q", 7)
+    now[0] += 1.9
+    assert (totals.get("q"), totals.get("other")) == (7, None)
+    now[0] += 0.1
+    assert totals.get("q") is None
+
+
+def test_no_total_is_kept_when_its_seconds_are_zero() -> None:
+    totals = RecentTotals(0.0, clock=lambda: 0.0)
+    totals.put("q", 7)
+    assert totals.get("q") is None

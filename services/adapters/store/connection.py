@@ -42,4 +42,9 @@ def connect(settings: Settings) -> Store:
         from pymongo import AsyncMongoClient
 
         client = AsyncMongoClient(settings.mongodb_uri, **options)
-    return Store(client, settings.mongodb_database, settings.mongodb_driver)
+    return Store(
+        client,
+        settings.mongodb_database,
+        settings.mongodb_driver,
+        list_total_seconds=settings.api_list_total_seconds,
+    )

@@ -12,7 +12,7 @@ from services.adapters.store.archive import ARCHIVE_INDEXES
 from services.adapters.store.counters import Metrics
 from services.adapters.store.outcomes import OrphanOutcomes
 from services.adapters.store.quarantine import Quarantine
-from services.adapters.store.queries import PageEnds, ReadQueries
+from services.adapters.store.queries import PageEnds, ReadQueries, RecentTotals
 from services.adapters.store.receipts import Receipts
 from services.adapters.store.reference import ReferenceData
 from services.adapters.store.reports import REPORT_INDEXES, ReportDocuments
@@ -32,7 +32,9 @@ class Store(
     """The one object that talks to MongoDB. Its collections stay public attributes:
     tests, benchmarks and the demo read them directly."""
 
-    def __init__(self, client: Any, database: str, driver: MongoDriver) -> None:
+    def __init__(
+        self, client: Any, database: str, driver: MongoDriver, list_total_seconds: float = 0.0
+    ) -> None:
         self._client = client
         self._driver = driver
         db = client[database]
@@ -51,6 +53,7 @@ class Store(
         self.answers = db["answers"]
         self.history = db["history"]
         self._page_ends = PageEnds()
+        self._totals = RecentTotals(list_total_seconds)
 
     async def close(self) -> None:
         result = self._client.close()

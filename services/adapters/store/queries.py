@@ -5,6 +5,7 @@ an index behind it (see ``REPORT_INDEXES``)."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any, Protocol
@@ -278,7 +279,41 @@ class PageEnds:
 def _page_key(
     criteria: Mapping[str, Any], sort: SortKey, limit: int, after: After | None
 ) -> tuple[str, SortKey, int, After | None]:
-    return repr(sorted(criteria.items(), key=lambda item: item[0])), sort, limit, after
+    return _criteria_key(criteria), sort, limit, after
+
+
+def _criteria_key(criteria: Mapping[str, Any]) -> str:
+    return repr(sorted(criteria.items(), key=lambda item: item[0]))
+
+
+class RecentTotals:
+    """A list's total, reused for ``seconds`` by the same query (``LMP_API_LIST_TOTAL_SECONDS``).
+
+    Counting is the one read of a list the embedded server cannot bound: it reads every
+    match (19 ms of its CPU for operations' list of a status, three times the page's own
+    rows). A total is a figure shown beside the page, as any count taken beside a page
+    is a moment apart from it; whether another page follows is decided from the page's
+    own rows, never from the total (``services/api/handlers/billing.py``)."""
+
+    MOST = 1_000
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._seconds = seconds
+        self._clock = clock
+        self._counted: dict[str, tuple[float, int]] = {}
+
+    def get(self, key: str) -> int | None:
+        held = self._counted.get(key)
+        if held is None or self._clock() - held[0] >= self._seconds:
+            return None
+        return held[1]
+
+    def put(self, key: str, total: int) -> None:
+        if self._seconds <= 0:
+            return
+        if len(self._counted) >= self.MOST:
+            self._counted.clear()
+        self._counted[key] = (self._clock(), total)
 
 
 class ReadQueries:
@@ -286,6 +321,7 @@ class ReadQueries:
 
     reports: Any
     _page_ends: PageEnds
+    _totals: RecentTotals
     moved_history: Callable[..., Awaitable[list[HistoryEntry]]]  # the archive's part
     partners: Any
 
@@ -376,9 +412,19 @@ class ReadQueries:
         return page
 
     async def count_reports(self, criteria: Mapping[str, Any]) -> int:
-        """How many reports match: the ``count`` command, which on the embedded server
-        costs a third to a half of ``count_documents`` (an aggregation) and on MongoDB
-        is the same count of an index range, with the collection's read concern."""
+        """How many reports match: the count of the same query a moment ago if the store
+        keeps them (``RecentTotals``), else counted now."""
+        key = _criteria_key(criteria)
+        total = self._totals.get(key)
+        if total is None:
+            total = await self._count(criteria)
+            self._totals.put(key, total)
+        return total
+
+    async def _count(self, criteria: Mapping[str, Any]) -> int:
+        """The ``count`` command, which on the embedded server costs a third to a half of
+        ``count_documents`` (an aggregation) and on MongoDB is the same count of an index
+        range, with the collection's read concern."""
         command: dict[str, Any] = {"count": self.reports.name, "query": dict(criteria)}
         concern = self.reports.read_concern.document
         if concern:

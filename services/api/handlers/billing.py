@@ -55,13 +55,16 @@ async def list_billing_reports(request: web.Request) -> web.Response:
     before, after = (query.page - 1) * size, None
     if query.cursor is not None:
         before, after = cursor.decode(query.cursor)
+    # One row more than the page: whether another page follows is the rows' to say,
+    # not the total's (a total may be a moment old, LMP_API_LIST_TOTAL_SECONDS).
     docs, total = await asked.ctx.store.list_reports(
-        asked.criteria, query.sort, before, size, after
+        asked.criteria, query.sort, before, size + 1, after
     )
+    more, docs = len(docs) > size, docs[:size]
     seen = before + len(docs)
-    following = None
-    if docs and len(docs) == size and seen < total:
-        following = cursor.encode(seen, position(docs[-1], query.sort))
+    if docs:  # a total a moment old never says less than the rows just read
+        total = max(total, seen + more)
+    following = cursor.encode(seen, position(docs[-1], query.sort)) if more else None
     page = Page(
         items=[views.billing_summary(doc, asked.lang, asked.tz) for doc in docs],
         page=before // size + 1,
