@@ -50,6 +50,8 @@ class InboundMessage:
     timestamp_ms: int = 0
     headers: Headers = ()
     decoded: Decoded | Tombstone | Poison | None = field(default=None, compare=False, repr=False)
+    trace: object = field(default=None, compare=False, repr=False)
+    """Its trace context once tracing has looked for it (``services.observability.tracing``)."""
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import functools
 import json
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -59,12 +58,12 @@ class InboundMessage(Protocol):
     @property
     def decoded(self) -> Any: ...
 
+    trace: object
+
 
 TRACER_NAME = "lmp-billing"
 MAX_LINKS = 128
 """Links a batch span keeps to its records' traces (the first ones)."""
-EXTRACTED = 65_536
-"""Parsed trace contexts kept (a batch's records are looked at several times)."""
 
 _NULL: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
 _PROPAGATOR = TraceContextTextMapPropagator()
@@ -157,15 +156,8 @@ def extract(traceparent: object, tracestate: object = None) -> otel_context.Cont
     """The remote context a ``traceparent`` (and ``tracestate``) names; None if invalid."""
     if not isinstance(traceparent, str):
         return None
-    return _extract(traceparent, tracestate if isinstance(tracestate, str) else None)
-
-
-@functools.lru_cache(maxsize=EXTRACTED)
-def _extract(traceparent: str, tracestate: str | None) -> otel_context.Context | None:
-    """Contexts are immutable, so one parse serves every look at a record (the batch span,
-    its report's decision, its events): parsing was most of what tracing cost a record."""
     carrier = {"traceparent": traceparent}
-    if tracestate is not None:
+    if isinstance(tracestate, str):
         carrier["tracestate"] = tracestate
     ctx = _PROPAGATOR.extract(carrier)
     span_context = trace.get_current_span(ctx).get_span_context()
@@ -174,7 +166,22 @@ def _extract(traceparent: str, tracestate: str | None) -> otel_context.Context |
 
 def inbound(message: InboundMessage) -> otel_context.Context | None:
     """A record's trace context: the CloudEvents ``traceparent`` extension attribute of
-    its decoded envelope (structured mode, or ``ce_traceparent`` in binary mode)."""
+    its decoded envelope (structured mode, or ``ce_traceparent`` in binary mode). Read
+    once a record and kept on it (``trace``): the batch span, its report's decision and
+    its events all look at it, and parsing was most of what tracing cost a record."""
+    held = message.trace
+    if held is not None:
+        return held if isinstance(held, otel_context.Context) else None
+    found = _inbound(message)
+    message.trace = found if found is not None else _NO_CONTEXT
+    return found
+
+
+_NO_CONTEXT = object()
+"""Kept on a record whose trace context was looked for and not found."""
+
+
+def _inbound(message: InboundMessage) -> otel_context.Context | None:
     envelope = getattr(message.decoded, "envelope", None)  # a Decoded's, not a Poison's
     if envelope is not None:
         extra = envelope.model_extra or {}
@@ -271,14 +278,21 @@ def record(
     return _start(_tracer, name, context=ctx, links=links, attributes=attributes)
 
 
-_reports: contextvars.ContextVar[Mapping[str, Sequence[Any]] | None] = contextvars.ContextVar(
-    "lmp_report_messages", default=None
+_reports: contextvars.ContextVar[Mapping[str, list[otel_context.Context]] | None] = (
+    contextvars.ContextVar("lmp_report_contexts", default=None)
 )
 
 
 @contextlib.contextmanager
 def _reports_of(by_report: Mapping[str, Sequence[Any]]) -> Iterator[None]:
-    token = _reports.set(by_report)
+    # The trace contexts only, never the messages: a task started meanwhile (a driver's
+    # connection, a producer's sender) keeps a copy of this context for its whole life.
+    contexts = {
+        rid: found
+        for rid, items in by_report.items()
+        if (found := [c for c in (inbound(i.message) for i in items[:MAX_LINKS]) if c is not None])
+    }
+    token = _reports.set(contexts)
     try:
         yield
     finally:
@@ -299,10 +313,7 @@ def decide(report_id: str) -> contextlib.AbstractContextManager[Any]:
     if _tracer is None:
         return _NULL
     attributes: dict[str, Any] = {"lmp.report_id": report_id}
-    items = (_reports.get() or {}).get(report_id)
-    if not items:
-        return _start(_tracer, "decide", attributes=attributes)
-    contexts = [c for c in (inbound(i.message) for i in items[:MAX_LINKS]) if c is not None]
+    contexts = (_reports.get() or {}).get(report_id)
     if not contexts:
         return _start(_tracer, "decide", attributes=attributes)
     first, *others = contexts
