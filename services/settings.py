@@ -197,7 +197,10 @@ class Settings(BaseSettings):
         "retention plus this margin",
     )
     purge_batch: int = Field(
-        default=500, ge=1, description="most reports or receipts a timer pass deletes"
+        default=500,
+        ge=1,
+        description="most reports or receipts one delete of a timer pass removes (a pass "
+        "deletes up to 20 such bites while they come whole)",
     )
     timer_interval_seconds: float = Field(
         default=5.0, gt=0, description="how often the timer looks for due reports"

@@ -30,8 +30,9 @@ def expiring(rid: str, expires_at: datetime) -> Report:
     )
 
 
-async def test_expired_reports_and_old_receipts_are_purged_a_bite_per_pass(
-    system: System,
+@pytest.mark.parametrize("bites", [1, 20])
+async def test_expired_reports_and_old_receipts_are_purged_in_bounded_bites(
+    system: System, bites: int
 ) -> None:
     old = [expiring(f"OLD{i}:2026-10", NOW - timedelta(days=1)) for i in range(7)]
     kept = [expiring(f"NEW{i}:2026-10", NOW + timedelta(days=1)) for i in range(3)]
@@ -42,12 +43,12 @@ async def test_expired_reports_and_old_receipts_are_purged_a_bite_per_pass(
     await system.store.record_receipts([(f"fresh{i}", "h") for i in range(2)], fresh)
     runtime = await system.runtime("timer", lambda: NOW)
     runtime.settings = runtime.settings.model_copy(update={"purge_batch": 4})
-    timer = DeadlineTimer(runtime)
+    timer = DeadlineTimer(runtime, purge_bites=bites)
     assert timer.receipt_horizon() == timedelta(days=horizon_days)
 
     await timer.tick()
     left = await system.store.reports.count_documents({})
-    assert left == 10 - 4
+    assert left == (10 - 4 if bites == 1 else 3)  # one bite; or bites until one is short
     await timer.tick()
     await timer.tick()
     ids = {d["_id"] for d in await system.store.reports.find({}, {"_id": 1}).to_list(None)}
