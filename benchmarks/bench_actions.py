@@ -46,7 +46,7 @@ import bson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from benchmarks import tracing_modes
-from benchmarks.common import servers
+from benchmarks.common import cpu_seconds, server_cpu, servers
 from schemas.report import Decision, HistoryEntry, HistoryRecord, OrphanOutcome, OutboxEntry
 from services.adapters.catalogue import Catalogue, ensure_topics
 from services.adapters.store import connect
@@ -96,6 +96,9 @@ class Latency:
 class Drive:
     latencies: list[Latency]
     missing: int
+    cpu: dict[str, float]
+    """CPU seconds over the whole drive (warm-up included): the processors together, the
+    broker and the database server."""
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -251,6 +254,7 @@ class Bench:
                 if stop.is_set() and now - last_send[0] > 30:
                     return
 
+        cpu_before = self.cpu()
         last_send = [time.perf_counter()]
         reader = asyncio.create_task(read())
         half = self.reports // 2
@@ -276,8 +280,16 @@ class Bench:
         stop.set()
         await reader
         await consumer.stop()
+        cpu = {role: spent - cpu_before.get(role, 0.0) for role, spent in self.cpu().items()}
         print(f"published {total} actions at {achieved:.1f}/s; {len(latencies)} events received")
-        return Drive(latencies, missing=len(sent))
+        return Drive(latencies, missing=len(sent), cpu=cpu)
+
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds so far: the processors together, then each embedded server."""
+        return {
+            "processors": sum(cpu_seconds(proc.pid() or 0) for proc in self.processes),
+            **server_cpu(),
+        }
 
     def target(self, n: int) -> tuple[int, bool]:
         """The report of the ``n``-th action, and whether it has a long past.
@@ -398,10 +410,17 @@ async def run_modes(args: argparse.Namespace) -> int:
                 f"tracing on / off, p{p}: {percentile(on, p) / percentile(off, p):.2f} "
                 f"({percentile(off, p):.1f} ms -> {percentile(on, p):.1f} ms)"
             )
+        cpu_off, cpu_on = CPU_PER_ACTION["off"], CPU_PER_ACTION["on"]
+        print(
+            f"tracing on / off, processors' CPU per action: {cpu_on / cpu_off:.2f} "
+            f"({cpu_off:.0f} us -> {cpu_on:.0f} us)"
+        )
     return code
 
 
 MEASURED: dict[str, list[float]] = {}
+CPU_PER_ACTION: dict[str, float] = {}
+"""Microseconds of the processors' CPU per action sent, by tracing mode."""
 
 
 async def run(
@@ -451,6 +470,12 @@ async def run(
         print(f"  {start:4.0f}s  {summary(window)}")
     ms = [latency for _, latency in measured]
     MEASURED[mode] = ms
+    sent = len(drive.latencies) + drive.missing
+    CPU_PER_ACTION[mode] = drive.cpu["processors"] / sent * 1e6
+    print(
+        "CPU per action over the whole drive (us): "
+        + ", ".join(f"{role} {spent / sent * 1e6:.0f}" for role, spent in drive.cpu.items())
+    )
     print(f"over all {len(ms)} measured actions:")
     print(f"  {summary(ms)}")
     met = percentile(ms, 99) <= TARGET_P99_MS and not drive.missing

@@ -1,11 +1,14 @@
-"""What tracing costs a batch in CPU, in process, tracing off and on alternately (i19).
+"""What tracing costs a batch in CPU, in process, in three modes by turns (i19).
 
 The whole batch path (batch runner, handler, unit of work, in-memory store, outbox relay
-to a producer that keeps nothing) on usage batches and on action batches, with tracing
-off and on (every span recorded, batched and dropped: ``OTEL_TRACES_EXPORTER=lmp-drop``)
-alternately, several rounds; prints the median CPU seconds per batch of each (this
-process's CPU time, so that other work on the machine moves the figure less than wall
-time would) and the ratio.
+to a producer that keeps nothing) on usage batches and on action batches, in three
+modes by turns, several rounds: tracing hooks absent (each replaced by the cheapest
+stand-in: a shared null context, an empty dict, nothing; the code as it would be
+without tracing), tracing off (the default: each hook checks that no tracer is installed
+and returns), and tracing on (every span recorded, batched and dropped:
+``OTEL_TRACES_EXPORTER=lmp-drop``). It prints the median CPU seconds per batch of each
+(this process's CPU time, so that other work on the machine moves the figure less than
+wall time would) and the ratios off/absent and on/off.
 No servers: the end-to-end benchmarks (``--tracing both``) are dominated by the broker
 and the database, and on a loaded machine by noise; this isolates the CPU tracing adds.
 
@@ -19,7 +22,10 @@ import asyncio
 import json
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager, nullcontext
+from typing import Any
+from unittest import mock
 
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
@@ -91,16 +97,51 @@ class _Nothing(list):  # type: ignore[type-arg]
         pass
 
 
+_NULL = nullcontext()
+
+
+def _nothing(*_: Any, **__: Any) -> None:
+    return None
+
+
+HOOKS_ABSENT: dict[str, Callable[..., Any]] = {
+    "batch": lambda *_, **__: _NULL,
+    "stage": lambda *_, **__: _NULL,
+    "root": lambda *_, **__: _NULL,
+    "record": lambda *_, **__: _NULL,
+    "reports": lambda *_, **__: _NULL,
+    "decide": lambda *_, **__: _NULL,
+    "interval": _nothing,
+    "replayed": _nothing,
+    "message_context": _nothing,
+    "traceparent": lambda: {},
+}
+"""Every hook the batch path calls, as cheap as it can be: the code without tracing."""
+
+
+@contextmanager
+def hooks_absent() -> Iterator[None]:
+    with ExitStack() as stack:
+        for name, stand_in in HOOKS_ABSENT.items():
+            stack.enter_context(mock.patch.object(tracing, name, stand_in))
+        yield
+
+
+MODES = ("absent", "off", "on")
+
+
 def measure(rounds: int, batch_size: int, kind: str) -> dict[str, list[float]]:
-    seconds: dict[str, list[float]] = {"off": [], "on": []}
+    seconds: dict[str, list[float]] = {mode: [] for mode in MODES}
     switch: dict[str, Callable[[], None]] = {
+        "absent": tracing.uninstall,
         "off": tracing.uninstall,
         "on": lambda: tracing.install(BatchSpanProcessor(tracing.dropping()), "bench") and None,
     }
     for n in range(rounds):
-        for mode in ("off", "on") if n % 2 == 0 else ("on", "off"):
+        for mode in MODES[n % 3 :] + MODES[: n % 3]:  # each mode first by turns
             switch[mode]()
-            seconds[mode].append(asyncio.run(one_round(batch_size, kind)))
+            with hooks_absent() if mode == "absent" else nullcontext():
+                seconds[mode].append(asyncio.run(one_round(batch_size, kind)))
     tracing.uninstall()
     return seconds
 
@@ -113,10 +154,12 @@ def main() -> None:
     args = parser.parse_args()
     for kind, size in (("usage", args.usage_batch), ("actions", args.action_batch)):
         seconds = measure(args.rounds, size, kind)
-        off, on = (statistics.median(seconds[m]) for m in ("off", "on"))
+        absent, off, on = (statistics.median(seconds[m]) for m in MODES)
         print(
-            f"{kind:8} batch of {size:5}: off {off * 1000:8.1f} ms  on {on * 1000:8.1f} ms  "
-            f"on/off {on / off:.2f}  ({(on - off) / size * 1e6:+.0f} us per record)"
+            f"{kind:8} batch of {size:5}: absent {absent * 1000:7.1f} ms  "
+            f"off {off * 1000:7.1f} ms  on {on * 1000:7.1f} ms  "
+            f"off/absent {off / absent:.3f} ({(off - absent) / size * 1e6:+.1f} us per record)  "
+            f"on/off {on / off:.2f} ({(on - off) / size * 1e6:+.0f} us per record)"
         )
 
 
