@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import random
 from datetime import UTC, datetime
-from functools import partial
 
 import pytest
 
@@ -25,9 +24,9 @@ from tests.faults.ledger import (
 from tests.faults.support import (
     Sent,
     account_for_actions,
+    all_answered,
     all_known,
     all_open,
-    answered,
     extras,
     script,
 )
@@ -91,7 +90,7 @@ async def test_every_action_is_answered_once_through_kills_and_stops(
             topic, record = sent.records[action_id]
             await system.publish(topic, [record])
         wave_ids += await extras(system, sent, rng)
-        await eventually(partial(answered, system, wave_ids, sent.report_of), timeout=120)
+        await all_answered(system, wave_ids, sent)
     with contextlib.suppress(asyncio.CancelledError):
         chaos_done = await asyncio.wait_for(chaos_task, timeout=120)
 

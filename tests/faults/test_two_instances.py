@@ -29,7 +29,7 @@ from services.processors import registry
 from tests.faults.ledger import settled, stop_tasks
 from tests.faults.support import (
     Sent,
-    answered,
+    all_answered,
     extras,
     opened_months,
     patiently,
@@ -141,7 +141,7 @@ async def review_waves(system: System, months: list[Month], sent: Sent) -> None:
             topic, record = sent.records[action_id]
             await patiently(partial(system.publish, topic, [record]))
         wave_ids += await extras(system, sent, rng)
-        await eventually(partial(answered, system, wave_ids, sent.report_of), timeout=120)
+        await all_answered(system, wave_ids, sent)
         await asyncio.sleep(1.0)
 
 
