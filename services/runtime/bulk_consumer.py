@@ -152,7 +152,7 @@ class BulkConsumer(Service):
         while not self._stopping:
             try:
                 if rewind:
-                    await consumer.seek_to_committed()
+                    await _rewind(consumer)
                     rewind = False
                 if ahead:
                     batch, fetched_at = ahead, ahead_fetched_at
@@ -163,6 +163,11 @@ class BulkConsumer(Service):
                 if not batch:
                     continue
                 if fetched_at != self.rebalances:
+                    # Some of it may have been fetched after the rebalance, from positions
+                    # the new assignment started at: dropped, those records would be
+                    # skipped until the next rebalance (and lost once a later batch
+                    # commits past them). Back to the committed offsets, then.
+                    rewind = True
                     continue
                 # No await between the check and this: a revocation either came before
                 # (the batch is dropped) or finds the batch in flight and waits for it.
@@ -277,3 +282,18 @@ class BulkConsumer(Service):
         if self._producer is None:
             raise RuntimeError(f"{self.group_id}: the producer is not started yet")
         return self._producer
+
+
+async def _rewind(consumer: AIOKafkaConsumer) -> None:
+    """Every partition held back to its committed offset, or to its beginning where the
+    group has none (``auto_offset_reset="earliest"``). aiokafka's ``seek_to_committed``
+    leaves a partition without a commit (or committed at 0) where it is, and fails when
+    none is held."""
+    for tp in consumer.assignment():
+        offset = await consumer.committed(tp)
+        if tp not in consumer.assignment():
+            continue  # taken away meanwhile: its new owner starts at the committed offset
+        if offset is None or offset < 0:
+            await consumer.seek_to_beginning(tp)
+        else:
+            consumer.seek(tp, offset)

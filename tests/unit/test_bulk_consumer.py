@@ -1,0 +1,127 @@
+"""The bulk consumer's loop against a scripted consumer: what a rebalance does to a batch.
+
+A batch fetched while a rebalance happened is dropped unapplied (its partitions may have
+gone to another instance). Part of it may have been fetched after the rebalance, from
+the positions the new assignment started at: the loop must go back to the committed
+offsets, or those records are skipped until the next rebalance, and lost once a later
+batch commits past them (the two-instances fault scenario stalled on one such record).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from aiokafka import TopicPartition
+
+from services.adapters.codec import InboundMessage
+from services.runtime.bulk_consumer import BulkConsumer, _FinishBeforeRevoke
+from services.settings import Settings
+
+pytestmark = pytest.mark.unit
+
+TP = TopicPartition("lmp.partner-actions.v1", 0)
+
+
+@dataclass
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes
+    value: bytes
+    timestamp: int = 1
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+@dataclass
+class ScriptedConsumer:
+    """One partition of records; the first fetch happens across a rebalance."""
+
+    records: list[Record]
+    committed_offset: int | None
+    listener: _FinishBeforeRevoke | None = None
+    position: int = 0
+    rebalance_on_first_fetch: bool = True
+    commits: list[int] = field(default_factory=list)
+
+    def assignment(self) -> set[TopicPartition]:
+        return {TP}
+
+    async def getmany(self, timeout_ms: int = 0, max_records: int = 0) -> dict[Any, list[Any]]:
+        if self.rebalance_on_first_fetch:
+            # The group rebalances while this fetch waits; the new assignment starts at
+            # the committed offset and the fetch returns what it then read.
+            self.rebalance_on_first_fetch = False
+            assert self.listener is not None
+            await self.listener.on_partitions_revoked([])
+            self.position = self.committed_offset or 0
+        fetched = self.records[self.position : self.position + max_records]
+        if not fetched:
+            await asyncio.sleep(min(timeout_ms, 10) / 1000)
+            return {}
+        self.position += len(fetched)
+        return {TP: fetched}
+
+    async def committed(self, tp: TopicPartition) -> int | None:
+        assert tp == TP
+        return self.committed_offset
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        assert tp == TP
+        self.position = offset
+
+    async def seek_to_beginning(self, *tps: TopicPartition) -> None:
+        assert tps == (TP,)
+        self.position = 0
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        self.committed_offset = offsets[TP]
+        self.commits.append(offsets[TP])
+
+
+@dataclass
+class Applied:
+    offsets: list[int] = field(default_factory=list)
+
+    async def run(self, batch: Sequence[InboundMessage]) -> None:
+        self.offsets += [m.offset for m in batch]
+
+    def prepare(self, batch: Sequence[InboundMessage]) -> None:
+        pass
+
+
+def records(n: int) -> list[Record]:
+    return [Record(TP.topic, 0, i, b"k", b"{}") for i in range(n)]
+
+
+@pytest.mark.parametrize("committed", [None, 0, 2])
+async def test_a_batch_fetched_across_a_rebalance_is_fetched_again_from_the_committed_offset(
+    committed: int | None,
+) -> None:
+    consumer = ScriptedConsumer(records(5), committed)
+    bulk = BulkConsumer(
+        settings=Settings(),
+        group_id="g",
+        topics=[TP.topic],
+        runner=lambda: None,
+        window_seconds=0.05,
+    )
+    consumer.listener = _FinishBeforeRevoke(bulk)
+    applied = Applied()
+    loop = asyncio.create_task(bulk._consume(consumer, applied))  # type: ignore[arg-type]
+    try:
+        for _ in range(200):
+            if consumer.committed_offset == 5:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        bulk._stopping = True
+        await asyncio.wait_for(loop, timeout=2)
+    start = committed or 0
+    assert applied.offsets == list(range(start, 5)), "each record after the commit, once"
+    assert consumer.committed_offset == 5
+    assert bulk.rebalances == 1
