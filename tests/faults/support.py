@@ -114,10 +114,12 @@ async def answered(system: System, action_ids: list[str], report_of: dict[str, s
 async def all_answered(
     system: System, action_ids: list[str], sent: Sent, timeout: float = 120.0
 ) -> None:
-    """Wait until every action is answered; if one never is, fail saying which, where it
-    was published, and how far each processor's group has committed there."""
+    """Wait until every action is answered (a database away only delays the answer);
+    if one never is, fail saying which, where it was published, and how far each
+    processor's group has committed there."""
+    check = partial(tolerant, partial(answered, system, action_ids, sent.report_of))
     try:
-        await eventually(partial(answered, system, action_ids, sent.report_of), timeout=timeout)
+        await eventually(check, timeout=timeout)
     except AssertionError:
         missing = await unanswered(system, action_ids, sent.report_of)
         raise AssertionError(
@@ -442,10 +444,7 @@ async def action_waves(system: System, months: list[Month], sent: Sent) -> int:
             topic, record = sent.records[action_id]
             retries += await patiently(partial(system.publish, topic, [record]))
         wave_ids += await extras(system, sent, rng)
-        await eventually(
-            partial(tolerant, partial(answered, system, wave_ids, sent.report_of)),
-            timeout=120,
-        )
+        await all_answered(system, wave_ids, sent)
         await asyncio.sleep(max(0.0, WAVE_SECONDS - (time.monotonic() - started)))
     return retries
 
