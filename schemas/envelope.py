@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, Literal, TypeVar
+from functools import cache
+from typing import Annotated, Any, Generic, Literal, TypeVar, Union
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, create_model
 
 from schemas.common import Timestamp
 
@@ -44,3 +45,29 @@ class InboundCloudEvent(CloudEvent[dict[str, Any]]):
 
 RawCloudEvent = InboundCloudEvent
 """Envelope checked, data not yet matched to its type's model."""
+
+
+@cache
+def typed_envelopes(types: frozenset[str]) -> TypeAdapter[Any] | None:
+    """One validator of an envelope of any of ``types`` together with its data model:
+    each type's envelope is ``InboundCloudEvent`` with ``type`` pinned and ``data`` its
+    model, told apart by ``type``. Made once per set of types (a topic's); None when
+    none of them has a model."""
+    from schemas.registry import MESSAGE_TYPES
+
+    envelopes = tuple(
+        create_model(
+            f"Inbound[{name}]",
+            __base__=InboundCloudEvent,
+            type=(Literal[name], ...),  # type: ignore[arg-type]
+            data=(MESSAGE_TYPES[name], ...),
+        )
+        for name in sorted(types)
+        if name in MESSAGE_TYPES
+    )
+    if not envelopes:
+        return None
+    if len(envelopes) == 1:
+        return TypeAdapter(envelopes[0])
+    union: Any = Annotated[Union[envelopes], Field(discriminator="type")]  # noqa: UP007
+    return TypeAdapter(union)

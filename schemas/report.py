@@ -80,6 +80,8 @@ class ReportLine(BaseModel):
 class HistoryEntry(BaseModel):
     """Who did what, when, from which message."""
 
+    model_config = ConfigDict(frozen=True)
+
     at: AwareDatetime
     actor_kind: ActorKind
     account_id: str | None = None
@@ -95,6 +97,8 @@ class HistoryEntry(BaseModel):
 class OutboxEntry(BaseModel):
     """An event committed with the report, published after the write, then cleared."""
 
+    model_config = ConfigDict(frozen=True)
+
     id: str
     topic: str
     key: str
@@ -107,6 +111,8 @@ class Decision(BaseModel):
     A later delivery of the same message id (and payload) gets these events again,
     byte for byte, whatever happened to the report since.
     """
+
+    model_config = ConfigDict(frozen=True)
 
     topic: str = Field(description="the contract name of the topic the action came on")
     message_id: str
@@ -193,8 +199,28 @@ class Report(BaseModel):
     expires_at: AwareDatetime | None = None
 
     def clone(self) -> Report:
-        """A deep, independent copy; pydantic-core round trip, ~10x faster than deepcopy."""
-        return Report.model_validate(self.model_dump(by_alias=True))
+        """An independent copy for the domain to change in place.
+
+        The domain changes lines and their subscriptions in place and adds to the lists;
+        the entries of history, decisions and outbox are frozen records, so the lists are
+        new and the records shared (copying them was most of a clone of a long report).
+        """
+        return self.model_copy(
+            update={
+                "lines": [
+                    line.model_copy(
+                        update={"subscriptions": [s.model_copy() for s in line.subscriptions]}
+                    )
+                    for line in self.lines
+                ],
+                "reminders_sent": [*self.reminders_sent],
+                "rejection_reasons": [*self.rejection_reasons],
+                "return_reasons": [*self.return_reasons],
+                "history": [*self.history],
+                "decisions": [*self.decisions],
+                "outbox": [*self.outbox],
+            }
+        )
 
     def to_document(self) -> dict[str, Any]:
         """The MongoDB document: datetimes stay dates, money stays exact strings."""

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from schemas.envelope import CloudEvent, RawCloudEvent
+from schemas.envelope import CloudEvent, RawCloudEvent, typed_envelopes
 from schemas.registry import MESSAGE_TYPES
 from schemas.report import OutboxEntry
 from services.adapters.catalogue import Catalogue
@@ -188,16 +188,53 @@ def _envelope_poison(
 
 
 def decode_on(message: InboundMessage, catalogue: Catalogue) -> Decoded | Tombstone | Poison:
-    """``decode`` with what the topic's catalogue entry says it carries (done once)."""
+    """``decode`` with what the topic's catalogue entry says it carries (done once).
+
+    A record is first read in one pass, envelope and data together (``_one_pass``);
+    only one that pass refuses is read again by ``decode``, which says why.
+    """
     if message.decoded is None:
         spec = catalogue[message.topic]
-        result = decode(message, frozenset(spec.types), compacted=spec.cleanup_policy == "compact")
-        if isinstance(result, Decoded):
-            # The envelope's raw data is now the validated ``data``: a batch in memory
-            # should not hold both (half of a usage message's footprint).
-            result.envelope.data.clear()
+        allowed = frozenset(spec.types)
+        result: Decoded | Tombstone | Poison | None = _one_pass(message, allowed)
+        if result is None:
+            result = decode(message, allowed, compacted=spec.cleanup_policy == "compact")
+            if isinstance(result, Decoded):
+                # The envelope's raw data is now the validated ``data``: a batch in memory
+                # should not hold both (half of a usage message's footprint).
+                result.envelope.data.clear()
         message.decoded = result
     return message.decoded
+
+
+def _one_pass(message: InboundMessage, allowed: frozenset[str]) -> Decoded | None:
+    """The record decoded by one validation of envelope and data, each type's envelope
+    with its data model (``schemas.envelope.typed_envelopes``); None when that refuses it
+    (``decode`` then reads it, and says why). A binary-mode record is read as the
+    structured JSON it stands for, as ``decode`` reads it.
+
+    It accepts exactly what ``decode`` accepts, with the same data and so the same
+    payload hash (tests/unit/test_schema_decoder_agreement.py compares the two on every type)."""
+    adapter = typed_envelopes(allowed)
+    value = message.value
+    if adapter is None or value is None:
+        return None
+    mode = content_mode(message.headers)
+    if mode is Mode.BINARY:
+        binary = binary_envelope(message.headers, value)
+        if isinstance(binary, Unreadable):
+            return None
+        value = binary
+    elif mode is not Mode.STRUCTURED:
+        return None
+    try:
+        envelope = adapter.validate_json(value)
+    except ValidationError:
+        return None
+    if envelope.time is None and message.timestamp_ms > 0:
+        envelope.time = record_time(message)
+    data: BaseModel = envelope.data
+    return Decoded(message, envelope, data, payload_hash(envelope.type, data))
 
 
 def decode_ahead(batch: Sequence[InboundMessage], catalogue: Catalogue) -> None:

@@ -5,6 +5,11 @@ dead-lettered); every mutation of such an instance that the schema refuses (a re
 attribute dropped, a value of a JSON type the schema does not admit, a bound, length,
 pattern, format, enum or ``const`` broken, an unknown attribute where none is allowed)
 is dead-lettered by the decoder. Bounded: ``EXAMPLES`` per type and direction.
+
+The processors' one-pass reading (envelope and data in one validation) agrees with
+``decode`` (the envelope tolerantly, then the data against its type's model) on the same
+instances and changes: where one pass decodes, ``decode`` decodes the same data (the
+payload hash a redelivery is compared by must never change), and the other way round.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from jsonschema import Draft202012Validator
 
 from services.adapters import contract
 from services.adapters.catalogue import Catalogue
-from services.adapters.codec import Decoded, InboundMessage, Poison, decode
+from services.adapters.codec import Decoded, InboundMessage, Poison, _one_pass, decode
 from services.settings import PROJECT_ROOT
 from tests.unit.jsonschema_strategies import from_schema
 
@@ -246,3 +251,112 @@ def test_every_change_the_schema_refuses_to_its_example_is_dead_lettered(
                 disagreements.append(found)
     assert tried >= 20
     assert not disagreements, "\n".join(disagreements)
+
+
+# one pass and two agree ------------------------------------------------------------
+
+ONE_PASS_EXAMPLES = 20
+
+ODD_JSON = [
+    b'{"specversion":"1.0","id":"a","source":"s","type":"TYPE","data":{},"data":DATA}',
+    b'{"specversion":"1.0","id":"a","source":"s","type":"TYPE","data":DATA,"data":{}}',
+    b'{"specversion":"1.0","id":"a","source":"s","type":"TYPE","time":"2026-11-20T09:30:00+01:00",'
+    b'"data":DATA}',
+    b'{"specversion":"1.0","id":"a","source":"s","type":"TYPE","tracestate":"x","data":DATA}',
+]
+"""A repeated key (the last one counts), a time with an offset, an extension."""
+
+
+def one_record(message: contract.MessageContract, value: bytes) -> InboundMessage:
+    return InboundMessage(message.topic, 0, 0, b"key", value, timestamp_ms=1_763_600_000_000)
+
+
+def read_alike(message: contract.MessageContract, value: bytes) -> bool:
+    """Asserts both readings agree on ``value``; True when it was decoded."""
+    allowed = frozenset(CATALOGUE[message.topic].types)
+    fast = _one_pass(one_record(message, value), allowed)
+    slow = decode(one_record(message, value), allowed)
+    if fast is None:
+        assert not isinstance(slow, Decoded), f"only the two-pass decoder accepts {value!r:.300}"
+        return False
+    assert isinstance(slow, Decoded), f"only one pass accepts {value!r:.300}: {slow}"
+    assert fast.data == slow.data
+    assert type(fast.data) is type(slow.data)
+    assert fast.payload_hash == slow.payload_hash
+    for name in ("id", "source", "type", "time", "subject", "datacontenttype", "specversion"):
+        assert getattr(fast.envelope, name) == getattr(slow.envelope, name), name
+    assert fast.envelope.model_extra == slow.envelope.model_extra
+    return True
+
+
+def as_bytes(instance: Any) -> bytes:
+    return json.dumps(instance, ensure_ascii=False).encode()
+
+
+@pytest.mark.parametrize("message", INBOUND, ids=lambda m: m.type)
+def test_one_pass_agrees_on_drawn_instances_and_their_changes(
+    message: contract.MessageContract,
+) -> None:
+    schema = load(message)
+
+    @settings(
+        max_examples=ONE_PASS_EXAMPLES,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    )
+    @given(from_schema(schema), st.data())
+    def check(instance: dict[str, Any], data: st.DataObject) -> None:
+        assume(follows_rules(message, instance))
+        assert read_alike(message, as_bytes(instance))
+        for spot in spots(instance, schema, schema):
+            value = data.draw(st.sampled_from(mutations(spot, schema)), label=str(spot.path))
+            read_alike(message, as_bytes(mutate(instance, spot, value)))
+
+    check()
+
+
+@pytest.mark.parametrize("message", INBOUND, ids=lambda m: m.type)
+def test_one_pass_agrees_on_every_change_to_the_example(
+    message: contract.MessageContract,
+) -> None:
+    schema = load(message)
+    (example,) = schema["examples"]
+    assert read_alike(message, as_bytes(example))
+    refused = 0
+    for spot in spots(example, schema, schema):
+        for value in mutations(spot, schema):
+            refused += not read_alike(message, as_bytes(mutate(example, spot, value)))
+    assert refused >= 20  # the changes reach the refusals, not only what decodes anyway
+    data = json.dumps(example["data"]).encode()
+    for template in ODD_JSON:
+        read_alike(message, template.replace(b"TYPE", message.type.encode()).replace(b"DATA", data))
+    without_time = {k: v for k, v in example.items() if k != "time"}
+    assert read_alike(message, as_bytes(without_time))  # the record's timestamp stands in
+
+
+def test_one_pass_reads_binary_mode_and_leaves_a_type_the_topic_does_not_carry() -> None:
+    message = next(m for m in INBOUND if m.type == "lmp.usage.reported")
+    (example,) = load(message)["examples"]
+    allowed = frozenset(CATALOGUE[message.topic].types)
+    binary = InboundMessage(
+        message.topic,
+        0,
+        0,
+        None,
+        json.dumps(example["data"]).encode(),
+        1,
+        (
+            ("ce_specversion", b"1.0"),
+            ("ce_id", b"b1"),
+            ("ce_source", b"s"),
+            ("ce_type", message.type.encode()),
+            ("content-type", b"application/json"),
+        ),
+    )
+    fast = _one_pass(binary, allowed)
+    assert fast is not None
+    assert fast.envelope.id == "b1"
+    assert isinstance(decode(binary, allowed), Decoded)
+    other = as_bytes({**example, "type": "lmp.pricing.price"})
+    assert _one_pass(one_record(message, other), allowed) is None

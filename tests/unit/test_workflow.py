@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from schemas.actions import (
     Actor,
@@ -18,7 +20,7 @@ from schemas.actions import (
     PartnerLineEdit,
     PartnerReportSubmitted,
 )
-from schemas.report import Decision, ReportStatus, SubmissionKind
+from schemas.report import Decision, Report, ReportStatus, SubmissionKind
 from services.domain.deduplication import ConflictingDuplicate, recorded_decision
 from services.domain.errors import (
     NotAuthorized,
@@ -236,3 +238,46 @@ def test_edit_of_a_missing_line_is_refused() -> None:
     )
     with pytest.raises(Refused, match="no line for product ZZZ"):
         decide(opened_report(), action, ctx())
+
+
+@pytest.mark.parametrize("name", sorted(ACTIONS))
+def test_deciding_never_changes_the_report_it_was_given(name: str) -> None:
+    """The domain changes a clone in place; what it was given (a stored, committed report
+    whose records the clone shares) stays as it was, whatever the outcome."""
+    for status in ReportStatus:
+        report = opened_report(status)
+        report = report.model_copy(update={"decisions": [recorded(report, "earlier")]})
+        before = report.model_dump()
+        with contextlib.suppress(Refused):
+            decide(report, ACTIONS[name], ctx())
+        assert report.model_dump() == before
+
+
+def test_a_clone_shares_only_frozen_records() -> None:
+    report = opened_report()
+    report = report.model_copy(update={"decisions": [recorded(report, "earlier")]})
+    before = report.model_dump()
+    clone = report.clone()
+    clone.lines[0].chargeable_units += 5
+    clone.lines[0].subscriptions[0].provisioned_units += 5
+    clone.lines.pop()
+    for name in ("history", "decisions", "reminders_sent", "rejection_reasons", "return_reasons"):
+        getattr(clone, name).clear()
+    assert report.model_dump() == before
+    with pytest.raises(ValidationError, match="frozen"):
+        report.history[0].note = "changed"  # type: ignore[misc]
+    with pytest.raises(ValidationError, match="frozen"):
+        report.decisions[0].reason = "changed"  # type: ignore[misc]
+
+
+def recorded(report: Report, message_id: str) -> Decision:
+    del report  # a decision of this report, as stored
+    return Decision(
+        topic="lmp.partner-actions.v1",
+        message_id=message_id,
+        payload_hash="h",
+        action_type="lmp.partner.draft-saved",
+        outcome="applied",
+        decided_at=NOW,
+        events=[],
+    )
