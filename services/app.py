@@ -66,6 +66,11 @@ class LazyRuntime:
                 self._runtime = await self._build(Publisher(self._producer))
             return self._runtime
 
+    @property
+    def built(self) -> Runtime | None:
+        """The runtime if something asked for it already (nothing is built at a stop)."""
+        return self._runtime
+
 
 def build_processor(
     settings: Settings,
@@ -107,21 +112,34 @@ def build_processor(
     return processor
 
 
-def _attach_housekeeping(
-    app: faust.App, settings: Settings, runtime: Callable[[], Awaitable[Runtime]]
-) -> None:
+def _attach_housekeeping(app: faust.App, settings: Settings, runtime: LazyRuntime) -> None:
     """Every instance's periodic jobs: the outbox sweep and the counters' flush."""
 
     @app.timer(settings.outbox_sweep_seconds)
     async def sweep_outbox() -> None:
         rt = await runtime()
         try:
+            await rt.outbox.clear_published()  # ours, before anyone finds them old enough
             swept = await rt.outbox.sweep(
-                rt.now(), timedelta(seconds=settings.outbox_sweep_seconds)
+                rt.now(), timedelta(seconds=settings.outbox_grace_seconds)
             )
             process_metrics.current().swept(swept)  # the outbox backlog
         except Exception as exc:
             log.warning("outbox sweep failed, will retry: %r", exc)
+
+    @app.on_before_shutdown.connect
+    async def clear_published_outboxes(_app: Any, /, *_args: Any, **_kwargs: Any) -> None:
+        """At a stop, so that no other processor's sweep publishes them again."""
+        rt = runtime.built
+        if rt is None:
+            return
+        try:
+            await rt.outbox.clear_published(everything=True)
+        except Exception as exc:
+            log.warning(
+                "published outboxes not cleared at the stop (a sweep publishes them again): %r",
+                exc,
+            )
 
     @app.timer(settings.metrics_flush_seconds)
     async def flush_counters() -> None:

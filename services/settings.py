@@ -160,8 +160,14 @@ class Settings(BaseSettings):
     outbox_sweep_seconds: float = Field(
         default=2.0,
         gt=0,
-        description="how often each processor publishes outbox events left behind, and how "
-        "old they must be",
+        description="how often each processor publishes outbox events left behind",
+    )
+    outbox_grace_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="how old a committed outbox must be before any processor's sweep "
+        "publishes it; the processor that published it clears it after half this, unless "
+        "its next write of the report dropped it already (more than twice the sweep period)",
     )
     kafka_session_timeout_seconds: float = Field(
         default=10.0, ge=6, description="how long a crashed consumer holds its partitions"
@@ -279,6 +285,16 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _kafka_security_holds_together(self) -> Settings:
         check_kafka_security(self)
+        return self
+
+    @model_validator(mode="after")
+    def _outbox_cleared_before_swept(self) -> Settings:
+        """A published outbox is cleared by the first sweep tick after half the grace:
+        that must come before any sweep finds it old enough to publish again."""
+        if self.outbox_grace_seconds <= 2 * self.outbox_sweep_seconds:
+            raise ValueError(
+                "LMP_OUTBOX_GRACE_SECONDS must be more than twice LMP_OUTBOX_SWEEP_SECONDS"
+            )
         return self
 
     def catalogue_args(self) -> tuple[Path, int | None, str, int | None]:

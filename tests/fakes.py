@@ -75,12 +75,16 @@ class Shell:
     def __post_init__(self) -> None:
         self.catalogue = Catalogue.load(*self.settings.catalogue_args())
         self._offsets = 0
+        self._runtimes: dict[str, Runtime] = {}
 
     def runtime(self, name: str) -> Runtime:
-        publisher = Publisher(lambda: self.producer)
-        return build_runtime(
-            name, self.settings, self.catalogue, self.store, publisher, lambda: self.now
-        )
+        """Processor ``name``'s runtime: one per name, as one process keeps one."""
+        if name not in self._runtimes:
+            publisher = Publisher(lambda: self.producer)
+            self._runtimes[name] = build_runtime(
+                name, self.settings, self.catalogue, self.store, publisher, lambda: self.now
+            )
+        return self._runtimes[name]
 
     def message(self, topic: str, record: tuple[bytes | None, bytes | None]) -> InboundMessage:
         """``record`` (key, value) as delivered on ``topic``, at the next offset."""

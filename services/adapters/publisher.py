@@ -11,8 +11,10 @@ of an event id never change).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -112,12 +114,19 @@ class Outbox:
         catalogue: Catalogue,
         source: str,
         dead_letter_max_bytes: int,
+        clear_after_seconds: float = 0.0,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store
         self._publisher = publisher
         self._catalogue = catalogue
         self._source = source
         self._dead_letter_max_bytes = dead_letter_max_bytes
+        self._clear_after = clear_after_seconds
+        self._monotonic = monotonic
+        self._published: dict[str, tuple[str, int, float]] = {}
+        """Reports whose committed outbox this process published and has not cleared:
+        its digest, the version it was committed at, and when it was published."""
 
     def entries(self, events: Sequence[DomainEvent]) -> list[OutboxEntry]:
         """Each event as the bytes that will be published for its id, forever."""
@@ -158,17 +167,73 @@ class Outbox:
                 log.error("quarantined event %s for %s: %s", entry.id, entry.topic, reason)
             await self._store.quarantine_events(quarantined)
 
-    async def drain(self, reports: Sequence[Report]) -> int:
-        """Publish the committed outbox of each report, then clear it (at least once)."""
+    async def published_among(self, reports: Iterable[Report]) -> set[str]:
+        """The reports whose committed outbox is known to be published: by this process
+        (remembered), or by another (its marker in the store, read only for these)."""
+        known: set[str] = set()
+        ask: dict[str, str] = {}
+        for report in reports:
+            if not report.outbox:
+                continue
+            digest = outbox_digest(report.outbox)
+            remembered = self._published.get(report.id)
+            if remembered is not None and remembered[0] == digest:
+                known.add(report.id)
+            else:
+                ask[report.id] = digest
+        if ask:
+            marks = await self._store.published_marks(ask)
+            known |= {rid for rid, digest in ask.items() if marks.get(rid) == digest}
+        return known
+
+    async def drain(self, reports: Sequence[Report], defer_clear: bool = False) -> int:
+        """Publish the committed outbox of each report, then clear it (at least once).
+
+        With ``defer_clear`` the clear waits ``clear_after_seconds``: a marker outside
+        the report says what was published, so the report's next write, if it comes
+        sooner, drops those entries itself (``without_published``), by whichever process;
+        ``clear_published`` clears the others. One write of the document per change
+        instead of two: the clear was a third of the database's work per action.
+        """
         with_events = [r for r in reports if r.outbox]
         await self.send([entry for report in with_events for entry in report.outbox])
-        await self._store.clear_outboxes([(r.id, r.version) for r in with_events])
+        if not (defer_clear and self._clear_after > 0):
+            await self._store.clear_outboxes([(r.id, r.version) for r in with_events])
+            return sum(len(r.outbox) for r in with_events)
+        marks = [(r.id, outbox_digest(r.outbox)) for r in with_events]
+        await self._store.mark_published(marks)
+        at = self._monotonic()
+        for report in reports:
+            self._published.pop(report.id, None)
+        for report, (_, digest) in zip(with_events, marks, strict=True):
+            self._published[report.id] = (digest, report.version, at)
         return sum(len(r.outbox) for r in with_events)
 
+    async def clear_published(self, everything: bool = False) -> int:
+        """Clear the published outboxes no later write dropped within ``clear_after_seconds``
+        (``everything``: all of them, at a stop). A report that moved on keeps its outbox."""
+        due_before = self._monotonic() - self._clear_after
+        due = {
+            rid: version
+            for rid, (_, version, at) in self._published.items()
+            if everything or at <= due_before
+        }
+        if not due:
+            return 0
+        await self._store.clear_outboxes(sorted(due.items()))
+        for rid, version in due.items():
+            remembered = self._published.get(rid)
+            if remembered is not None and remembered[1] == version:
+                del self._published[rid]
+        return len(due)
+
     async def sweep(self, now: datetime, grace: timedelta, limit: int = 500) -> int:
-        """Drain outboxes left behind by a crash between a write and its publish."""
+        """Drain outboxes left behind by a crash between a write and its publish (or
+        published, by their markers, and not cleared yet: those are only cleared)."""
         reports = await self._store.reports_with_outbox(now - grace, limit)
-        return await self.drain(reports)
+        published = await self.published_among(reports)
+        await self._store.clear_outboxes([(r.id, r.version) for r in reports if r.id in published])
+        return await self.drain([r for r in reports if r.id not in published])
 
     async def dead_letter(self, poisons: Sequence[Poison], processor: str) -> int:
         """Publish a dead letter per poison; returns how many could not be published at all.
@@ -211,3 +276,19 @@ class Outbox:
             if exc is not None and is_transient(exc):
                 raise exc
         return [i for i, exc in enumerate(outcomes) if exc is not None]
+
+
+def outbox_digest(entries: Sequence[OutboxEntry]) -> str:
+    """What names an outbox: its event ids, each of which names one payload forever, so
+    "these ids were published" holds of any report that holds exactly them."""
+    return hashlib.sha256("\n".join(e.id for e in entries).encode()).hexdigest()
+
+
+def without_published(stored: Report, report: Report, now: datetime) -> Report:
+    """``report`` to be written over ``stored``, whose outbox is published: without those
+    entries (the write clears them), with what it adds staged from ``now``."""
+    kept = len(stored.outbox)
+    if [e.id for e in report.outbox[:kept]] != [e.id for e in stored.outbox]:
+        return report  # not staged on top of the stored outbox: left as it is
+    rest = report.outbox[kept:]
+    return report.model_copy(update={"outbox": rest, "outbox_since": now if rest else None})

@@ -54,7 +54,12 @@ def build_runtime(
     """Processor ``name``'s runtime: the one wiring of its outbox, used by the bootstrap
     and by the tests' in-memory and real-server worlds alike."""
     outbox = Outbox(
-        store, publisher, catalogue, f"lmp-billing/{name}", settings.dead_letter_max_bytes
+        store,
+        publisher,
+        catalogue,
+        f"lmp-billing/{name}",
+        settings.dead_letter_max_bytes,
+        clear_after_seconds=settings.outbox_grace_seconds / 2,
     )
     return Runtime(name, settings, catalogue, store, outbox, clock=clock)
 

@@ -20,7 +20,7 @@ from typing import Protocol, TypeVar
 from schemas.report import OrphanOutcome, OutboxEntry, Report
 from services.adapters.codec import Poison
 from services.adapters.failures import describe, is_transient
-from services.adapters.publisher import Outbox
+from services.adapters.publisher import Outbox, without_published
 from services.adapters.store import StoreProtocol
 from services.adapters.store.bounds import settle
 from services.observability import log_format, tracing
@@ -145,13 +145,19 @@ class UnitOfWork:
         # answer, so the report is decided again rather than written.
         taken = await self.store.record_outcomes([o for os in orphans.values() for o in os])
         lost = {rid for rid, os in orphans.items() if any(o.key in taken for o in os)}
+        published = await self.outbox.published_among(
+            report for rid in pending if (report := stored.get(rid)) is not None
+        )
         changes: list[tuple[Report, int | None]] = []
         for rid in sorted(pending):
             verdict = result.verdicts.get(rid)
             if verdict is None or verdict.report is None or rid in lost:
                 continue
             report = stored.get(rid)
-            changes.append((verdict.report, report.version if report is not None else None))
+            written = verdict.report
+            if report is not None and rid in published:  # the write clears them
+                written = without_published(report, written, now)
+            changes.append((written, report.version if report is not None else None))
         with tracing.stage("save", reports=len(changes)):
             lost |= await self._save(await self._settle(changes, stored), result)
         # A report that appeared while its actions were refused as unknown is decided
@@ -230,7 +236,7 @@ class UnitOfWork:
             await self._publish(result)
 
     async def _publish(self, result: Result) -> None:
-        await self.outbox.drain(list(result.saved.values()))
+        await self.outbox.drain(list(result.saved.values()), defer_clear=True)
         again = [
             entry
             for verdict in result.verdicts.values()
@@ -241,3 +247,4 @@ class UnitOfWork:
         ]
         if again:
             await self.outbox.send(again)
+        await self.outbox.clear_published()

@@ -270,6 +270,21 @@ async def test_expired_reports_are_purged_oldest_first_in_bounded_bites(store: A
     assert await store.existing_reports(["Y:2026-10"]) == {"Y:2026-10"}
 
 
+async def test_a_published_marker_is_the_last_one_written_and_goes_with_its_report(
+    store: Any,
+) -> None:
+    await store.save_reports([(report("M:2026-10", expires_at=NOW - timedelta(days=1)), None)])
+    assert await store.published_marks(["M:2026-10", "N:2026-10"]) == {}
+    await store.mark_published([("M:2026-10", "first"), ("N:2026-10", "n")])
+    await store.mark_published([("M:2026-10", "second")])
+    assert await store.published_marks(["M:2026-10", "N:2026-10", "O:2026-10"]) == {
+        "M:2026-10": "second",
+        "N:2026-10": "n",
+    }
+    assert await store.purge_expired_reports(NOW, 10) == 1
+    assert await store.published_marks(["M:2026-10", "N:2026-10"]) == {"N:2026-10": "n"}
+
+
 # what long reports move out of their documents, and the database's rules -------
 
 

@@ -77,7 +77,10 @@ async def test_usage_opens_a_report_once_and_its_account_completes_it_later() ->
     assert (attached.distributor_id, attached.currency) == ("D1", "EUR")
     assert attached.deadline is not None
     assert attached.deadline.isoformat() == "2026-11-04T00:00:00+00:00"
-    assert attached.outbox == []
+    outbox = shell.runtime("accounts").outbox
+    assert await outbox.published_among([attached]) == {attached.id}  # marked, cleared later
+    await outbox.clear_published(everything=True)
+    assert (await stored(shell, f"P1:{CYCLE}")).outbox == []
     assert [e["id"] for e in shell.events(EVENTS)] == [f"P1:{CYCLE}/opened"]
 
 

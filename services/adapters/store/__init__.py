@@ -6,7 +6,8 @@
     connection.py  connect(), durability(): the client and its write/read concerns
     documents.py   reading stored documents back; duplicate keys told from failures
     mongo.py       Store: the collections, composed of the parts below
-    reports.py     conditional writes, the outbox relay's queries, due pages, retention
+    reports.py     conditional writes, the outbox relay's queries and markers, due pages,
+                   retention
     outcomes.py    refusals: of actions on missing reports, or that changed nothing
     archive.py     what long reports moved out: applied answers, history
     bounds.py      which answers and history stay inline, which move out

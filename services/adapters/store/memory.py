@@ -96,6 +96,16 @@ class MemoryStore(MemoryReferenceData):
             if current is not None and _version(current) == version:
                 current.update(outbox=[], outbox_since=None)
 
+    async def mark_published(self, marks: Sequence[tuple[str, str]]) -> None:
+        await asyncio.sleep(0)
+        for rid, digest in marks:
+            self.collection("published")[rid] = {"_id": rid, "outbox": digest}
+
+    async def published_marks(self, report_ids: Iterable[str]) -> dict[str, str]:
+        await asyncio.sleep(0)
+        published = self.collection("published")
+        return {rid: published[rid]["outbox"] for rid in set(report_ids) if rid in published}
+
     async def due_for_auto_submission(
         self, now: datetime, limit: int, after: Cursor | None = None
     ) -> DuePage:
@@ -126,6 +136,7 @@ class MemoryStore(MemoryReferenceData):
         expired = self._find("reports", {"expires_at": {"$lte": now}}, [("expires_at", 1)])
         for doc in expired[:limit]:
             del self.collection("reports")[doc["_id"]]
+            self.collection("published").pop(doc["_id"], None)
             for name in ("answers", "history"):
                 moved = self.collection(name)
                 for key in [k for k, d in moved.items() if d["report_id"] == doc["_id"]]:

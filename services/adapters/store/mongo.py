@@ -52,6 +52,7 @@ class Store(
         self.regions = db["regions"]
         self.answers = db["answers"]
         self.history = db["history"]
+        self.published = db["published"]
         self._page_ends = PageEnds()
         self._totals = RecentTotals(list_total_seconds)
 

@@ -1,7 +1,9 @@
 """Reports: written whole, conditionally on the version that was read, so two
 processors racing on one report cannot both win; events are committed in the same
 document (the outbox) so a crash between the write and the publish loses nothing.
-Also the outbox relay's queries, the timer's due queries and the retention purge.
+Also the outbox relay's queries and its markers (``published``: which outbox of a report
+was published, so its next write drops it), the timer's due queries and the retention
+purge.
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ class ReportDocuments(Archive):
     """The ``reports`` collection's part of the store, with what long reports moved out."""
 
     reports: Any
+    published: Any
 
     async def load_reports(self, ids: Iterable[str]) -> dict[str, Report]:
         wanted = list(set(ids))
@@ -156,6 +159,23 @@ class ReportDocuments(Archive):
             ],
         )
 
+    async def mark_published(self, marks: Sequence[tuple[str, str]]) -> None:
+        """Markers outside the reports: the outbox of report ``id`` whose event ids hash
+        to ``outbox`` is published (a small upsert, not a write of the report)."""
+        if not marks:
+            return
+        await bulk_write(
+            self.published,
+            [UpdateOne({"_id": rid}, {"$set": {"outbox": d}}, upsert=True) for rid, d in marks],
+        )
+
+    async def published_marks(self, report_ids: Iterable[str]) -> dict[str, str]:
+        wanted = list(set(report_ids))
+        if not wanted:
+            return {}
+        docs = await self.published.find({"_id": {"$in": wanted}}).to_list(None)
+        return {doc["_id"]: doc["outbox"] for doc in docs}
+
     # the timer's due queries and the retention purge ------------------------------
 
     async def due_for_auto_submission(
@@ -224,6 +244,8 @@ class ReportDocuments(Archive):
             return 0
         ids = [d["_id"] for d in docs]
         result = await self.reports.delete_many({"_id": {"$in": ids}, "expires_at": {"$lte": now}})
-        gone = set(ids) - await self.existing_reports(ids)
-        await self.forget_moved(sorted(gone))
+        gone = sorted(set(ids) - await self.existing_reports(ids))
+        await self.forget_moved(gone)
+        if gone:
+            await self.published.delete_many({"_id": {"$in": gone}})
         return int(result.deleted_count)
