@@ -50,6 +50,16 @@ class BatchRunner:
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     stats: dict[str, int] = field(default_factory=lambda: {"batches": 0, "poison": 0})
 
+    async def finish(self) -> None:
+        """After the last batch, at a stop: the outboxes published and not cleared yet are
+        cleared now, so no other processor's sweep publishes them again."""
+        try:
+            await self.runtime.outbox.clear_published(everything=True)
+        except Exception as exc:
+            log.warning(
+                "published outboxes not cleared at the stop (a sweep publishes them again): %r", exc
+            )
+
     async def run(self, batch: Sequence[InboundMessage]) -> None:
         started = time.perf_counter()
         try:

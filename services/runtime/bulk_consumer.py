@@ -92,6 +92,7 @@ class BulkConsumer(Service):
         self._stopping = False
         self._consumer: AIOKafkaConsumer | None = None
         self._loop_task: asyncio.Task[None] | None = None
+        self._runner: BatchRunner | None = None
 
     async def on_start(self) -> None:
         settings = self.settings
@@ -122,6 +123,7 @@ class BulkConsumer(Service):
         await consumer.start()
         self._consumer = consumer
         runner: BatchRunner = await self._runner_factory()
+        self._runner = runner
         self._loop_task = asyncio.create_task(self._consume(consumer, runner))
         self._loop_task.add_done_callback(self._loop_ended)
 
@@ -271,6 +273,8 @@ class BulkConsumer(Service):
                 exit_uncommitted(ExitCode.TEMPFAIL)
             except Exception:
                 log.critical("%s: consumer loop failed", self.group_id, exc_info=True)
+        if self._runner is not None:
+            await self._runner.finish()  # after the batch in flight, which may publish
         if self._consumer is not None:
             await self._consumer.stop()
         if self._producer is not None:

@@ -15,6 +15,7 @@ from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError
 
 from schemas.report import OutboxEntry, Report
 from services.adapters.publisher import Outbox, Publisher, outbox_digest
+from services.runtime.batch_runner import BatchRunner
 from tests.builders import action
 from tests.fakes import Shell
 from tests.unit.in_memory import EXPLAINED, REPORT, handle, open_report
@@ -228,3 +229,26 @@ async def test_each_event_is_published_once_when_processors_take_turns_on_a_repo
     for outbox in everywhere:  # as at a stop (the partner's clear finds the report moved on)
         await outbox.clear_published(everything=True)
     assert await outbox_ids(shell, REPORT) == []
+
+
+async def test_a_stopping_processor_clears_what_it_published_and_a_failure_does_not_stop_it() -> (
+    None
+):
+    shell = Shell()
+    runtime = shell.runtime("relay")
+    report = await staged(shell, "A:2026-10", "a1")
+    await runtime.outbox.drain([report], defer_clear=True)
+    assert await outbox_ids(shell, report.id) == ["a1"]  # cleared later, or at the stop
+    runner = BatchRunner(runtime, handler=None)  # type: ignore[arg-type]
+    await runner.finish()
+    assert await outbox_ids(shell, report.id) == []
+
+    other = await staged(shell, "B:2026-10", "b1")
+    await runtime.outbox.drain([other], defer_clear=True)
+
+    async def away(_published: object) -> None:
+        raise ConnectionError("the database is away at the stop")
+
+    shell.store.clear_outboxes = away  # type: ignore[method-assign,assignment]
+    await runner.finish()  # logged: a sweep publishes it again later
+    assert await outbox_ids(shell, other.id) == ["b1"]
