@@ -106,3 +106,21 @@ def test_a_catalogue_no_broker_could_honour_is_one_line_and_exit_2(
     err = capsys.readouterr().err
     assert "min.insync.replicas 3 exceeds its replication 1" in err
     assert "Traceback" not in err
+
+
+def test_a_bulk_processor_collects_less_often_than_one_people_wait_on(tmp_path: Path) -> None:
+    from services.app import BULK_GC_THRESHOLDS, GC_THRESHOLDS
+    from services.processors.usage import PROCESSOR as USAGE
+
+    settings = Settings(
+        KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:1", MONGODB_URI="mongodb://127.0.0.1:1", home=tmp_path
+    )
+    assert processor(settings, USAGE).gc_thresholds == BULK_GC_THRESHOLDS
+    assert processor(settings, PARTNER_ACTIONS).gc_thresholds == GC_THRESHOLDS
+    assert BULK_GC_THRESHOLDS[0] > GC_THRESHOLDS[0]
+
+
+def test_a_published_outbox_is_cleared_before_any_sweep_may_publish_it_again() -> None:
+    assert Settings(outbox_sweep_seconds=2, outbox_grace_seconds=4.1).outbox_grace_seconds == 4.1
+    with pytest.raises(ValueError, match="more than twice LMP_OUTBOX_SWEEP_SECONDS"):
+        Settings(outbox_sweep_seconds=2, outbox_grace_seconds=4)
