@@ -136,15 +136,8 @@ def _attach_housekeeping(app: faust.App, settings: Settings, runtime: LazyRuntim
     async def clear_published_outboxes(_app: Any, /, *_args: Any, **_kwargs: Any) -> None:
         """At a stop, so that no other processor's sweep publishes them again."""
         rt = runtime.built
-        if rt is None:
-            return
-        try:
-            await rt.outbox.clear_published(everything=True)
-        except Exception as exc:
-            log.warning(
-                "published outboxes not cleared at the stop (a sweep publishes them again): %r",
-                exc,
-            )
+        if rt is not None:
+            await rt.outbox.clear_at_stop()
 
     @app.timer(settings.metrics_flush_seconds)
     async def flush_counters() -> None:

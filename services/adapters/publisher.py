@@ -227,6 +227,17 @@ class Outbox:
                 del self._published[rid]
         return len(due)
 
+    async def clear_at_stop(self) -> None:
+        """Every published outbox cleared now, so no other processor's sweep publishes it
+        again; a database away at the stop only costs those copies, so it is logged."""
+        try:
+            await self.clear_published(everything=True)
+        except Exception as exc:
+            log.warning(
+                "published outboxes not cleared at the stop (a sweep publishes them again): %r",
+                exc,
+            )
+
     async def sweep(self, now: datetime, grace: timedelta, limit: int = 500) -> int:
         """Drain outboxes left behind by a crash between a write and its publish (or
         published, by their markers, and not cleared yet: those are only cleared)."""

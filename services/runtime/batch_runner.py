@@ -52,13 +52,8 @@ class BatchRunner:
 
     async def finish(self) -> None:
         """After the last batch, at a stop: the outboxes published and not cleared yet are
-        cleared now, so no other processor's sweep publishes them again."""
-        try:
-            await self.runtime.outbox.clear_published(everything=True)
-        except Exception as exc:
-            log.warning(
-                "published outboxes not cleared at the stop (a sweep publishes them again): %r", exc
-            )
+        cleared now (the app's own stop comes before this batch ends)."""
+        await self.runtime.outbox.clear_at_stop()
 
     async def run(self, batch: Sequence[InboundMessage]) -> None:
         started = time.perf_counter()

@@ -20,7 +20,7 @@ from schemas.actions import (
     PartnerLineEdit,
     PartnerReportSubmitted,
 )
-from schemas.report import Decision, Report, ReportStatus, SubmissionKind
+from schemas.report import Decision, ReportStatus, SubmissionKind
 from services.domain.deduplication import ConflictingDuplicate, recorded_decision
 from services.domain.errors import (
     NotAuthorized,
@@ -211,6 +211,17 @@ def test_invalid_promo_codes_are_refused_with_a_reason(
         decide(opened_report(S.UNDER_REVIEW), action, ctx())
 
 
+EARLIER = Decision(
+    topic="lmp.partner-actions.v1",
+    message_id="earlier",
+    payload_hash="h",
+    action_type="lmp.partner.draft-saved",
+    outcome="applied",
+    decided_at=NOW,
+)
+"""An applied decision a stored report holds."""
+
+
 def test_a_recorded_decision_is_found_and_a_conflicting_payload_is_detected() -> None:
     decision = Decision(
         topic="lmp.partner-actions.v1",
@@ -246,7 +257,7 @@ def test_deciding_never_changes_the_report_it_was_given(name: str) -> None:
     whose records the clone shares) stays as it was, whatever the outcome."""
     for status in ReportStatus:
         report = opened_report(status)
-        report = report.model_copy(update={"decisions": [recorded(report, "earlier")]})
+        report = report.model_copy(update={"decisions": [EARLIER]})
         before = report.model_dump()
         with contextlib.suppress(Refused):
             decide(report, ACTIONS[name], ctx())
@@ -255,7 +266,7 @@ def test_deciding_never_changes_the_report_it_was_given(name: str) -> None:
 
 def test_a_clone_shares_only_frozen_records() -> None:
     report = opened_report()
-    report = report.model_copy(update={"decisions": [recorded(report, "earlier")]})
+    report = report.model_copy(update={"decisions": [EARLIER]})
     before = report.model_dump()
     clone = report.clone()
     clone.lines[0].chargeable_units += 5
@@ -268,16 +279,3 @@ def test_a_clone_shares_only_frozen_records() -> None:
         report.history[0].note = "changed"  # type: ignore[misc]
     with pytest.raises(ValidationError, match="frozen"):
         report.decisions[0].reason = "changed"  # type: ignore[misc]
-
-
-def recorded(report: Report, message_id: str) -> Decision:
-    del report  # a decision of this report, as stored
-    return Decision(
-        topic="lmp.partner-actions.v1",
-        message_id=message_id,
-        payload_hash="h",
-        action_type="lmp.partner.draft-saved",
-        outcome="applied",
-        decided_at=NOW,
-        events=[],
-    )
