@@ -116,8 +116,9 @@ async def test_readiness_fails_clearly_without_the_database() -> None:
     from services.settings import Settings
 
     settings = Settings(
-        MONGODB_URI="mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=500",
+        MONGODB_URI="mongodb://127.0.0.1:1",
         KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:1",
+        mongodb_timeout_seconds=1.0,  # the client's options win over the URI's
     )
     ctx = api_context(settings)
     server = TestServer(build_api(ctx))
