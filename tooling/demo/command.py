@@ -9,14 +9,12 @@ from typing import Annotated
 
 import typer
 from pydantic import TypeAdapter, ValidationError
-from rich.console import Console
 
 from schemas.common import Cycle
 from services import bootstrap
 from services.cli.shell import run
 from tooling.demo.errors import DemoError
 from tooling.demo.plan import STORIES, Plan
-from tooling.demo.run import DemoOptions, play
 
 
 def _cycle(text: str | None) -> str | None:
@@ -97,6 +95,12 @@ def demo(
         ),
     ] = None,
 ) -> int:
+    # Imported here: every `lmp-billing` command registers this one, and a processor's
+    # start-up has no use for the demo's HTTP client and console.
+    from rich.console import Console
+
+    from tooling.demo.run import DemoOptions, play
+
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     options = DemoOptions(
         partners=partners,
