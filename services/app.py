@@ -50,6 +50,8 @@ class Processor:
     app: faust.App
     services: list[Service] = field(default_factory=list)
     gc_thresholds: tuple[int, int, int] = GC_THRESHOLDS
+    closing: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    """Run once every service has stopped, before the loop is closed (the store)."""
 
 
 class LazyRuntime:
@@ -74,6 +76,11 @@ class LazyRuntime:
     def built(self) -> Runtime | None:
         """The runtime if something asked for it already (nothing is built at a stop)."""
         return self._runtime
+
+    async def close(self) -> None:
+        """Close the store, if built: its monitors are the tasks left at a stop."""
+        if self._runtime is not None:
+            await self._runtime.store.close()
 
 
 def build_processor(
@@ -103,6 +110,7 @@ def build_processor(
         return AiokafkaProducer(consumer.producer) if consumer is not None else app.producer
 
     runtime = LazyRuntime(build_runtime, producer)
+    processor.closing.append(runtime.close)
     if bulk:
         consumer = _bulk_consumer(app, settings, catalogue, spec, group, runtime)
         processor.services.append(consumer)
@@ -183,12 +191,40 @@ def build_worker(processor: Processor, settings: Settings) -> faust.Worker:
     spin on every record: aiokafka and PyMongo would then build a debug record for every
     request and command, a good share of a busy processor's CPU. No spinner, then.
     """
-    worker = faust.Worker(
-        processor.app, *processor.services, loglevel=settings.log_level.upper(), quiet=True
+    worker = ProcessorWorker(
+        processor.app,
+        *processor.services,
+        closing=processor.closing,
+        loglevel=settings.log_level.upper(),
+        quiet=True,
     )
     worker.spinner = None
     logs.adopt_worker(worker)  # LMP_LOG_FORMAT, the message's ids on each line
     return worker
+
+
+class ProcessorWorker(faust.Worker):
+    """faust's worker, less the two seconds mode's shutdown waits after every service has
+    stopped: up to one for tasks nobody ends (the store's monitors, closed here first) and
+    one more, unconditionally, before closing the loop (``_sentinel_task``; mode-streaming 0.7)."""
+
+    def __init__(
+        self, *services: Any, closing: list[Callable[[], Awaitable[None]]], **kwargs: Any
+    ) -> None:
+        super().__init__(*services, **kwargs)
+        self._closing = closing
+
+    def _shutdown_loop(self) -> None:
+        for close in self._closing:
+            try:
+                self.loop.run_until_complete(close())
+            except Exception as exc:
+                log.warning("closing at the stop failed: %r", exc)
+        super()._shutdown_loop()
+
+    async def _sentinel_task(self) -> None:
+        """Enough turns of the loop for the cancelled tasks' last callbacks."""
+        await asyncio.sleep(0.05)
 
 
 def _attach_timer(

@@ -7,14 +7,16 @@ processors a good share of their CPU before the worker stopped using the spinner
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from services.app import build_worker
+from services.app import ProcessorWorker, build_worker
 from services.bootstrap import processor
 from services.processors.actions import PARTNER_ACTIONS
 from services.settings import Settings
@@ -51,3 +53,38 @@ def test_worker_logs_at_its_level_not_debug(level: str, tmp_path: Path) -> None:
     assert logging.getLogger().getEffectiveLevel() == expected
     for name in ("aiokafka.conn", "aiokafka.consumer.fetcher", "pymongo.command"):
         assert not logging.getLogger(name).isEnabledFor(logging.DEBUG), name
+
+
+@pytest.mark.usefixtures("restored_logging")
+def test_a_stopping_worker_closes_what_it_was_given_and_does_not_wait_idle(
+    tmp_path: Path,
+) -> None:
+    """mode's shutdown waited up to a second for tasks nobody ends (the store's monitors)
+    and one more unconditionally: a stop took 2.5 s; now the closing ends those tasks."""
+    settings = Settings(
+        KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:1", MONGODB_URI="mongodb://127.0.0.1:1", home=tmp_path
+    )
+    loop = asyncio.new_event_loop()
+    monitor_stopped = asyncio.Event()
+
+    async def monitor() -> None:  # like PyMongo's: runs until its client is closed
+        await monitor_stopped.wait()
+
+    lingering = loop.create_task(monitor())
+
+    async def close_store() -> None:
+        monitor_stopped.set()
+        await lingering
+
+    app = processor(settings, PARTNER_ACTIONS).app
+    worker = ProcessorWorker(app, closing=[close_store], loop=loop, quiet=True)
+    try:
+        started = time.monotonic()
+        worker._shutdown_loop()
+        took = time.monotonic() - started
+    finally:
+        if not loop.is_closed():
+            loop.close()
+    assert lingering.done()
+    assert not lingering.cancelled()  # ended by the closing, not cancelled at the end
+    assert took < 1.0, took  # mode's own sentinel alone sleeps a whole second
