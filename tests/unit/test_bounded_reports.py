@@ -174,7 +174,7 @@ async def test_a_changed_payload_under_a_moved_answers_id_is_a_conflict() -> Non
 # The largest actions the schemas allow (schemas/actions.py), in the characters that
 # cost most: 4 bytes each in UTF-8 (BSON), 6 in JSON (a control character, escaped).
 WIDE = "\U0001f600" * 1000 + "\x01" * 1000  # 2,000 characters
-LONG_ID = "i" * 200  # longer ids make event ids over 300 (a separate finding)
+LONG_ID = "i" * 200  # long ids (test_event_ids.py takes one to the 300 bound)
 WIDE_LINES = [{"product_id": "AV", "comment": WIDE}]  # the report has one line
 
 
