@@ -158,17 +158,15 @@ def _attach_housekeeping(app: faust.App, settings: Settings, runtime: LazyRuntim
             log.warning("counter flush failed, will retry: %r", exc)
 
 
-def run_worker(processor: Processor, settings: Settings) -> None:
-    """Run ``processor`` in this process until SIGTERM/SIGINT (its topics must exist).
+def run_worker(build: Callable[[], Processor], settings: Settings) -> None:
+    """Run the processor ``build`` makes in this process until SIGTERM/SIGINT (its topics
+    must exist).
 
     Call while no event loop is running or set (after ``asyncio.run`` is fine): the loop
-    policy is set here.
+    policy is set here, before the processor is built, since its faust app keeps the
+    loop it finds then (built first, the processors ran on asyncio's own loop).
     """
-    import mode.loop
-
-    # faust's own uvloop extra: less scheduling overhead per message on a busy machine.
-    mode.loop.use("uvloop")
-    worker = build_worker(processor, settings)
+    processor, worker = uvloop_worker(build, settings)
     # The modules and the app built so far live as long as the process: keeping them out
     # of the collector's generations shortens each full collection, a pause every
     # message in flight would wait through. Garbage first, so none is kept for good.
@@ -182,6 +180,19 @@ def run_worker(processor: Processor, settings: Settings) -> None:
     # message (bench_ingestion, two runs each); the action processors keep short pauses.
     gc.set_threshold(*processor.gc_thresholds)
     worker.execute_from_commandline()
+
+
+def uvloop_worker(
+    build: Callable[[], Processor], settings: Settings
+) -> tuple[Processor, faust.Worker]:
+    """The processor ``build`` makes and its worker, on uvloop (faust's own extra): less
+    scheduling overhead per message on a busy machine. Sets the loop policy."""
+    import mode.loop
+
+    mode.loop.use("uvloop")
+    asyncio.set_event_loop(asyncio.new_event_loop())  # not one a caller left set
+    processor = build()
+    return processor, build_worker(processor, settings)
 
 
 def build_worker(processor: Processor, settings: Settings) -> faust.Worker:

@@ -130,4 +130,4 @@ def run_processor(settings: Settings, spec: ProcessorSpec) -> None:
     """Run ``spec`` in this process until SIGTERM/SIGINT (its topics must exist)."""
     from services.app import run_worker
 
-    run_worker(processor(settings, spec), settings)
+    run_worker(lambda: processor(settings, spec), settings)

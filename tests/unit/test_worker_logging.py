@@ -10,13 +10,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import uvloop
 
-from services.app import ProcessorWorker, build_worker
+from services.app import ProcessorWorker, build_worker, uvloop_worker
 from services.bootstrap import processor
 from services.processors.actions import PARTNER_ACTIONS
 from services.settings import Settings
@@ -88,3 +90,28 @@ def test_a_stopping_worker_closes_what_it_was_given_and_does_not_wait_idle(
     assert lingering.done()
     assert not lingering.cancelled()  # ended by the closing, not cancelled at the end
     assert took < 1.0, took  # mode's own sentinel alone sleeps a whole second
+
+
+@pytest.mark.usefixtures("restored_logging")
+def test_a_processor_runs_on_uvloop(tmp_path: Path) -> None:
+    """Its faust app keeps the loop it finds when built: built before the policy was set,
+    the processors ran on asyncio's own loop while meaning to run on uvloop."""
+    settings = Settings(
+        KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:1", MONGODB_URI="mongodb://127.0.0.1:1", home=tmp_path
+    )
+    policy = asyncio.get_event_loop_policy()
+    loops: list[object] = []
+
+    def build() -> None:  # in a thread of its own: this one's loop is pytest's
+        built, worker = uvloop_worker(lambda: processor(settings, PARTNER_ACTIONS), settings)
+        loops.extend([worker.loop, built.app.loop])
+        worker.loop.close()
+
+    try:
+        thread = threading.Thread(target=build)
+        thread.start()
+        thread.join()
+    finally:
+        asyncio.set_event_loop_policy(policy)
+    assert len(loops) == 2
+    assert all(isinstance(loop, uvloop.Loop) for loop in loops), loops
