@@ -30,16 +30,23 @@ fi
 stamp=.venv/.installed-$(cat pyproject.toml tooling/pyproject.toml requirements/*.lock | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ]; then
   [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+  # uv first, by pip, pinned by version and hash as requirements/dev.lock has it (it is
+  # one of the dev tools): it installs the rest in a sixth of pip's time (10 s to 60).
+  uv_pin=$(mktemp)
+  awk '/^uv==/{p=1} p&&/^[^ ]/&&!/^uv==/{p=0} p' requirements/dev.lock > "$uv_pin"
+  .venv/bin/python -m pip install -q --require-hashes --no-deps -r "$uv_pin"
+  rm -f "$uv_pin"
   # Every third-party package pinned by version and hash (requirements/dev.lock), then the
   # product and the development tooling (embedded servers, `up`, the demo; a
   # distribution of its own that production installs leave out) without resolving again.
-  .venv/bin/python -m pip install -q --require-hashes -r requirements/dev.lock
-  .venv/bin/python -m pip install -q --no-deps -e . -e ./tooling
+  .venv/bin/uv pip install -q --python .venv/bin/python --require-hashes -r requirements/dev.lock
+  .venv/bin/uv pip install -q --python .venv/bin/python --no-deps -e . -e ./tooling
   # The OpenAPI client generator the contract tests run (its typer range clashes with
   # ours, so it lives in a virtualenv of its own), pinned the same way.
   rm -rf .venv/codegen
   "$PYTHON" -m venv .venv/codegen
-  .venv/codegen/bin/python -m pip install -q --require-hashes -r requirements/codegen.lock
+  .venv/bin/uv pip install -q --python .venv/codegen/bin/python --require-hashes \
+    -r requirements/codegen.lock
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
