@@ -162,9 +162,9 @@ def run_worker(build: Callable[[], Processor], settings: Settings) -> None:
     """Run the processor ``build`` makes in this process until SIGTERM/SIGINT (its topics
     must exist).
 
-    Call while no event loop is running or set (after ``asyncio.run`` is fine): the loop
-    policy is set here, before the processor is built, since its faust app keeps the
-    loop it finds then (built first, the processors ran on asyncio's own loop).
+    Call while no event loop is running (after ``asyncio.run`` is fine): the loop policy
+    and a new loop are set here, before the processor is built, since its faust app keeps
+    the loop it finds then (built first, the processors ran on asyncio's own loop).
     """
     processor, worker = uvloop_worker(build, settings)
     # The modules and the app built so far live as long as the process: keeping them out

@@ -1,4 +1,4 @@
-"""A processor's worker logs at its configured level and no lower.
+"""A processor's worker: the level it logs at, how fast it stops, the loop it runs on.
 
 faust's progress spinner sets the root logger to DEBUG at WARNING and above; every
 aiokafka request and PyMongo command then built a debug record, which cost the action
