@@ -26,9 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from pymongo import MongoClient
-
-from tooling.infra.process import InfraError, ManagedProcess, port_open
+from tooling.infra.process import InfraError
+from tooling.infra.wire_server import WireServer
 
 MODULE = "github.com/FerretDB/FerretDB"
 VERSION = "v1.24.2"
@@ -37,7 +36,6 @@ BUILD_TAGS = "ferretdb_no_postgresql"
 """SQLite is all the tests use; leaving out the PostgreSQL handler saves compile time."""
 
 _BUILD_TIMEOUT = 1800.0
-_PROBE_TIMEOUT_MS = 2000
 
 
 def _go() -> str:
@@ -67,7 +65,7 @@ def _run(argv: list[str], env: dict[str, str], cwd: Path | None = None) -> str:
     return result.stdout
 
 
-class FerretDB:
+class FerretDB(WireServer):
     """Build, start, wait for and stop one FerretDB storing its SQLite files in ``data_dir``.
 
     The same calls as :class:`tooling.infra.mongo_server.MongoServer`, so the test session
@@ -75,22 +73,9 @@ class FerretDB:
     """
 
     def __init__(self, cache_dir: Path, data_dir: Path, port: int = 27017) -> None:
-        self.cache_dir = Path(cache_dir).resolve()
-        self.data_dir = Path(data_dir).resolve()
-        self.port = port
+        super().__init__("FerretDB", cache_dir, data_dir, port, "ferretdb")
         self.root = self.cache_dir / f"ferretdb-{VERSION}"
         self.binary = self.root / "bin" / BINARY
-        self.process = ManagedProcess(
-            name=BINARY,
-            argv=(),
-            log_path=self.data_dir / "ferretdb.log",
-            pid_path=self.data_dir / "ferretdb.pid",
-            cwd=self.data_dir,
-        )
-
-    @property
-    def uri(self) -> str:
-        return f"mongodb://127.0.0.1:{self.port}/?directConnection=true"
 
     @property
     def version(self) -> str:
@@ -149,12 +134,7 @@ class FerretDB:
 
     def start(self) -> None:
         self.install()
-        if self.process.running():
-            raise InfraError(
-                f"FerretDB already runs from {self.data_dir} (pid {self.process.pid()})"
-            )
-        if port_open(self.port):
-            raise InfraError(f"cannot start FerretDB: port 127.0.0.1:{self.port} is already in use")
+        self._refuse_if_taken()
         storage = self.data_dir / "sqlite"
         storage.mkdir(parents=True, exist_ok=True)
         self.process.argv = (
@@ -169,27 +149,6 @@ class FerretDB:
             "--log-format=text",
         )
         self.process.start()
-
-    def wait_ready(self, timeout: float = 60.0) -> None:
-        """Return once the server answers ``ping``."""
-        self.process.wait_until(self._answers_ping, timeout, "ready")
-
-    def stop(self) -> None:
-        self.process.stop(timeout=20.0)
-
-    def running(self) -> bool:
-        return self.process.running()
-
-    def _answers_ping(self) -> bool:
-        if not port_open(self.port):
-            return False
-        client: MongoClient[dict[str, object]] = MongoClient(
-            self.uri, serverSelectionTimeoutMS=_PROBE_TIMEOUT_MS
-        )
-        try:
-            return bool(client.admin.command("ping").get("ok"))
-        finally:
-            client.close()
 
 
 def _module_dir(download_json: str) -> str:

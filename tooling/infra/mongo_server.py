@@ -19,9 +19,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from pymongo import MongoClient
-
-from tooling.infra.process import InfraError, ManagedProcess, port_open
+from tooling.infra.process import InfraError
+from tooling.infra.wire_server import WireServer
 
 RUST_CRATE = "secantus-mdb"
 RUST_VERSION = "0.5.3-beta.196"
@@ -30,14 +29,13 @@ PYTHON_BINARY = "secantusd-py"
 FLAVOURS = (RUST_BINARY, PYTHON_BINARY)
 
 _BUILD_TIMEOUT = 3600.0
-_PROBE_TIMEOUT_MS = 2000
 
 
 def _output_tail(text: str, lines: int = 40) -> str:
     return "\n".join(text.splitlines()[-lines:]) or "(no output)"
 
 
-class MongoServer:
+class MongoServer(WireServer):
     """Install, start, wait for and stop one SecantusDB server storing into ``data_dir``."""
 
     def __init__(
@@ -45,25 +43,10 @@ class MongoServer:
     ) -> None:
         if flavour not in FLAVOURS:
             raise InfraError(f"unknown MongoDB-wire server {flavour!r}; choose one of {FLAVOURS}")
+        super().__init__(flavour, cache_dir, data_dir, port, "secantusd")
         self.flavour = flavour
-        self.cache_dir = Path(cache_dir).resolve()
-        self.data_dir = Path(data_dir).resolve()
-        self.port = port
         self.storage_dir = self.data_dir / "wiredtiger"
         self.rust_root = self.cache_dir / f"{RUST_CRATE}-{RUST_VERSION}"
-        self.process = ManagedProcess(
-            name=flavour,
-            argv=(),
-            log_path=self.data_dir / "secantusd.log",
-            pid_path=self.data_dir / "secantusd.pid",
-            cwd=self.data_dir,
-        )
-
-    @property
-    def uri(self) -> str:
-        # The server advertises itself as a one-node replica set; a direct connection
-        # keeps drivers from chasing the host name it advertises.
-        return f"mongodb://127.0.0.1:{self.port}/?directConnection=true"
 
     @property
     def version(self) -> str:
@@ -131,14 +114,7 @@ class MongoServer:
 
     def start(self) -> None:
         self.install()
-        if self.process.running():
-            raise InfraError(
-                f"{self.flavour} already runs from {self.data_dir} (pid {self.process.pid()})"
-            )
-        if port_open(self.port):
-            raise InfraError(
-                f"cannot start {self.flavour}: port 127.0.0.1:{self.port} is already in use"
-            )
+        self._refuse_if_taken()
         self.storage_dir.mkdir(parents=True, exist_ok=True)
         common = (
             "--host",
@@ -165,28 +141,7 @@ class MongoServer:
             self.process.argv = (launcher, *common)
         self.process.start()
 
-    def wait_ready(self, timeout: float = 60.0) -> None:
-        """Return once the server answers ``ping`` (an open port is not enough)."""
-        self.process.wait_until(self._answers_ping, timeout, "ready")
-
-    def stop(self) -> None:
-        self.process.stop(timeout=20.0)
-
-    def running(self) -> bool:
-        return self.process.running()
-
     @staticmethod
     def _python_launcher() -> str | None:
         beside = Path(sys.executable).parent / PYTHON_BINARY
         return str(beside) if beside.is_file() else shutil.which(PYTHON_BINARY)
-
-    def _answers_ping(self) -> bool:
-        if not port_open(self.port):
-            return False
-        client: MongoClient[dict[str, object]] = MongoClient(
-            self.uri, serverSelectionTimeoutMS=_PROBE_TIMEOUT_MS
-        )
-        try:
-            return bool(client.admin.command("ping").get("ok"))
-        finally:
-            client.close()
