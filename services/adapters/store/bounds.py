@@ -31,8 +31,13 @@ from schemas.report import (
 
 log = logging.getLogger(__name__)
 
-KEEP_DECISIONS = 32
-"""Applied decisions a stored report keeps inline before the oldest move out."""
+KEEP_DECISIONS = 8
+"""Applied decisions a stored report keeps inline before the oldest move out. Few: every
+applied decision moves out sooner or later (one insert into ``answers`` each, whenever it
+goes), while every write, read and clear of the report costs the database and the
+processor in proportion to the document's size, and an answer with its event is about
+1 KB (32 kept made the documents of a busy report 45 KB and every write of them cost
+the database three times a 5 KB one's; benchmarks.bench_actions, issue 18)."""
 KEEP_DECISION_BYTES = 64 * 1024
 """...and their size (estimated) before the oldest move out."""
 KEEP_HISTORY = 64
