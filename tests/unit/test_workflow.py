@@ -223,15 +223,7 @@ EARLIER = Decision(
 
 
 def test_a_recorded_decision_is_found_and_a_conflicting_payload_is_detected() -> None:
-    decision = Decision(
-        topic="lmp.partner-actions.v1",
-        message_id="m7",
-        payload_hash="h",
-        action_type="lmp.partner.draft-saved",
-        outcome="refused",
-        reason="no",
-        decided_at=NOW,
-    )
+    decision = EARLIER.model_copy(update={"message_id": "m7", "outcome": "refused", "reason": "no"})
     report = opened_report().model_copy(update={"decisions": [decision]})
     partner = "lmp.partner-actions.v1"
     assert recorded_decision(report, partner, "m7", "h") == decision
