@@ -31,17 +31,21 @@ from schemas.report import (
 
 log = logging.getLogger(__name__)
 
-KEEP_DECISIONS = 8
-"""Applied decisions a stored report keeps inline before the oldest move out. Few: every
-applied decision moves out sooner or later (one insert into ``answers`` each, whenever it
-goes), while every write, read and clear of the report costs the database and the
-processor in proportion to the document's size, and an answer with its event is about
-1 KB (32 kept made the documents of a busy report 45 KB and every write of them cost
-the database three times a 5 KB one's; benchmarks.bench_actions, issue 18)."""
+KEEP_DECISIONS = 2
+"""Applied decisions a stored report keeps inline before the oldest move out (down to
+one). Few: every applied decision moves out sooner or later (one insert into
+``answers`` each, whenever it goes), while every write, read and clear of the report
+costs the database and the processor in proportion to the document's size, and an
+answer with its event is about 700 bytes (benchmarks.bench_actions at 400 a second,
+issue 18: 32 kept, p99 266-356 ms; 8, 153-233 ms; 2 with ``KEEP_HISTORY`` 8, 78-88 ms).
+A redelivery of a moved answer is looked up in ``answers``, in the round trip every
+batch on a report with moved answers makes anyway."""
 KEEP_DECISION_BYTES = 64 * 1024
 """...and their size (estimated) before the oldest move out."""
-KEEP_HISTORY = 64
-"""History entries a stored report keeps inline before the oldest move out."""
+KEEP_HISTORY = 8
+"""History entries a stored report keeps inline before the oldest move out (down to
+four); about 360 bytes each. A reader of one report gets its latest entries from the
+document and the older ones it asks for from ``history``."""
 KEEP_HISTORY_BYTES = 32 * 1024
 """...and their size (estimated) before the oldest move out."""
 PER_WRITE = 64
