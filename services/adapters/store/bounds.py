@@ -37,7 +37,7 @@ one). Few: every applied decision moves out sooner or later (one insert into
 ``answers`` each, whenever it goes), while every write, read and clear of the report
 costs the database and the processor in proportion to the document's size, and an
 answer with its event is about 700 bytes (benchmarks.bench_actions at 400 a second,
-issue 18: 32 kept, p99 266-356 ms; 8, 153-233 ms; 2 with ``KEEP_HISTORY`` 8, 78-88 ms).
+issue 18: 32 kept, p99 266-356 ms; 8, 153-268 ms; 2 with ``KEEP_HISTORY`` 8, 78-136 ms).
 A redelivery of a moved answer is looked up in ``answers``, in the round trip every
 batch on a report with moved answers makes anyway."""
 KEEP_DECISION_BYTES = 64 * 1024
