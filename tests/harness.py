@@ -39,6 +39,20 @@ class Servers:
     (LMP_TEST_DATABASE=ferretdb), or "external" (MONGODB_URI named one)."""
 
 
+async def whole_history(store: Store, report: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A stored report's whole history, oldest first: the entries moved out of it
+    (``history``, docs/bounded-reports.md) before the ones it keeps inline. Only those
+    moved before this version of the document, so a later move never shows one twice."""
+    moved = (
+        await store.history.find(
+            {"report_id": report["_id"], "seq": {"$lt": report.get("history_archived", 0)}}
+        )
+        .sort("seq", 1)
+        .to_list(None)
+    )
+    return [record["entry"] for record in moved] + list(report["history"])
+
+
 def unique(prefix: str) -> str:
     """A short name for a test's own things (partners, topics, databases)."""
     return f"{prefix}{uuid.uuid4().hex[:8]}"

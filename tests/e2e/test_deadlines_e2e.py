@@ -16,7 +16,7 @@ from cloudevents.core.formats.json import JSONFormat
 
 from services.adapters.cloudevents_binding import STRUCTURED_CONTENT_TYPE
 from services.processors.timer import DeadlineTimer
-from tests.harness import System, cloud_event, eventually
+from tests.harness import System, cloud_event, eventually, whole_history
 from tests.scenario import CYCLE, PRODUCT_A, PRODUCT_B, Month, utc
 
 pytestmark = pytest.mark.e2e
@@ -209,7 +209,8 @@ async def test_racing_timers_auto_submit_each_report_exactly_once(running: Syste
 
     docs = await running.store.reports.find({"partner_id": {"$in": partners}}).to_list(None)
     for doc in docs:
-        autos = [h for h in doc["history"] if h["action"] == "auto-submitted"]
+        history = await whole_history(running.store, doc)
+        autos = [h for h in history if h["action"] == "auto-submitted"]
         assert len(autos) == 1, doc["_id"]
         assert doc["submission_kind"] == "automatic_with_penalties"
     submitted_events = [

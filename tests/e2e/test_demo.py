@@ -24,7 +24,7 @@ from services.api.auth import new_key
 from services.api.run import api_context
 from services.api.server import build_api
 from services.processors import registry
-from tests.harness import System
+from tests.harness import System, whole_history
 from tooling.demo import main
 from tooling.demo.errors import DemoError
 from tooling.demo.run import DemoOptions, play
@@ -103,7 +103,7 @@ async def test_every_path_of_the_month_ends_where_it_should(
     ]:
         assert states[state] >= 1, (state, states)
 
-    actions = {d["_id"]: [h["action"] for h in d["history"]] for d in docs}
+    actions = {d["_id"]: [h["action"] for h in await whole_history(running.store, d)] for d in docs}
     fixed = [
         rid
         for rid, done in actions.items()
