@@ -89,10 +89,11 @@ def secure_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBr
         from tooling.settings import ToolingSettings
 
         mongo = MongoServer(CACHE, home / "mongo", free_port(), ToolingSettings().mongo_server)
-        mongo.start()
         uri = mongo.uri
-    kafka.start()
-    try:
+    try:  # both started inside it: a broker that fails to start must not leak the database
+        if mongo is not None:
+            mongo.start()
+        kafka.start()
         kafka.wait_ready()
         if mongo is not None:
             mongo.wait_ready()
