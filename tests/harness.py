@@ -40,17 +40,10 @@ class Servers:
 
 
 async def whole_history(store: Store, report: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """A stored report's whole history, oldest first: the entries moved out of it
-    (``history``, docs/bounded-reports.md) before the ones it keeps inline. Only those
-    moved before this version of the document, so a later move never shows one twice."""
-    moved = (
-        await store.history.find(
-            {"report_id": report["_id"], "seq": {"$lt": report.get("history_archived", 0)}}
-        )
-        .sort("seq", 1)
-        .to_list(None)
-    )
-    return [record["entry"] for record in moved] + list(report["history"])
+    """A stored report's whole history, oldest first: the entries moved out of it before
+    this version of the document (the store's ``moved_history``), then its inline ones."""
+    moved = await store.moved_history(report["_id"], report.get("history_archived", 0))
+    return [entry.model_dump() for entry in moved] + list(report["history"])
 
 
 def unique(prefix: str) -> str:
