@@ -262,7 +262,7 @@ class ActionProcessor:
         self.uow = runtime.unit_of_work()
 
     async def handle(self, batch: Sequence[InboundMessage]) -> list[Poison]:
-        batch_in = await intake(self.rt.store, self.rt.catalogue, batch, _report_of)
+        batch_in = await intake(self.rt.store, self.rt.catalogue, batch, self.rt.now(), _report_of)
         poisons = list(batch_in.poisons)
         preloaded: Mapping[str, Report] | None = batch_in.stored
         # At most PER_WRITE actions of one report go into one write, and no more once

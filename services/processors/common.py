@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -42,20 +43,6 @@ def receipt_key(item: Decoded) -> str:
     return f"{item.message.topic}|{item.envelope.id}"
 
 
-def screen_batch(decoded: Sequence[Decoded]) -> tuple[list[Decoded], list[Poison]]:
-    """Within one batch: a message reusing an earlier one's id with another payload is a
-    conflict; the same payload again is kept (see ``screen_conflicts``)."""
-    first_hash: dict[str, str] = {}
-    kept: list[Decoded] = []
-    poisons: list[Poison] = []
-    for item in decoded:
-        if first_hash.setdefault(receipt_key(item), item.payload_hash) != item.payload_hash:
-            poisons.append(conflict(item, "seen"))
-        else:
-            kept.append(item)
-    return kept, poisons
-
-
 async def screen_conflicts(
     store: StoreProtocol, decoded: Sequence[Decoded], now: datetime
 ) -> tuple[list[Decoded], list[Poison]]:
@@ -66,14 +53,22 @@ async def screen_conflicts(
     may be the redelivery of a message whose effect a crash interrupted. A different
     payload under a known id is a conflict.
     """
-    accepted, poisons = screen_batch(decoded)
-    first = {receipt_key(item): item.payload_hash for item in accepted}
-    seen = await store.record_receipts(list(first.items()), now)
+    first_hash: dict[str, str] = {}
+    accepted: list[tuple[str, Decoded]] = []
+    poisons: list[Poison] = []
+    for item in decoded:
+        key = receipt_key(item)
+        known = first_hash.setdefault(key, item.payload_hash)
+        if known != item.payload_hash:
+            poisons.append(conflict(item, "seen"))
+        else:
+            accepted.append((key, item))
+    seen = await store.record_receipts(list(first_hash.items()), now)
     if not seen:
-        return accepted, poisons
+        return [item for _key, item in accepted], poisons
     kept = []
-    for item in accepted:
-        previous = seen.get(receipt_key(item))
+    for key, item in accepted:
+        previous = seen.get(key)
         if previous is not None and previous != item.payload_hash:
             poisons.append(conflict(item, "seen"))
         else:
@@ -103,18 +98,15 @@ async def intake(
     store: StoreProtocol,
     catalogue: Catalogue,
     batch: Sequence[InboundMessage],
+    now: datetime,
     report_of: Callable[[Decoded], str],
 ) -> Intake:
-    """Decode, screen the batch within itself and load the reports it touches.
-
-    No receipts: an action's answer is its receipt. Every action is answered once and
-    the answer keeps the payload hash it was decided on (in its report, moved out to
-    ``answers``, or in ``outcomes``), so a known id with another payload is told apart
-    there (``ConflictingDuplicate``), for as long as a receipt would have been kept.
-    """
+    """Decode, then record receipts and load the reports together (independent round trips)."""
     decoded = decode_batch(batch, catalogue)
-    accepted, conflicts = screen_batch(decoded.decoded)
-    stored = await store.load_reports(report_of(item) for item in accepted)
+    (accepted, conflicts), stored = await asyncio.gather(
+        screen_conflicts(store, decoded.decoded, now),
+        store.load_reports(report_of(item) for item in decoded.decoded),
+    )
     by_report: dict[str, list[Decoded]] = defaultdict(list)
     for item in accepted:
         by_report[report_of(item)].append(item)

@@ -60,29 +60,6 @@ async def test_a_reused_action_id_with_another_payload_is_a_conflict() -> None:
     assert (await report(shell)).lines[0].partner_comment is None
 
 
-async def test_an_actions_answer_is_its_receipt() -> None:
-    """No receipt is written for an action: its answer keeps the payload hash, so another
-    payload under a refused action's id is a conflict there, and within one batch the
-    second payload under an id is one."""
-    shell = Shell()
-    await open_report(shell)
-    receipts_before = set(shell.store.collection("receipts"))
-    submit = action("lmp.partner.report-submitted", "P", "P", id_="s1")  # refused: unexplained
-    assert await handle(shell, "partner-actions", submit) == []
-    other = action("lmp.partner.report-submitted", "P", "P", id_="s1", lines=EXPLAINED)
-    poisons = await handle(shell, "partner-actions", other)
-    assert [(p.kind, p.message_id) for p in poisons] == [("conflict", "s1")]
-    assert "answered before" in poisons[0].error
-
-    first = action("lmp.partner.draft-saved", "P", "P", id_="d1")
-    second = action("lmp.partner.draft-saved", "P", "P", id_="d1", lines=EXPLAINED)
-    poisons = await handle(shell, "partner-actions", first, second, first)
-    assert [(p.kind, p.message_id) for p in poisons] == [("conflict", "d1")]
-    assert "seen before" in poisons[0].error
-    assert (await report(shell)).lines[0].partner_comment is None
-    assert set(shell.store.collection("receipts")) == receipts_before
-
-
 async def test_a_refusal_is_published_counted_and_kept_as_the_answer() -> None:
     shell = Shell()
     await open_report(shell)
