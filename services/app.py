@@ -298,6 +298,7 @@ def _bulk_consumer(
         topics=[catalogue.physical(name) for name in spec.topics],
         runner=runner,
         window_seconds=window,
+        hold_fetches=spec.latency_sensitive,
         loop=app.loop,
     )
 

@@ -40,11 +40,7 @@ from services.settings import Settings
 log = logging.getLogger(__name__)
 
 FETCH_MIN_BYTES = 64 * 1024
-"""What the broker gathers for a fetch before answering it, unless half the batch window
-passes first. With the default (one byte) a consumer fetched once per record or two at
-400 actions a second, and each fetch costs the processor and the broker more than the
-record: held, an action processor's CPU per action fell by about 4 % and the broker's
-by about as much (docs/performance.md, "Fifth pass"); the batch waits its window anyway."""
+"""What the broker gathers for a held fetch before answering it (``hold_fetches``)."""
 
 
 class _FinishBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -83,6 +79,7 @@ class BulkConsumer(Service):
         topics: Sequence[str],
         runner: Callable[[], Any],
         window_seconds: float,
+        hold_fetches: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -94,6 +91,13 @@ class BulkConsumer(Service):
         self._runner_factory = runner
         self._producer: AIOKafkaProducer | None = None
         self._window = window_seconds
+        self._hold_fetches = hold_fetches
+        """Fetches held at the broker until ``FETCH_MIN_BYTES`` or half the window (the
+        action processors): with the default, one byte, a consumer fetched once per record
+        or two at 400 actions a second, and each fetch costs the processor and the broker
+        more than the record (about 4 % of each one's CPU per action, docs/performance.md,
+        "Fifth pass"); the batch waits its window anyway. Not for the long windows of the
+        bulk processors: the tail of a backlog would wait for bytes that never come."""
         self.in_flight: asyncio.Future[None] | None = None
         """The batch being applied and committed; a revocation waits for it."""
         self._stopping = False
@@ -117,8 +121,7 @@ class BulkConsumer(Service):
             rebalance_timeout_ms=session_ms,
             max_partition_fetch_bytes=4 * 1024 * 1024,
             fetch_max_bytes=64 * 1024 * 1024,
-            fetch_min_bytes=FETCH_MIN_BYTES,
-            fetch_max_wait_ms=max(1, int(self._window * 500)),
+            **self._fetch_options(),
         )
         consumer.subscribe(self.topics, listener=_FinishBeforeRevoke(self))
         self._producer = AIOKafkaProducer(
@@ -135,6 +138,14 @@ class BulkConsumer(Service):
         self._runner = runner
         self._loop_task = asyncio.create_task(self._consume(consumer, runner))
         self._loop_task.add_done_callback(self._loop_ended)
+
+    def _fetch_options(self) -> dict[str, int]:
+        if not self._hold_fetches:
+            return {}
+        return {
+            "fetch_min_bytes": FETCH_MIN_BYTES,
+            "fetch_max_wait_ms": max(1, int(self._window * 500)),
+        }
 
     def _loop_ended(self, _task: asyncio.Task[None]) -> None:
         """The loop ends only when stopping; otherwise the partitions would stall unseen."""

@@ -125,3 +125,27 @@ async def test_a_batch_fetched_across_a_rebalance_is_fetched_again_from_the_comm
     assert applied.offsets == list(range(start, 5)), "each record after the commit, once"
     assert consumer.committed_offset == 5
     assert bulk.rebalances == 1
+
+
+@pytest.mark.parametrize(
+    ("hold", "window", "options"),
+    [
+        (True, 0.02, {"fetch_min_bytes": 64 * 1024, "fetch_max_wait_ms": 10}),
+        (True, 0.001, {"fetch_min_bytes": 64 * 1024, "fetch_max_wait_ms": 1}),
+        (False, 1.0, {}),
+    ],
+)
+def test_only_held_fetches_wait_at_the_broker_and_for_half_the_window_at_most(
+    hold: bool, window: float, options: dict[str, int]
+) -> None:
+    """The action processors' fetches wait for bytes (fewer fetches per action); the bulk
+    processors' keep aiokafka's defaults, so a backlog's tail is not held 500 ms."""
+    bulk = BulkConsumer(
+        settings=Settings(),
+        group_id="g",
+        topics=[TP.topic],
+        runner=lambda: None,
+        window_seconds=window,
+        hold_fetches=hold,
+    )
+    assert bulk._fetch_options() == options
