@@ -198,7 +198,7 @@ class BulkConsumer(Service):
                 )
                 try:
                     ahead_fetched_at = self.rebalances
-                    ahead = await self._gather(consumer)
+                    ahead = await self._gather(consumer, busy=applying)
                     runner.prepare(ahead)
                 finally:
                     # Even when fetching ahead fails: the batch is finished, never left
@@ -226,8 +226,16 @@ class BulkConsumer(Service):
         await finish_before_acking(runner.run(batch), self.settings.shutdown_grace_seconds)
         await self._commit(consumer, batch)
 
-    async def _gather(self, consumer: AIOKafkaConsumer) -> list[InboundMessage]:
-        """Up to ``batch_size`` records, waiting at most the window for more to come."""
+    async def _gather(
+        self, consumer: AIOKafkaConsumer, busy: asyncio.Future[None] | None = None
+    ) -> list[InboundMessage]:
+        """Up to ``batch_size`` records, waiting at most the window for more to come.
+
+        Gathered while the batch ``busy`` is applied, it also takes what arrived until
+        that batch is done: a record that came after the window but before the batch
+        ahead of it finished is applied next, not one whole batch later (after a stall,
+        the backlog is caught up in one larger batch instead of batch after batch).
+        """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._window
         batch: list[InboundMessage] = []
@@ -239,19 +247,11 @@ class BulkConsumer(Service):
             fetched = await consumer.getmany(timeout_ms=left_ms, max_records=size - len(batch))
             if not fetched:
                 break
-            for records in fetched.values():
-                batch.extend(
-                    InboundMessage(
-                        topic=r.topic,
-                        partition=r.partition,
-                        offset=r.offset,
-                        key=r.key,
-                        value=r.value,
-                        timestamp_ms=r.timestamp,
-                        headers=normalise(r.headers),
-                    )
-                    for r in records
-                )
+            batch.extend(_inbound(fetched))
+        if busy is not None and not busy.done() and len(batch) < size and not self._stopping:
+            await asyncio.wait({busy})  # its outcome is the consumer loop's to handle
+            fetched = await consumer.getmany(timeout_ms=0, max_records=size - len(batch))
+            batch.extend(_inbound(fetched))
         return batch
 
     async def _commit(self, consumer: AIOKafkaConsumer, batch: Sequence[InboundMessage]) -> None:
@@ -306,6 +306,22 @@ class BulkConsumer(Service):
         if self._producer is None:
             raise RuntimeError(f"{self.group_id}: the producer is not started yet")
         return self._producer
+
+
+def _inbound(fetched: dict[TopicPartition, list[Any]]) -> list[InboundMessage]:
+    return [
+        InboundMessage(
+            topic=r.topic,
+            partition=r.partition,
+            offset=r.offset,
+            key=r.key,
+            value=r.value,
+            timestamp_ms=r.timestamp,
+            headers=normalise(r.headers),
+        )
+        for records in fetched.values()
+        for r in records
+    ]
 
 
 async def _rewind(consumer: AIOKafkaConsumer) -> None:

@@ -149,3 +149,73 @@ def test_only_held_fetches_wait_at_the_broker_and_for_half_the_window_at_most(
         hold_fetches=hold,
     )
     assert bulk._fetch_options() == options
+
+
+@dataclass
+class ArrivingConsumer:
+    """Records that reach the partition at given times after the start."""
+
+    arrivals: list[tuple[float, Record]]
+    position: int = 0
+    start: float = field(default_factory=lambda: asyncio.get_running_loop().time())
+    commits: list[int] = field(default_factory=list)
+
+    def assignment(self) -> set[TopicPartition]:
+        return {TP}
+
+    def _arrived(self) -> list[Record]:
+        now = asyncio.get_running_loop().time() - self.start
+        return [r for at, r in self.arrivals if at <= now][self.position :]
+
+    async def getmany(self, timeout_ms: int = 0, max_records: int = 0) -> dict[Any, list[Any]]:
+        if not self._arrived():  # wait for the next record, or the timeout
+            now = asyncio.get_running_loop().time() - self.start
+            later = [at - now for at, _ in self.arrivals[self.position :]]
+            await asyncio.sleep(min([*later, timeout_ms / 1000]))
+        fetched = self._arrived()[:max_records]
+        self.position += len(fetched)
+        return {TP: fetched} if fetched else {}
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        self.commits.append(offsets[TP])
+
+
+@dataclass
+class SlowFirstBatch:
+    batches: list[list[int]] = field(default_factory=list)
+
+    async def run(self, batch: Sequence[InboundMessage]) -> None:
+        self.batches.append([m.offset for m in batch])
+        if len(self.batches) == 1:
+            await asyncio.sleep(0.2)  # a stall: the records below arrive meanwhile
+
+    def prepare(self, batch: Sequence[InboundMessage]) -> None:
+        pass
+
+
+async def test_what_arrives_while_a_batch_is_applied_is_all_in_the_next_batch() -> None:
+    """The batch gathered ahead keeps taking records until the one in flight is done:
+    one arrived within its window and three after it, during a stall; all four are the
+    next batch, none waits a whole batch longer."""
+    rs = records(5)
+    times = [0.0, 0.045, 0.1, 0.12, 0.14]  # window 0-30 ms; the next, 30-60 ms; the stall to 230
+    consumer = ArrivingConsumer([(at, r) for at, r in zip(times, rs, strict=True)])
+    bulk = BulkConsumer(
+        settings=Settings(),
+        group_id="g",
+        topics=[TP.topic],
+        runner=lambda: None,
+        window_seconds=0.03,
+    )
+    applied = SlowFirstBatch()
+    loop = asyncio.create_task(bulk._consume(consumer, applied))  # type: ignore[arg-type]
+    try:
+        for _ in range(200):
+            if consumer.commits and consumer.commits[-1] == 5:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        bulk._stopping = True
+        await asyncio.wait_for(loop, timeout=2)
+    assert applied.batches == [[0], [1, 2, 3, 4]]
+    assert consumer.commits == [1, 5]
