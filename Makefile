@@ -32,12 +32,8 @@ down:
 status:
 	$(BIN)/lmp-billing infra status
 
-test: install lint typecheck docs   ## everything CI runs
-	$(PYTEST) -m unit --cov --cov-report=
-	$(MAKE) --no-print-directory coverage-report
-	$(PYTEST) -m "integration or e2e or faults" --durations=25
-	$(MAKE) --no-print-directory test-motor
-	$(MAKE) --no-print-directory test-ferretdb
+test: install           ## everything CI runs: checks, unit (coverage), integration/e2e/faults, motor, FerretDB (scripts/test.sh)
+	@MAKE=$(MAKE) scripts/test.sh
 
 test-motor: install     ## the store's contract and a report's life again on motor (the default is PyMongo's async client)
 	MONGODB_DRIVER=motor $(PYTEST) -m "integration or e2e" tests/contract tests/e2e/test_report_life.py
