@@ -10,7 +10,7 @@ batch commits past them (the two-instances fault scenario stalled on one such re
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,29 +98,41 @@ def records(n: int) -> list[Record]:
     return [Record(TP.topic, 0, i, b"k", b"{}") for i in range(n)]
 
 
-@pytest.mark.parametrize("committed", [None, 0, 2])
-async def test_a_batch_fetched_across_a_rebalance_is_fetched_again_from_the_committed_offset(
-    committed: int | None,
-) -> None:
-    consumer = ScriptedConsumer(records(5), committed)
-    bulk = BulkConsumer(
+def bulk_consumer(window: float, hold: bool = False) -> BulkConsumer:
+    return BulkConsumer(
         settings=Settings(),
         group_id="g",
         topics=[TP.topic],
         runner=lambda: None,
-        window_seconds=0.05,
+        window_seconds=window,
+        hold_fetches=hold,
     )
-    consumer.listener = _FinishBeforeRevoke(bulk)
-    applied = Applied()
-    loop = asyncio.create_task(bulk._consume(consumer, applied))  # type: ignore[arg-type]
+
+
+async def consume_until(
+    bulk: BulkConsumer, consumer: Any, runner: Any, done: Callable[[], bool]
+) -> None:
+    """The consumer loop, run until ``done()`` holds (two seconds at most), then stopped."""
+    loop = asyncio.create_task(bulk._consume(consumer, runner))
     try:
         for _ in range(200):
-            if consumer.committed_offset == 5:
+            if done():
                 break
             await asyncio.sleep(0.01)
     finally:
         bulk._stopping = True
         await asyncio.wait_for(loop, timeout=2)
+
+
+@pytest.mark.parametrize("committed", [None, 0, 2])
+async def test_a_batch_fetched_across_a_rebalance_is_fetched_again_from_the_committed_offset(
+    committed: int | None,
+) -> None:
+    consumer = ScriptedConsumer(records(5), committed)
+    bulk = bulk_consumer(window=0.05)
+    consumer.listener = _FinishBeforeRevoke(bulk)
+    applied = Applied()
+    await consume_until(bulk, consumer, applied, lambda: consumer.committed_offset == 5)
     start = committed or 0
     assert applied.offsets == list(range(start, 5)), "each record after the commit, once"
     assert consumer.committed_offset == 5
@@ -140,15 +152,7 @@ def test_only_held_fetches_wait_at_the_broker_and_for_half_the_window_at_most(
 ) -> None:
     """The action processors' fetches wait for bytes (fewer fetches per action); the bulk
     processors' keep aiokafka's defaults, so a backlog's tail is not held 500 ms."""
-    bulk = BulkConsumer(
-        settings=Settings(),
-        group_id="g",
-        topics=[TP.topic],
-        runner=lambda: None,
-        window_seconds=window,
-        hold_fetches=hold,
-    )
-    assert bulk._fetch_options() == options
+    assert bulk_consumer(window, hold)._fetch_options() == options
 
 
 @dataclass
@@ -200,22 +204,9 @@ async def test_what_arrives_while_a_batch_is_applied_is_all_in_the_next_batch() 
     rs = records(5)
     times = [0.0, 0.045, 0.1, 0.12, 0.14]  # window 0-30 ms; the next, 30-60 ms; the stall to 230
     consumer = ArrivingConsumer([(at, r) for at, r in zip(times, rs, strict=True)])
-    bulk = BulkConsumer(
-        settings=Settings(),
-        group_id="g",
-        topics=[TP.topic],
-        runner=lambda: None,
-        window_seconds=0.03,
-    )
     applied = SlowFirstBatch()
-    loop = asyncio.create_task(bulk._consume(consumer, applied))  # type: ignore[arg-type]
-    try:
-        for _ in range(200):
-            if consumer.commits and consumer.commits[-1] == 5:
-                break
-            await asyncio.sleep(0.01)
-    finally:
-        bulk._stopping = True
-        await asyncio.wait_for(loop, timeout=2)
+    await consume_until(
+        bulk_consumer(window=0.03), consumer, applied, lambda: consumer.commits[-1:] == [5]
+    )
     assert applied.batches == [[0], [1, 2, 3, 4]]
     assert consumer.commits == [1, 5]
